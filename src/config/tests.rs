@@ -1,0 +1,193 @@
+use super::*;
+
+const GOOD: &str = r#"
+[probe]
+interval_ms = 10000
+max_edges = 2
+
+[client]
+public_ip_list = ["223.5.5.5"]
+
+[[vendors]]
+name = "alpha"
+
+[[hosts]]
+domain = "cdn.shop.test"
+vendor = "alpha"
+role = "primary"
+port = 8443
+
+[[hosts.paths]]
+path = "/image/probe.png"
+expect_size = 1024
+
+[[hosts.paths]]
+path = "/product/probe.json"
+method = "HEAD"
+
+[[merged_hosts]]
+host = "image.shop.test"
+path_prefix = "/image"
+rate = 0.5
+
+[[regions]]
+name = "east"
+client_subnet = "198.51.100.0/24"
+control_targets = ["127.0.0.1:9"]
+
+[[regions.resolvers]]
+name = "isp"
+udp = "127.0.0.1:5300"
+
+[[regions.resolvers]]
+name = "public"
+tcp = "127.0.0.1:5301"
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, "test.toml", Path::new("."))
+}
+
+fn problems(text: &str) -> Vec<Problem> {
+    parse(text)
+        .expect_err("must be refused")
+        .problems()
+        .to_vec()
+}
+
+#[test]
+fn a_valid_file_loads_with_defaults_filled_in() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.probe.interval_ms, 10_000);
+    assert_eq!(c.probe.timeouts.dns_ms, DEFAULT_DNS_TIMEOUT_MS);
+    assert_eq!(c.hosts[0].paths[1].method, Method::Head);
+    assert_eq!(c.hosts[0].paths[0].accept_status, vec![200]);
+    assert_eq!(
+        c.regions[0].subnet(),
+        Some(("198.51.100.0".parse().unwrap(), 24))
+    );
+    assert_eq!(
+        c.regions[0].resolvers[1].transport(),
+        Some(Transport::Tcp("127.0.0.1:5301".parse().unwrap()))
+    );
+    let s = c.summary();
+    assert_eq!(
+        (s.hosts, s.host_paths, s.regions, s.resolvers, s.series),
+        (1, 2, 1, 2, 4)
+    );
+}
+
+#[test]
+fn a_config_survives_a_round_trip_through_toml() {
+    let c = parse(GOOD).unwrap();
+    let again = parse(&c.to_toml()).unwrap();
+    assert_eq!(c, again);
+}
+
+#[test]
+fn a_misspelt_key_is_an_error_at_its_line_and_column_with_its_path() {
+    let bad = GOOD.replace("method = \"HEAD\"", "metod = \"HEAD\"");
+    let p = problems(&bad);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].field, "hosts[0].paths[1].metod");
+    assert!(
+        p[0].message.contains("unknown field `metod`"),
+        "{}",
+        p[0].message
+    );
+    let line = bad.lines().position(|l| l.starts_with("metod")).unwrap() + 1;
+    assert_eq!((p[0].line, p[0].column), (line, 1));
+}
+
+#[test]
+fn every_bad_entry_is_reported_not_just_the_first() {
+    let bad = GOOD
+        .replace("role = \"primary\"", "role = \"main\"")
+        .replace("name = \"public\"", "name = \"public\"\nport = 53");
+    let p = problems(&bad);
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert_eq!(p[0].field, "hosts[0].role");
+    assert!(p[0].message.contains("main"), "{}", p[0].message);
+    assert_eq!(p[1].field, "regions[0].resolvers[1].port");
+    assert!(p[1].message.contains("unknown field `port`"));
+}
+
+#[test]
+fn semantic_errors_name_the_field_and_its_place() {
+    let bad = GOOD
+        .replace("vendor = \"alpha\"", "vendor = \"gamma\"")
+        .replace("udp = \"127.0.0.1:5300\"", "udp = \"localhost\"")
+        .replace("rate = 0.5", "rate = 1.5");
+    let p = problems(&bad);
+    let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "hosts[0].vendor",
+            "merged_hosts[0].rate",
+            "regions[0].resolvers[0].udp"
+        ],
+        "{p:?}"
+    );
+    assert!(
+        p[0].message
+            .contains("no vendor is named `gamma` (known: alpha)")
+    );
+    let vendor_line = bad.lines().position(|l| l.contains("\"gamma\"")).unwrap() + 1;
+    assert_eq!(p[0].line, vendor_line);
+    assert_eq!(p[0].column, "vendor = ".len() + 1);
+}
+
+#[test]
+fn a_syntax_error_is_located() {
+    let bad = GOOD.replace("max_edges = 2", "max_edges = = 2");
+    let p = problems(&bad);
+    assert!(!p.is_empty());
+    assert_eq!(p[0].line, 4, "{p:?}");
+}
+
+#[test]
+fn an_unknown_section_is_an_error() {
+    let p = problems(&format!("{GOOD}\n[sotre]\npath = \"x\"\n"));
+    assert_eq!(p.len(), 1);
+    assert!(p[0].message.contains("unknown section `sotre`"));
+}
+
+#[test]
+fn a_resolver_with_two_transports_and_a_doh_resolver_with_ecs_are_refused() {
+    let bad = GOOD.replace(
+        "tcp = \"127.0.0.1:5301\"",
+        "tcp = \"127.0.0.1:5301\"\nudp = \"127.0.0.1:5301\"",
+    );
+    let p = problems(&bad);
+    assert_eq!(p[0].field, "regions[0].resolvers[1]");
+    assert!(p[0].message.contains("exactly one of udp, tcp or doh"));
+    let doh = GOOD.replace(
+        "tcp = \"127.0.0.1:5301\"",
+        "doh = \"https://127.0.0.1:5301/dns-query\"",
+    );
+    let p = problems(&doh);
+    assert!(p[0].message.contains("client subnet"), "{p:?}");
+}
+
+#[test]
+fn a_missing_ca_file_is_reported_on_its_vendor() {
+    let bad = GOOD.replace(
+        "name = \"alpha\"",
+        "name = \"alpha\"\nca_file = \"/nonexistent/ca.pem\"",
+    );
+    let p = problems(&bad);
+    assert_eq!(p[0].field, "vendors[0].ca_file");
+    assert!(
+        p[0].message
+            .contains("cannot read CA file /nonexistent/ca.pem")
+    );
+}
+
+#[test]
+fn an_empty_file_says_what_is_missing() {
+    let p = problems("");
+    assert_eq!(p.len(), 2);
+    assert!(p[0].message.contains("no [[hosts]]"));
+    assert!(p[1].message.contains("no [[regions]]"));
+}

@@ -1,0 +1,297 @@
+//! The shared vocabulary: phases, failure classes, host roles and the per-edge result record.
+//!
+//! Every closed set here is an enum with exactly one spelling (`as_str`), used alike in SQL, metric
+//! labels, JSON and HTML. This module holds data only; it performs no I/O.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One timed step of a probe. The spellings are Prometheus blackbox_exporter's `phase` label values,
+/// so a dashboard built for blackbox_exporter reads ours unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// DNS lookup through one resolver.
+    Resolve,
+    /// TCP connect to one edge IP.
+    Connect,
+    /// TLS handshake (SNI = host) including certificate checks.
+    Tls,
+    /// Request written until the response head arrived (time to first byte).
+    Processing,
+    /// Response body read to its end (or to the cap).
+    Transfer,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 5] = [
+        Phase::Resolve,
+        Phase::Connect,
+        Phase::Tls,
+        Phase::Processing,
+        Phase::Transfer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Resolve => "resolve",
+            Phase::Connect => "connect",
+            Phase::Tls => "tls",
+            Phase::Processing => "processing",
+            Phase::Transfer => "transfer",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a probe failed. Closed: every failure the prober can meet maps to exactly one of these, and
+/// each belongs to one phase (see [`FailureClass::phase`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// The resolver did not answer within the DNS timeout.
+    DnsTimeout,
+    /// The resolver answered SERVFAIL.
+    DnsServfail,
+    /// The resolver answered NXDOMAIN: the name does not exist.
+    DnsNxdomain,
+    /// The resolver answered REFUSED.
+    DnsRefused,
+    /// NOERROR but no A/AAAA record at the end of the CNAME chain.
+    DnsNoAnswer,
+    /// The reply was malformed, truncated beyond repair, or another rcode.
+    DnsProtocol,
+    /// The edge actively refused the TCP connection (RST to SYN).
+    TcpRefused,
+    /// The TCP connect did not complete within its timeout.
+    TcpTimeout,
+    /// The TCP connect failed for another reason (unreachable, no route …).
+    TcpError,
+    /// The connection was reset by the peer after it had been established.
+    ConnReset,
+    /// The TLS handshake failed for a reason other than the certificate, or timed out.
+    TlsHandshake,
+    /// The leaf certificate's notAfter is in the past.
+    TlsCertExpired,
+    /// The leaf certificate's notBefore is in the future.
+    TlsCertNotYetValid,
+    /// The chain does not lead to a trusted root (system roots plus the vendor's CA file).
+    TlsCertUntrusted,
+    /// The certificate does not cover the host name.
+    TlsCertNameMismatch,
+    /// No response head (or no next body byte) within the HTTP timeouts.
+    HttpTimeout,
+    /// The peer spoke broken HTTP or closed the connection mid-response.
+    HttpProtocol,
+    /// The status code is not one the path accepts (the code is kept beside the class).
+    HttpStatus,
+    /// The body did not match the path's content check (size, sha256 or minimum size).
+    ContentMismatch,
+    /// The body exceeded the configured byte cap.
+    BodyTooLarge,
+    /// The response head exceeded the configured header byte cap.
+    HeadersTooLarge,
+}
+
+impl FailureClass {
+    pub const ALL: [FailureClass; 21] = [
+        FailureClass::DnsTimeout,
+        FailureClass::DnsServfail,
+        FailureClass::DnsNxdomain,
+        FailureClass::DnsRefused,
+        FailureClass::DnsNoAnswer,
+        FailureClass::DnsProtocol,
+        FailureClass::TcpRefused,
+        FailureClass::TcpTimeout,
+        FailureClass::TcpError,
+        FailureClass::ConnReset,
+        FailureClass::TlsHandshake,
+        FailureClass::TlsCertExpired,
+        FailureClass::TlsCertNotYetValid,
+        FailureClass::TlsCertUntrusted,
+        FailureClass::TlsCertNameMismatch,
+        FailureClass::HttpTimeout,
+        FailureClass::HttpProtocol,
+        FailureClass::HttpStatus,
+        FailureClass::ContentMismatch,
+        FailureClass::BodyTooLarge,
+        FailureClass::HeadersTooLarge,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::DnsTimeout => "dns_timeout",
+            FailureClass::DnsServfail => "dns_servfail",
+            FailureClass::DnsNxdomain => "dns_nxdomain",
+            FailureClass::DnsRefused => "dns_refused",
+            FailureClass::DnsNoAnswer => "dns_no_answer",
+            FailureClass::DnsProtocol => "dns_protocol",
+            FailureClass::TcpRefused => "tcp_refused",
+            FailureClass::TcpTimeout => "tcp_timeout",
+            FailureClass::TcpError => "tcp_error",
+            FailureClass::ConnReset => "conn_reset",
+            FailureClass::TlsHandshake => "tls_handshake",
+            FailureClass::TlsCertExpired => "tls_cert_expired",
+            FailureClass::TlsCertNotYetValid => "tls_cert_not_yet_valid",
+            FailureClass::TlsCertUntrusted => "tls_cert_untrusted",
+            FailureClass::TlsCertNameMismatch => "tls_cert_name_mismatch",
+            FailureClass::HttpTimeout => "http_timeout",
+            FailureClass::HttpProtocol => "http_protocol",
+            FailureClass::HttpStatus => "http_status",
+            FailureClass::ContentMismatch => "content_mismatch",
+            FailureClass::BodyTooLarge => "body_too_large",
+            FailureClass::HeadersTooLarge => "headers_too_large",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FailureClass> {
+        FailureClass::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Whether this class says something about the resolver rather than the edge.
+    pub fn is_dns(self) -> bool {
+        self.as_str().starts_with("dns_")
+    }
+}
+
+impl fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A host's place in its failover group, in the order clients fall through them
+/// (the article, section 3.2: primary -> same-vendor backup -> other-vendor backup).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum HostRole {
+    Primary,
+    SameVendorBackup,
+    OtherVendorBackup,
+}
+
+impl HostRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostRole::Primary => "primary",
+            HostRole::SameVendorBackup => "same_vendor_backup",
+            HostRole::OtherVendorBackup => "other_vendor_backup",
+        }
+    }
+}
+
+/// A probe failure: the class, the phase it happened in, and a human-readable detail
+/// (never containing secrets: it is shown on pages and in logs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub class: FailureClass,
+    pub phase: Phase,
+    pub detail: String,
+}
+
+impl Failure {
+    pub fn new(class: FailureClass, phase: Phase, detail: impl Into<String>) -> Self {
+        Failure {
+            class,
+            phase,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// What the leaf certificate of one TLS handshake said.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertInfo {
+    pub not_after: DateTime<Utc>,
+    pub not_before: DateTime<Utc>,
+    pub issuer: String,
+    pub subject: String,
+    /// True when the chain verified for the host against the trust store in force.
+    pub verified: bool,
+}
+
+impl CertInfo {
+    /// Whole days until notAfter (negative once expired).
+    pub fn days_left(&self, now: DateTime<Utc>) -> i64 {
+        (self.not_after - now).num_days()
+    }
+}
+
+/// The DNS answer one resolver gave for one host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DnsAnswer {
+    /// The CNAME chain from the queried name to the name that holds the addresses.
+    pub cname_chain: Vec<String>,
+    pub ips: Vec<IpAddr>,
+    /// The smallest TTL of the answer records, in seconds.
+    pub ttl_s: Option<u32>,
+    /// The response code as hickory spells it (NoError, ServFail …).
+    pub rcode: String,
+}
+
+/// One row of probe output: the probe of one edge IP for one (host, path, region, resolver), or — when
+/// DNS itself failed — the one row that says so (with `edge_ip` empty).
+///
+/// Times are milliseconds with microsecond resolution; a phase that was not reached is `None`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeResult {
+    pub at: DateTime<Utc>,
+    pub host: String,
+    pub path: String,
+    pub region: String,
+    pub resolver: String,
+    pub edge_ip: Option<IpAddr>,
+    pub dns_ms: Option<f64>,
+    pub connect_ms: Option<f64>,
+    pub tls_ms: Option<f64>,
+    pub first_byte_ms: Option<f64>,
+    pub transfer_ms: Option<f64>,
+    /// From the start of the edge's TCP connect to the end of the body, plus the DNS time.
+    pub total_ms: Option<f64>,
+    pub status: Option<u16>,
+    pub body_bytes: u64,
+    pub cert: Option<CertInfo>,
+    pub failure: Option<Failure>,
+}
+
+impl EdgeResult {
+    pub fn ok(&self) -> bool {
+        self.failure.is_none()
+    }
+
+    pub fn failure_class(&self) -> Option<FailureClass> {
+        self.failure.as_ref().map(|f| f.class)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_class_round_trips_through_its_one_spelling() {
+        for c in FailureClass::ALL {
+            assert_eq!(FailureClass::parse(c.as_str()), Some(c));
+            let json = serde_json::to_string(&c).unwrap();
+            assert_eq!(json, format!("\"{}\"", c.as_str()));
+        }
+    }
+
+    #[test]
+    fn phase_spelling_matches_serde_and_blackbox_vocabulary() {
+        for p in Phase::ALL {
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("\"{}\"", p.as_str())
+            );
+        }
+    }
+}
