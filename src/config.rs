@@ -358,6 +358,15 @@ impl ResolverConfig {
     }
 }
 
+/// One probe series: what is probed (host, path) and from where (region, resolver).
+#[derive(Debug, Clone, Copy)]
+pub struct Series<'a> {
+    pub host: &'a Host,
+    pub path: &'a ProbePath,
+    pub region: &'a Region,
+    pub resolver: &'a ResolverConfig,
+}
+
 /// One thing wrong with a configuration file, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -372,7 +381,9 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: ", self.line, self.column)?;
+        if self.line > 0 {
+            write!(f, "{}:{}: ", self.line, self.column)?;
+        }
         if !self.field.is_empty() {
             write!(f, "{}: ", self.field)?;
         }
@@ -398,7 +409,10 @@ pub enum ConfigError {
 fn render_problems(file: &str, problems: &[Problem]) -> String {
     problems
         .iter()
-        .map(|p| format!("  {file}:{p}"))
+        .map(|p| {
+            let sep = if p.line > 0 { ":" } else { ": " };
+            format!("  {file}{sep}{p}")
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -495,6 +509,22 @@ impl Config {
             resolvers,
             series: host_paths * resolvers,
         }
+    }
+
+    /// Every probe series: each host path from each region through each of its resolvers.
+    pub fn series(&self) -> impl Iterator<Item = Series<'_>> {
+        self.hosts.iter().flat_map(move |host| {
+            host.paths.iter().flat_map(move |path| {
+                self.regions.iter().flat_map(move |region| {
+                    region.resolvers.iter().map(move |resolver| Series {
+                        host,
+                        path,
+                        region,
+                        resolver,
+                    })
+                })
+            })
+        })
     }
 
     pub fn vendor(&self, name: &str) -> Option<&Vendor> {

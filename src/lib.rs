@@ -1,8 +1,14 @@
 //! cdnwatch: probes CDN domains from every region and resolver, and decides which ones clients may use.
 //!
 //! Module map: `config` (the typed TOML file), `model` (shared vocabulary), `trust` (CA stores),
-//! `probe` (one probe, a file per phase), `lab` (the simulated CDN on loopback).
+//! `probe` (one probe, a file per phase), `lab` (the simulated CDN on loopback), `report` (terminal
+//! output), `app` (the commands), `demo` (lab + prober in one process).
 
+pub mod app;
 pub mod config;
+pub mod demo;
+pub mod lab;
 pub mod model;
+pub mod probe;
+pub mod report;
 pub mod trust;

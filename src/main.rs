@@ -1,2 +1,85 @@
-//! The `cdnwatch` binary: parses the command line and hands over to the library.
-fn main() {}
+//! The `cdnwatch` binary: parses the command line, sets up tracing, and hands over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use cdnwatch::app::{self, Selection};
+
+#[derive(Parser)]
+#[command(name = "cdnwatch", version, about = "Keeps static content reachable when a CDN vendor fails")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a config file: every problem with line, column and field, or a summary.
+    CheckConfig {
+        /// The TOML file.
+        file: PathBuf,
+    },
+    /// Probe once and print one row per (region, resolver, edge IP); exit 1 if any probe failed.
+    Probe {
+        #[arg(long)]
+        config: PathBuf,
+        /// Only this host (domain).
+        #[arg(long)]
+        host: Option<String>,
+        /// Only this probe path.
+        #[arg(long)]
+        path: Option<String>,
+        /// Only this region.
+        #[arg(long)]
+        region: Option<String>,
+        /// Only resolvers with this name.
+        #[arg(long)]
+        resolver: Option<String>,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The simulated two-vendor CDN on loopback, and its fault injection.
+    Lab(cdnwatch::lab::cli::LabArgs),
+    /// The simulated CDN and the prober in one process: the README's first command.
+    Demo(cdnwatch::demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if let Command::CheckConfig { file } = &cli.command {
+        return app::check_config(file);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::CheckConfig { .. } => unreachable!("handled above"),
+            Command::Probe { config, host, path, region, resolver, json } => {
+                let selection = Selection { host, path, region, resolver };
+                app::probe(&config, &selection, json).await
+            }
+            Command::Lab(args) => cdnwatch::lab::cli::run(args).await,
+            Command::Demo(args) => cdnwatch::demo::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
