@@ -66,18 +66,33 @@ impl Selection {
     /// A filter value that names nothing in the config is a mistake, not an empty result.
     fn check(&self, config: &Config) -> Result<(), String> {
         let known = |want: &Option<String>, what: &str, names: Vec<&str>| match want {
-            Some(w) if !names.contains(&w.as_str()) => {
-                Err(format!("no {what} `{w}` in the config (known: {})", names.join(", ")))
-            }
+            Some(w) if !names.contains(&w.as_str()) => Err(format!(
+                "no {what} `{w}` in the config (known: {})",
+                names.join(", ")
+            )),
             _ => Ok(()),
         };
-        known(&self.host, "host", config.hosts.iter().map(|h| h.domain.as_str()).collect())?;
-        let paths = config.hosts.iter().flat_map(|h| h.paths.iter().map(|p| p.path.as_str()));
+        known(
+            &self.host,
+            "host",
+            config.hosts.iter().map(|h| h.domain.as_str()).collect(),
+        )?;
+        let paths = config
+            .hosts
+            .iter()
+            .flat_map(|h| h.paths.iter().map(|p| p.path.as_str()));
         let mut paths: Vec<&str> = paths.collect();
         paths.dedup();
         known(&self.path, "path", paths)?;
-        known(&self.region, "region", config.regions.iter().map(|r| r.name.as_str()).collect())?;
-        let resolvers = config.regions.iter().flat_map(|r| r.resolvers.iter().map(|x| x.name.as_str()));
+        known(
+            &self.region,
+            "region",
+            config.regions.iter().map(|r| r.name.as_str()).collect(),
+        )?;
+        let resolvers = config
+            .regions
+            .iter()
+            .flat_map(|r| r.resolvers.iter().map(|x| x.name.as_str()));
         let mut resolvers: Vec<&str> = resolvers.collect();
         resolvers.sort_unstable();
         resolvers.dedup();
@@ -87,15 +102,26 @@ impl Selection {
 
 /// Probes every selected series once, concurrently (bounded by `probe.concurrency`), and returns the
 /// rows sorted by host, path, region, resolver and edge.
-pub async fn probe_once(config: &Config, prober: Arc<Prober>, selection: &Selection) -> Vec<EdgeResult> {
+pub async fn probe_once(
+    config: &Config,
+    prober: Arc<Prober>,
+    selection: &Selection,
+) -> Vec<EdgeResult> {
     let permits = Arc::new(Semaphore::new(config.probe.concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     for s in config.series().filter(|s| selection.matches(s)) {
-        let (host, path, region, resolver) =
-            (s.host.clone(), s.path.clone(), s.region.clone(), s.resolver.clone());
+        let (host, path, region, resolver) = (
+            s.host.clone(),
+            s.path.clone(),
+            s.region.clone(),
+            s.resolver.clone(),
+        );
         let (prober, permits) = (prober.clone(), permits.clone());
         tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await.expect("semaphore never closes");
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .expect("semaphore never closes");
             prober.probe(&host, &path, &region, &resolver).await.results
         });
     }
@@ -104,7 +130,13 @@ pub async fn probe_once(config: &Config, prober: Arc<Prober>, selection: &Select
         rows.extend(done.expect("a probe task panicked"));
     }
     rows.sort_by(|a, b| {
-        (&a.host, &a.path, &a.region, &a.resolver, a.edge_ip).cmp(&(&b.host, &b.path, &b.region, &b.resolver, b.edge_ip))
+        (&a.host, &a.path, &a.region, &a.resolver, a.edge_ip).cmp(&(
+            &b.host,
+            &b.path,
+            &b.region,
+            &b.resolver,
+            b.edge_ip,
+        ))
     });
     rows
 }

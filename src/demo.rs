@@ -30,19 +30,34 @@ pub struct DemoArgs {
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&args.data).with_context(|| format!("creating {}", args.data.display()))?;
-    let lab = Lab::start(LabOptions { api_listen: args.listen, ..LabOptions::default() })
-        .await
-        .context("starting the lab")?;
-    let config_path = lab.write_config(&args.data).context("writing the lab config")?;
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("creating {}", args.data.display()))?;
+    let lab = Lab::start(LabOptions {
+        api_listen: args.listen,
+        ..LabOptions::default()
+    })
+    .await
+    .context("starting the lab")?;
+    let config_path = lab
+        .write_config(&args.data)
+        .context("writing the lab config")?;
     let config = crate::config::Config::load(&config_path)?;
     let prober = Arc::new(Prober::new(&config)?);
     println!("cdnwatch demo: a simulated two-vendor CDN on loopback");
     println!("  config:     {}", config_path.display());
     println!("  fault API:  http://{}/faults", lab.api_addr());
-    println!("  inject:     cargo run --release -- lab fault add --api {} --kind http_status --status 502 --vendor alpha", lab.api_addr());
-    println!("  probe once: cargo run --release -- probe --config {}", config_path.display());
-    println!("  clear:      cargo run --release -- lab fault clear --api {}", lab.api_addr());
+    println!(
+        "  inject:     cargo run --release -- lab fault add --api {} --kind http_status --status 502 --vendor alpha",
+        lab.api_addr()
+    );
+    println!(
+        "  probe once: cargo run --release -- probe --config {}",
+        config_path.display()
+    );
+    println!(
+        "  clear:      cargo run --release -- lab fault clear --api {}",
+        lab.api_addr()
+    );
     let mut round = 0u64;
     let mut ticker = tokio::time::interval(config.probe.interval());
     loop {
@@ -52,7 +67,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
         round += 1;
         let rows = app::probe_once(&config, prober.clone(), &Selection::default()).await;
-        println!("\nround {round} at {}", chrono::Utc::now().format("%H:%M:%S"));
+        println!(
+            "\nround {round} at {}",
+            chrono::Utc::now().format("%H:%M:%S")
+        );
         print!("{}", matrix(&rows));
         if args.rounds != 0 && round >= args.rounds {
             break;
@@ -69,7 +87,9 @@ fn matrix(rows: &[EdgeResult]) -> String {
     regions.sort_unstable();
     regions.dedup();
     for r in rows {
-        let cell = cells.entry((r.host.as_str(), r.region.as_str())).or_default();
+        let cell = cells
+            .entry((r.host.as_str(), r.region.as_str()))
+            .or_default();
         cell.1 += 1;
         match r.failure_class() {
             None => cell.0 += 1,

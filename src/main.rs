@@ -9,7 +9,11 @@ use tracing_subscriber::EnvFilter;
 use cdnwatch::app::{self, Selection};
 
 #[derive(Parser)]
-#[command(name = "cdnwatch", version, about = "Keeps static content reachable when a CDN vendor fails")]
+#[command(
+    name = "cdnwatch",
+    version,
+    about = "Keeps static content reachable when a CDN vendor fails"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -50,7 +54,9 @@ enum Command {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -67,8 +73,20 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::CheckConfig { .. } => unreachable!("handled above"),
-            Command::Probe { config, host, path, region, resolver, json } => {
-                let selection = Selection { host, path, region, resolver };
+            Command::Probe {
+                config,
+                host,
+                path,
+                region,
+                resolver,
+                json,
+            } => {
+                let selection = Selection {
+                    host,
+                    path,
+                    region,
+                    resolver,
+                };
                 app::probe(&config, &selection, json).await
             }
             Command::Lab(args) => cdnwatch::lab::cli::run(args).await,

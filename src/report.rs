@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use crate::model::EdgeResult;
 
 const HEADER: [&str; 12] = [
-    "REGION", "RESOLVER", "EDGE", "DNS ms", "CONN ms", "TLS ms", "TTFB ms", "XFER ms", "TOTAL ms", "STATUS",
-    "CERT d", "RESULT",
+    "REGION", "RESOLVER", "EDGE", "DNS ms", "CONN ms", "TLS ms", "TTFB ms", "XFER ms", "TOTAL ms",
+    "STATUS", "CERT d", "RESULT",
 ];
 /// Columns 3..=10 hold numbers and are right-aligned.
 const NUMERIC: std::ops::RangeInclusive<usize> = 3..=10;
@@ -54,7 +54,8 @@ fn cells(r: &EdgeResult, now: DateTime<Utc>) -> [String; 12] {
     [
         r.region.clone(),
         r.resolver.clone(),
-        r.edge_ip.map_or_else(|| "-".to_string(), |ip| ip.to_string()),
+        r.edge_ip
+            .map_or_else(|| "-".to_string(), |ip| ip.to_string()),
         ms(r.dns_ms),
         ms(r.connect_ms),
         ms(r.tls_ms),
@@ -148,22 +149,46 @@ mod tests {
     #[test]
     fn the_table_shows_phases_cert_days_and_the_failure_class_with_its_code() {
         let now = "2026-01-01T00:00:00Z".parse().unwrap();
-        let bad = Failure::new(FailureClass::HttpStatus, Phase::Processing, "502 not accepted");
-        let rows = [row("cn-east", None, Some(200)), row("cn-north", Some(bad), Some(502))];
+        let bad = Failure::new(
+            FailureClass::HttpStatus,
+            Phase::Processing,
+            "502 not accepted",
+        );
+        let rows = [
+            row("cn-east", None, Some(200)),
+            row("cn-north", Some(bad), Some(502)),
+        ];
         let t = table(&rows, now);
-        assert!(t.starts_with("cdn.shop.test/image/probe.jpg  (1 of 2 FAILED)\n"), "{t}");
+        assert!(
+            t.starts_with("cdn.shop.test/image/probe.jpg  (1 of 2 FAILED)\n"),
+            "{t}"
+        );
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[1].contains("REGION") && lines[1].contains("CERT d"));
-        assert!(lines[2].contains("cn-east") && lines[2].contains("  30  ok"), "{}", lines[2]);
+        assert!(
+            lines[2].contains("cn-east") && lines[2].contains("  30  ok"),
+            "{}",
+            lines[2]
+        );
         assert!(lines[3].ends_with("http_status 502"), "{}", lines[3]);
-        assert!(lines[2].contains("1.0"), "tls ms rounded to 0.1: {}", lines[2]);
+        assert!(
+            lines[2].contains("1.0"),
+            "tls ms rounded to 0.1: {}",
+            lines[2]
+        );
     }
 
     #[test]
     fn json_lines_are_one_object_per_result() {
-        let rows = [row("cn-east", None, Some(200)), row("cn-south", None, Some(200))];
+        let rows = [
+            row("cn-east", None, Some(200)),
+            row("cn-south", None, Some(200)),
+        ];
         let out = json_lines(&rows);
-        let parsed: Vec<EdgeResult> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let parsed: Vec<EdgeResult> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(parsed, rows);
     }
 }
