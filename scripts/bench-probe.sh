@@ -24,7 +24,7 @@ cleanup() { [ -z "$LAB_PID" ] || kill "$LAB_PID" 2>/dev/null || true; rm -rf "$T
 trap cleanup EXIT
 
 echo "== 1. cdnwatch against the lab (separate process)"
-"$BIN" lab --listen 127.0.0.1:0 --write-config "$TMP" >"$TMP/lab.log" 2>&1 &
+"$BIN" lab --listen 127.0.0.1:0 --write-config "$TMP/cdnwatch.toml" >"$TMP/lab.log" 2>&1 &
 LAB_PID=$!
 for _ in $(seq 1 100); do [ -s "$TMP/cdnwatch.toml" ] && break; sleep 0.1; done
 [ -s "$TMP/cdnwatch.toml" ] || { cat "$TMP/lab.log" >&2; echo "the lab did not write its config" >&2; exit 1; }
