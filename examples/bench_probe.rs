@@ -21,7 +21,12 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { config: None, seconds: 10, concurrency: 16, label: "cdnwatch".into() };
+    let mut a = Args {
+        config: None,
+        seconds: 10,
+        concurrency: 16,
+        label: "cdnwatch".into(),
+    };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let mut v = || it.next().unwrap_or_else(|| panic!("{k} needs a value"));
@@ -39,9 +44,16 @@ fn parse_args() -> Args {
 
 /// A config for the peer-blackbox targets, built from the variables that script exports.
 fn config_from_env() -> Config {
-    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set: run under peer-blackbox.sh targets"));
+    let var = |k: &str| {
+        std::env::var(k)
+            .unwrap_or_else(|_| panic!("{k} is not set: run under peer-blackbox.sh targets"))
+    };
     let url = var("BENCH_HTTPS_URL");
-    let path = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_else(|| "/".into());
+    let path = url
+        .splitn(4, '/')
+        .nth(3)
+        .map(|p| format!("/{p}"))
+        .unwrap_or_else(|| "/".into());
     let text = format!(
         r#"
 [probe]
@@ -88,7 +100,14 @@ async fn main() {
     let series: Arc<Vec<_>> = Arc::new(
         config
             .series()
-            .map(|s| (s.host.clone(), s.path.clone(), s.region.clone(), s.resolver.clone()))
+            .map(|s| {
+                (
+                    s.host.clone(),
+                    s.path.clone(),
+                    s.region.clone(),
+                    s.resolver.clone(),
+                )
+            })
             .collect(),
     );
     // Warm-up: one round, and a check that the targets answer at all.
@@ -102,7 +121,8 @@ async fn main() {
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..args.concurrency {
-        let (prober, series, probes, ok) = (prober.clone(), series.clone(), probes.clone(), ok.clone());
+        let (prober, series, probes, ok) =
+            (prober.clone(), series.clone(), probes.clone(), ok.clone());
         tasks.spawn(async move {
             let mut i = worker;
             while Instant::now() < deadline {
@@ -126,11 +146,19 @@ async fn main() {
         "BENCHPROBE label={} probes={} ok_pct={:.2} seconds={:.2} probes_per_s={:.1} cpu_s={:.3} cpu_s_per_1000={:.3} concurrency={}",
         args.label,
         n,
-        if n > 0 { 100.0 * okn as f64 / n as f64 } else { 0.0 },
+        if n > 0 {
+            100.0 * okn as f64 / n as f64
+        } else {
+            0.0
+        },
         secs,
         n as f64 / secs,
         cpu,
-        if n > 0 { cpu / (n as f64 / 1000.0) } else { f64::NAN },
+        if n > 0 {
+            cpu / (n as f64 / 1000.0)
+        } else {
+            f64::NAN
+        },
         args.concurrency
     );
 }

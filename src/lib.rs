@@ -11,4 +11,5 @@ pub mod lab;
 pub mod model;
 pub mod probe;
 pub mod report;
+pub mod store;
 pub mod trust;

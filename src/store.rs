@@ -1,0 +1,283 @@
+//! The only place with SQL: probe results, their rollups and retention, in one SQLite file.
+//!
+//! One writer connection (SQLite allows one writer; a pool of one makes that explicit and keeps
+//! writes from queueing on the busy handler), a small pool of readers for queries, WAL mode with
+//! `synchronous=NORMAL` (a crash loses at most the last transactions, never the file), incremental
+//! auto-vacuum so retention frees pages in small steps instead of one long VACUUM.
+
+mod agg;
+pub mod hist;
+mod query;
+mod rollup;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite};
+
+pub use agg::Agg;
+pub use query::{RollupRow, SeriesKey, SeriesLatest};
+
+use crate::model::EdgeResult;
+
+/// How long SQLite waits on a lock before giving up, for readers and the writer alike.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Rows per multi-row INSERT: 17 columns × 400 rows stays far below SQLite's 32 766 variables.
+const ROWS_PER_INSERT: usize = 400;
+/// Rows deleted per retention step (and 256 pages freed), so a step holds the write lock for
+/// milliseconds only.
+pub const PRUNE_STEP_ROWS: i64 = 5_000;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {path}: {source}")]
+    Open { path: PathBuf, source: sqlx::Error },
+    #[error("cannot apply the database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error while {what}: {source}")]
+    Query {
+        what: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("the database holds a malformed {what} row: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+}
+
+fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { what, source }
+}
+
+/// One probe result as it enters the store: the row and the prober that measured it.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub prober: Arc<str>,
+    pub result: EdgeResult,
+}
+
+/// The store: cheap to clone (two pools and a shared id cache).
+#[derive(Clone)]
+pub struct Store {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    ids: Arc<Mutex<IdCache>>,
+}
+
+#[derive(Default)]
+struct IdCache {
+    series: HashMap<SeriesKey, i64>,
+    probers: HashMap<Arc<str>, i64>,
+}
+
+impl Store {
+    /// Opens (creating if absent) the database file and applies the migrations.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let url = format!("sqlite://{}", path.display());
+        let opts = SqliteConnectOptions::from_str(&url)
+            .map_err(open_err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(false);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await
+            .map_err(open_err)?;
+        sqlx::migrate!("./migrations").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(open_err)?;
+        Ok(Store {
+            writer,
+            reader,
+            ids: Arc::default(),
+        })
+    }
+
+    /// Writes a batch of results in one transaction. Either every row is stored or none is.
+    pub async fn write_batch(&self, batch: &[Record]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .writer
+            .begin()
+            .await
+            .map_err(query_err("starting a write"))?;
+        let mut rows = Vec::with_capacity(batch.len());
+        for rec in batch {
+            let series = self.series_id(&mut tx, SeriesKey::of(&rec.result)).await?;
+            let prober = self.prober_id(&mut tx, &rec.prober).await?;
+            rows.push((series, prober, &rec.result));
+        }
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            insert_results(&mut tx, chunk).await?;
+        }
+        tx.commit().await.map_err(query_err("committing results"))
+    }
+
+    async fn series_id(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        key: SeriesKey,
+    ) -> Result<i64, StoreError> {
+        if let Some(id) = self.ids.lock().expect("id cache").series.get(&key) {
+            return Ok(*id);
+        }
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO series (host, path, region, resolver) VALUES (?, ?, ?, ?)
+             ON CONFLICT (host, path, region, resolver) DO UPDATE SET host = excluded.host RETURNING id",
+        )
+        .bind(&key.host)
+        .bind(&key.path)
+        .bind(&key.region)
+        .bind(&key.resolver)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(query_err("registering a series"))?;
+        self.ids.lock().expect("id cache").series.insert(key, id);
+        Ok(id)
+    }
+
+    async fn prober_id(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        name: &Arc<str>,
+    ) -> Result<i64, StoreError> {
+        if let Some(id) = self.ids.lock().expect("id cache").probers.get(name) {
+            return Ok(*id);
+        }
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO probers (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
+        )
+        .bind(&**name)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(query_err("registering a prober"))?;
+        self.ids
+            .lock()
+            .expect("id cache")
+            .probers
+            .insert(name.clone(), id);
+        Ok(id)
+    }
+
+    /// One retention step: deletes at most [`PRUNE_STEP_ROWS`] expired rows from each table and
+    /// frees some pages. Returns the rows deleted; call again while it returns more than zero.
+    pub async fn prune_step(&self, now_ms: i64, retention: &Retention) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        for (table, window) in [
+            ("results", retention.raw),
+            ("rollup_minute", retention.minute),
+            ("rollup_hour", retention.hour),
+        ] {
+            let cutoff = now_ms - window.as_millis() as i64;
+            let sql = match table {
+                "results" => {
+                    "DELETE FROM results WHERE id IN (SELECT id FROM results WHERE at_ms < ? LIMIT ?)"
+                }
+                "rollup_minute" => {
+                    "DELETE FROM rollup_minute WHERE (series_id, start_ms) IN
+                     (SELECT series_id, start_ms FROM rollup_minute WHERE start_ms < ? LIMIT ?)"
+                }
+                _ => {
+                    "DELETE FROM rollup_hour WHERE (series_id, start_ms) IN
+                     (SELECT series_id, start_ms FROM rollup_hour WHERE start_ms < ? LIMIT ?)"
+                }
+            };
+            let done = sqlx::query(sql)
+                .bind(cutoff)
+                .bind(PRUNE_STEP_ROWS)
+                .execute(&self.writer)
+                .await
+                .map_err(query_err("deleting expired rows"))?;
+            deleted += done.rows_affected();
+        }
+        sqlx::query("PRAGMA incremental_vacuum(256)")
+            .execute(&self.writer)
+            .await
+            .map_err(query_err("freeing pages"))?;
+        Ok(deleted)
+    }
+
+    /// Checkpoints the WAL into the main file (at shutdown, so the file is whole on its own).
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.writer)
+            .await
+            .map_err(query_err("checkpointing the WAL"))?;
+        Ok(())
+    }
+
+    /// Closes both pools, waiting for their connections.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// How long each kind of row is kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retention {
+    pub raw: Duration,
+    pub minute: Duration,
+    pub hour: Duration,
+}
+
+fn us(ms: Option<f64>) -> Option<i64> {
+    ms.map(|v| (v * 1000.0).round() as i64)
+}
+
+async fn insert_results(
+    tx: &mut sqlx::SqliteConnection,
+    rows: &[(i64, i64, &EdgeResult)],
+) -> Result<(), StoreError> {
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO results (series_id, prober_id, at_ms, edge, dns_us, connect_us, tls_us, first_byte_us,
+         transfer_us, total_us, status, body_bytes, cert_not_after, cert_verified, failure, phase, detail) ",
+    );
+    q.push_values(rows, |mut b, (series, prober, r)| {
+        b.push_bind(*series)
+            .push_bind(*prober)
+            .push_bind(r.at.timestamp_millis())
+            .push_bind(r.edge_ip.map(|ip| ip.to_string()))
+            .push_bind(us(r.dns_ms))
+            .push_bind(us(r.connect_ms))
+            .push_bind(us(r.tls_ms))
+            .push_bind(us(r.first_byte_ms))
+            .push_bind(us(r.transfer_ms))
+            .push_bind(us(r.total_ms))
+            .push_bind(r.status.map(i64::from))
+            .push_bind(r.body_bytes as i64)
+            .push_bind(r.cert.as_ref().map(|c| c.not_after.timestamp()))
+            .push_bind(r.cert.as_ref().map(|c| c.verified))
+            .push_bind(r.failure.as_ref().map(|f| f.class.as_str()))
+            .push_bind(r.failure.as_ref().map(|f| f.phase.as_str()))
+            .push_bind(r.failure.as_ref().map(|f| f.detail.as_str()));
+    });
+    q.build()
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("inserting results"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

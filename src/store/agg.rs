@@ -1,0 +1,133 @@
+//! The aggregate of a set of results: counts, failures by class and one latency histogram per phase.
+
+use std::collections::BTreeMap;
+
+use super::hist::Histogram;
+
+/// Counts and latency distributions of one series over one period.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Agg {
+    pub count: u64,
+    pub failures: u64,
+    /// Failures by class; `http_status` is split by code (`http_status:502`) because a 403 and a
+    /// 502 mean different things to on-call.
+    pub by_class: BTreeMap<String, u64>,
+    /// Latency per phase: dns, connect, tls, first byte, transfer, total (successful probes only).
+    pub hists: [Histogram; 6],
+}
+
+/// The columns of one raw result that an aggregate needs.
+#[derive(Debug, Clone, Copy)]
+pub struct RawTimes<'a> {
+    pub phases_us: [Option<i64>; 6],
+    pub failure: Option<&'a str>,
+    pub status: Option<i64>,
+}
+
+impl Agg {
+    pub fn add(&mut self, r: RawTimes<'_>) {
+        self.count += 1;
+        if let Some(class) = r.failure {
+            self.failures += 1;
+            let key = match (class, r.status) {
+                ("http_status", Some(code)) => format!("http_status:{code}"),
+                _ => class.to_string(),
+            };
+            *self.by_class.entry(key).or_default() += 1;
+        }
+        for (i, us) in r.phases_us.iter().enumerate() {
+            let is_total = i == 5;
+            if let Some(us) = us
+                && (!is_total || r.failure.is_none())
+            {
+                self.hists[i].record_ms(*us as f64 / 1000.0);
+            }
+        }
+    }
+
+    pub fn merge(&mut self, other: &Agg) {
+        self.count += other.count;
+        self.failures += other.failures;
+        for (k, v) in &other.by_class {
+            *self.by_class.entry(k.clone()).or_default() += v;
+        }
+        for (a, b) in self.hists.iter_mut().zip(&other.hists) {
+            a.merge(b);
+        }
+    }
+
+    pub fn hist_blob(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(32);
+        for h in &self.hists {
+            h.encode(&mut out);
+        }
+        out
+    }
+
+    pub fn by_class_json(&self) -> Option<String> {
+        (!self.by_class.is_empty())
+            .then(|| serde_json::to_string(&self.by_class).expect("map serializes"))
+    }
+
+    /// Rebuilds an aggregate from a rollup row's columns; `None` if the blob or JSON is malformed.
+    pub fn from_row(count: i64, failures: i64, by_class: Option<&str>, blob: &[u8]) -> Option<Agg> {
+        let mut hists: [Histogram; 6] = Default::default();
+        let mut rest = blob;
+        for h in hists.iter_mut() {
+            let (decoded, r) = Histogram::decode(rest)?;
+            *h = decoded;
+            rest = r;
+        }
+        let by_class = match by_class {
+            Some(j) => serde_json::from_str(j).ok()?,
+            None => BTreeMap::new(),
+        };
+        Some(Agg {
+            count: count as u64,
+            failures: failures as u64,
+            by_class,
+            hists,
+        })
+    }
+
+    pub fn success_ratio(&self) -> Option<f64> {
+        (self.count > 0).then(|| (self.count - self.failures) as f64 / self.count as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_aggregate_survives_its_row_encoding() {
+        let mut a = Agg::default();
+        a.add(RawTimes {
+            phases_us: [
+                Some(400),
+                Some(200),
+                Some(900),
+                Some(600),
+                Some(50),
+                Some(2150),
+            ],
+            failure: None,
+            status: Some(200),
+        });
+        a.add(RawTimes {
+            phases_us: [Some(450), Some(210), None, None, None, Some(5000)],
+            failure: Some("tls_cert_expired"),
+            status: None,
+        });
+        a.add(RawTimes {
+            phases_us: [Some(450), Some(210), Some(800), Some(700), None, Some(2500)],
+            failure: Some("http_status"),
+            status: Some(502),
+        });
+        assert_eq!((a.count, a.failures), (3, 2));
+        assert_eq!(a.by_class.get("http_status:502"), Some(&1));
+        assert_eq!(a.hists[5].count(), 1, "total latency counts successes only");
+        let back = Agg::from_row(3, 2, a.by_class_json().as_deref(), &a.hist_blob()).unwrap();
+        assert_eq!(back, a);
+    }
+}

@@ -1,0 +1,203 @@
+//! Minute and hour rollups, derived from the raw results behind a watermark.
+//!
+//! A minute is rolled up once it ended [`GRACE_MS`] ago (late results of a slow probe still land in
+//! it); an hour once all its minutes are. The rollup rows and the advanced watermark are written in one
+//! transaction, so after a crash the same period is simply rolled up again from the raw rows.
+
+use std::collections::HashMap;
+
+use sqlx::Row as _;
+
+use super::agg::{Agg, RawTimes};
+use super::{Store, StoreError, query_err};
+
+pub const MINUTE_MS: i64 = 60_000;
+pub const HOUR_MS: i64 = 3_600_000;
+/// How long after a minute ends before it is rolled up.
+pub const GRACE_MS: i64 = 60_000;
+/// Most periods rolled up per call, so one call holds the writer for a short while only.
+const PERIODS_PER_CALL: usize = 30;
+
+/// The two rollup tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Minute,
+    Hour,
+}
+
+impl Table {
+    fn watermark(self) -> &'static str {
+        match self {
+            Table::Minute => "minute_done_ms",
+            Table::Hour => "hour_done_ms",
+        }
+    }
+}
+
+/// What one rollup call did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RollupReport {
+    pub minutes: usize,
+    pub hours: usize,
+}
+
+fn floor(ms: i64, unit: i64) -> i64 {
+    ms.div_euclid(unit) * unit
+}
+
+impl Store {
+    async fn watermark(&self, key: &str) -> Result<Option<i64>, StoreError> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(query_err("reading a rollup watermark"))?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Rolls up every minute (and then every hour) that is complete at `now_ms`, a bounded number
+    /// per call. Call it periodically; it returns zeros once it has caught up.
+    pub async fn roll_up(&self, now_ms: i64) -> Result<RollupReport, StoreError> {
+        let mut report = RollupReport::default();
+        let ready = floor(now_ms - GRACE_MS, MINUTE_MS);
+        while report.minutes < PERIODS_PER_CALL {
+            let Some(start) = self.next_minute(ready).await? else {
+                break;
+            };
+            self.roll_minute(start).await?;
+            report.minutes += 1;
+        }
+        let minutes_done = self.watermark("minute_done_ms").await?.unwrap_or(i64::MIN);
+        while report.hours < PERIODS_PER_CALL {
+            let Some(start) = self.next_hour(minutes_done).await? else {
+                break;
+            };
+            self.roll_hour(start).await?;
+            report.hours += 1;
+        }
+        Ok(report)
+    }
+
+    /// The start of the next minute (before `ready`) with results not yet rolled up, skipping empty
+    /// stretches; `None` when caught up.
+    async fn next_minute(&self, ready: i64) -> Result<Option<i64>, StoreError> {
+        let from = self.watermark("minute_done_ms").await?.unwrap_or(i64::MIN);
+        let (next,): (Option<i64>,) =
+            sqlx::query_as("SELECT MIN(at_ms) FROM results WHERE at_ms >= ? AND at_ms < ?")
+                .bind(from)
+                .bind(ready)
+                .fetch_one(&self.writer)
+                .await
+                .map_err(query_err("finding the next minute to roll up"))?;
+        Ok(next.map(|at| floor(at, MINUTE_MS)))
+    }
+
+    async fn roll_minute(&self, start: i64) -> Result<(), StoreError> {
+        let rows = sqlx::query(
+            "SELECT series_id, dns_us, connect_us, tls_us, first_byte_us, transfer_us, total_us, failure, status
+             FROM results WHERE at_ms >= ? AND at_ms < ?",
+        )
+        .bind(start)
+        .bind(start + MINUTE_MS)
+        .fetch_all(&self.writer)
+        .await
+        .map_err(query_err("reading a minute of results"))?;
+        let mut per_series: HashMap<i64, Agg> = HashMap::new();
+        for row in &rows {
+            let failure: Option<String> = row.get(7);
+            let times = RawTimes {
+                phases_us: [
+                    row.get(1),
+                    row.get(2),
+                    row.get(3),
+                    row.get(4),
+                    row.get(5),
+                    row.get(6),
+                ],
+                failure: failure.as_deref(),
+                status: row.get(8),
+            };
+            per_series.entry(row.get(0)).or_default().add(times);
+        }
+        self.write_rollups(Table::Minute, start, start + MINUTE_MS, &per_series)
+            .await
+    }
+
+    async fn next_hour(&self, minutes_done: i64) -> Result<Option<i64>, StoreError> {
+        let from = self.watermark("hour_done_ms").await?.unwrap_or(i64::MIN);
+        let (next,): (Option<i64>,) =
+            sqlx::query_as("SELECT MIN(start_ms) FROM rollup_minute WHERE start_ms >= ?")
+                .bind(from)
+                .fetch_one(&self.writer)
+                .await
+                .map_err(query_err("finding the next hour to roll up"))?;
+        let Some(first) = next else { return Ok(None) };
+        let start = floor(first, HOUR_MS);
+        Ok((start + HOUR_MS <= minutes_done).then_some(start))
+    }
+
+    async fn roll_hour(&self, start: i64) -> Result<(), StoreError> {
+        let rows = sqlx::query(
+            "SELECT series_id, count, failures, by_class, hist FROM rollup_minute WHERE start_ms >= ? AND start_ms < ?",
+        )
+        .bind(start)
+        .bind(start + HOUR_MS)
+        .fetch_all(&self.writer)
+        .await
+        .map_err(query_err("reading an hour of minute rollups"))?;
+        let mut per_series: HashMap<i64, Agg> = HashMap::new();
+        for row in &rows {
+            let by_class: Option<String> = row.get(3);
+            let blob: Vec<u8> = row.get(4);
+            let agg = Agg::from_row(row.get(1), row.get(2), by_class.as_deref(), &blob)
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: "rollup_minute",
+                    detail: format!("series {} at {start}", row.get::<i64, _>(0)),
+                })?;
+            per_series.entry(row.get(0)).or_default().merge(&agg);
+        }
+        self.write_rollups(Table::Hour, start, start + HOUR_MS, &per_series)
+            .await
+    }
+
+    async fn write_rollups(
+        &self,
+        table: Table,
+        start: i64,
+        end: i64,
+        per_series: &HashMap<i64, Agg>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .writer
+            .begin()
+            .await
+            .map_err(query_err("starting a rollup"))?;
+        let sql = match table {
+            Table::Minute => {
+                "INSERT OR REPLACE INTO rollup_minute (series_id, start_ms, count, failures, by_class, hist) VALUES (?, ?, ?, ?, ?, ?)"
+            }
+            Table::Hour => {
+                "INSERT OR REPLACE INTO rollup_hour (series_id, start_ms, count, failures, by_class, hist) VALUES (?, ?, ?, ?, ?, ?)"
+            }
+        };
+        for (series, agg) in per_series {
+            sqlx::query(sql)
+                .bind(series)
+                .bind(start)
+                .bind(agg.count as i64)
+                .bind(agg.failures as i64)
+                .bind(agg.by_class_json())
+                .bind(agg.hist_blob())
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("writing rollups"))?;
+        }
+        sqlx::query("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
+            .bind(table.watermark())
+            .bind(end)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("advancing a rollup watermark"))?;
+        tx.commit().await.map_err(query_err("committing rollups"))
+    }
+}

@@ -1,0 +1,187 @@
+use super::*;
+use crate::model::{Failure, FailureClass, Phase};
+
+fn result(at_ms: i64, region: &str, failure: Option<FailureClass>) -> EdgeResult {
+    EdgeResult {
+        at: chrono::DateTime::from_timestamp_millis(at_ms).unwrap(),
+        host: "cdn.shop.test".into(),
+        path: "/image/probe.jpg".into(),
+        region: region.into(),
+        resolver: "isp".into(),
+        edge_ip: Some("127.21.1.1".parse().unwrap()),
+        dns_ms: Some(0.5),
+        connect_ms: Some(0.25),
+        tls_ms: Some(1.0),
+        first_byte_ms: Some(0.75),
+        transfer_ms: Some(0.1),
+        total_ms: Some(2.6),
+        status: Some(if failure.is_some() { 502 } else { 200 }),
+        body_bytes: 4096,
+        cert: None,
+        failure: failure.map(|c| Failure::new(c, Phase::Processing, "test")),
+    }
+}
+
+fn rec(r: EdgeResult) -> Record {
+    Record {
+        prober: Arc::from("local"),
+        result: r,
+    }
+}
+
+async fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("cdnwatch.db")).await.unwrap();
+    (dir, store)
+}
+
+const T0: i64 = 1_800_000_000_000; // a whole hour: 1_800_000_000_000 % 3_600_000 == 0
+
+#[tokio::test]
+async fn a_batch_is_stored_and_the_latest_probe_is_read_back() {
+    let (_d, store) = open().await;
+    let batch: Vec<Record> = (0..1000)
+        .map(|i| rec(result(T0 + i * 10, "cn-east", None)))
+        .collect();
+    store.write_batch(&batch).await.unwrap();
+    store
+        .write_batch(&[rec(result(
+            T0 + 20_000,
+            "cn-east",
+            Some(FailureClass::HttpStatus),
+        ))])
+        .await
+        .unwrap();
+    assert_eq!(store.result_count().await.unwrap(), 1001);
+    let latest = store.latest().await.unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!(latest[0].failure.as_deref(), Some("http_status"));
+    assert_eq!(latest[0].status, Some(502));
+    let counts = store.counts_since(T0).await.unwrap();
+    assert_eq!((counts[0].1, counts[0].2), (1001, 1));
+}
+
+#[tokio::test]
+async fn minutes_and_hours_roll_up_once_complete_and_never_twice() {
+    let (_d, store) = open().await;
+    // Two hours of results, one every 10 s, a failure every sixth.
+    let batch: Vec<Record> = (0..720)
+        .map(|i| {
+            rec(result(
+                T0 + i * 10_000,
+                "cn-east",
+                (i % 6 == 0).then_some(FailureClass::HttpStatus),
+            ))
+        })
+        .collect();
+    store.write_batch(&batch).await.unwrap();
+    let mut total = RollupReport::default();
+    loop {
+        let r = store.roll_up(T0 + 2 * 3_600_000 + 120_000).await.unwrap();
+        if r == RollupReport::default() {
+            break;
+        }
+        total.minutes += r.minutes;
+        total.hours += r.hours;
+    }
+    assert_eq!((total.minutes, total.hours), (120, 2));
+    let key = SeriesKey::of(&batch[0].result);
+    let hours = store
+        .rollups(&key, true, T0, T0 + 2 * 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!(hours.len(), 2);
+    assert_eq!((hours[0].agg.count, hours[0].agg.failures), (360, 60));
+    assert_eq!(hours[0].agg.by_class.get("http_status:502"), Some(&60));
+    let p50 = hours[0].agg.hists[3].quantile_ms(0.5).unwrap();
+    assert!((p50 - 0.75).abs() < 0.08, "first-byte p50 {p50}");
+    let minutes = store.rollups(&key, false, T0, T0 + 60_000).await.unwrap();
+    assert_eq!(minutes[0].agg.count, 6);
+}
+
+#[tokio::test]
+async fn a_minute_still_in_its_grace_period_is_not_rolled_up() {
+    let (_d, store) = open().await;
+    store
+        .write_batch(&[rec(result(T0 + 1_000, "cn-east", None))])
+        .await
+        .unwrap();
+    let r = store.roll_up(T0 + 60_000 + 30_000).await.unwrap();
+    assert_eq!(r.minutes, 0);
+    let r = store.roll_up(T0 + 120_000).await.unwrap();
+    assert_eq!(r.minutes, 1);
+}
+
+#[tokio::test]
+async fn retention_deletes_in_bounded_steps() {
+    let (_d, store) = open().await;
+    let old: Vec<Record> = (0..12_000)
+        .map(|i| rec(result(T0 + i, "cn-east", None)))
+        .collect();
+    store.write_batch(&old).await.unwrap();
+    store
+        .write_batch(&[rec(result(T0 + 50 * 3_600_000, "cn-east", None))])
+        .await
+        .unwrap();
+    let retention = Retention {
+        raw: Duration::from_secs(48 * 3600),
+        minute: Duration::from_secs(7 * 86400),
+        hour: Duration::from_secs(90 * 86400),
+    };
+    let now = T0 + 50 * 3_600_000;
+    let steps: Vec<u64> = [(); 4].iter().map(|_| 0).collect();
+    let mut deleted = steps;
+    for d in deleted.iter_mut() {
+        *d = store.prune_step(now, &retention).await.unwrap();
+    }
+    assert_eq!(deleted, vec![5_000, 5_000, 2_000, 0]);
+    assert_eq!(store.result_count().await.unwrap(), 1);
+    assert_eq!(store.integrity_check().await.unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn the_writer_drains_its_queue_at_shutdown_and_counts_what_did_not_fit() {
+    let (_d, store) = open().await;
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let settings = writer::WriterSettings {
+        batch_size: 500,
+        queue_capacity: 2_000,
+        maintenance_interval: Duration::from_secs(3600),
+        retention: Retention {
+            raw: Duration::from_secs(3600),
+            minute: Duration::from_secs(3600),
+            hour: Duration::from_secs(3600),
+        },
+    };
+    let ingest = writer::spawn(store.clone(), settings, token.clone(), &tracker);
+    let mut refused = 0;
+    for i in 0..5_000 {
+        if ingest.submit(rec(result(T0 + i, "cn-east", None))).is_err() {
+            refused += 1;
+        }
+    }
+    token.cancel();
+    tracker.close();
+    tracker.wait().await;
+    let stored = store.result_count().await.unwrap();
+    assert_eq!(stored as u64 + refused, 5_000);
+    assert_eq!(
+        ingest
+            .stats()
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        refused
+    );
+    assert_eq!(
+        ingest
+            .stats()
+            .written
+            .load(std::sync::atomic::Ordering::Relaxed),
+        stored as u64
+    );
+}
+
+use rollup::RollupReport;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;

@@ -1,0 +1,178 @@
+//! The one ingest path into the store: a bounded queue in front of a single writer task.
+//!
+//! Probers (local, or a remote regional agent through the HTTP ingest endpoint) call
+//! [`Ingest::submit`], which never waits: when the queue is full the record is dropped and counted,
+//! because a stalled database must never stall probing. The writer takes whatever is queued (up to
+//! a batch) and writes it in one transaction; between batches it rolls up and prunes in small steps.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{Record, Retention, Store};
+
+/// How the writer batches and maintains.
+#[derive(Debug, Clone)]
+pub struct WriterSettings {
+    /// Most records per transaction.
+    pub batch_size: usize,
+    /// Records the queue holds before new ones are dropped.
+    pub queue_capacity: usize,
+    /// Time between two maintenance rounds (rollup + retention steps).
+    pub maintenance_interval: Duration,
+    pub retention: Retention,
+}
+
+/// Counters the writer keeps about itself (read by `/metrics` and the status API).
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    pub written: AtomicU64,
+    pub dropped: AtomicU64,
+    pub write_errors: AtomicU64,
+    pub batches: AtomicU64,
+    /// Duration of the last batch write, in microseconds.
+    pub last_write_us: AtomicU64,
+}
+
+/// A cheap handle for submitting records.
+#[derive(Clone)]
+pub struct Ingest {
+    tx: mpsc::Sender<Record>,
+    stats: Arc<IngestStats>,
+}
+
+/// The queue was full (or the writer has stopped); the record was counted as dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dropped;
+
+impl Ingest {
+    /// Queues a record without waiting.
+    pub fn submit(&self, record: Record) -> Result<(), Dropped> {
+        self.tx.try_send(record).map_err(|_| {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            Dropped
+        })
+    }
+
+    /// Records waiting to be written.
+    pub fn depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    pub fn stats(&self) -> &Arc<IngestStats> {
+        &self.stats
+    }
+}
+
+/// Starts the writer task on `tracker`. It stops when `token` is cancelled, after writing every
+/// record already queued.
+pub fn spawn(
+    store: Store,
+    settings: WriterSettings,
+    token: CancellationToken,
+    tracker: &TaskTracker,
+) -> Ingest {
+    let (tx, rx) = mpsc::channel(settings.queue_capacity.max(1));
+    let stats = Arc::new(IngestStats::default());
+    tracker.spawn(run(store, settings, rx, stats.clone(), token));
+    Ingest { tx, stats }
+}
+
+async fn run(
+    store: Store,
+    settings: WriterSettings,
+    mut rx: mpsc::Receiver<Record>,
+    stats: Arc<IngestStats>,
+    token: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(settings.batch_size);
+    let mut maintenance = tokio::time::interval(settings.maintenance_interval);
+    maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            n = rx.recv_many(&mut batch, settings.batch_size) => {
+                if n == 0 { break }
+                write_with_retry(&store, &mut batch, &stats, &token).await;
+            }
+            _ = maintenance.tick() => maintain(&store, &settings.retention).await,
+            _ = token.cancelled() => break,
+        }
+    }
+    // Shutdown: take what is queued, write it, and leave a checkpointed file.
+    rx.close();
+    while rx.recv_many(&mut batch, settings.batch_size).await > 0 {
+        write_with_retry(&store, &mut batch, &stats, &token).await;
+    }
+    if let Err(e) = store.checkpoint().await {
+        tracing::warn!(error = %e, "final WAL checkpoint failed");
+    }
+}
+
+/// Writes a batch, retrying with backoff while the database refuses; once shutdown has begun a
+/// batch gets three more tries before it is given up (and counted as dropped).
+async fn write_with_retry(
+    store: &Store,
+    batch: &mut Vec<Record>,
+    stats: &IngestStats,
+    token: &CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(50);
+    let mut tries_after_cancel = 0;
+    loop {
+        let started = Instant::now();
+        match store.write_batch(batch).await {
+            Ok(()) => {
+                stats
+                    .last_write_us
+                    .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                stats
+                    .written
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                batch.clear();
+                return;
+            }
+            Err(e) => {
+                stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, rows = batch.len(), "writing results failed; retrying");
+                if token.is_cancelled() {
+                    tries_after_cancel += 1;
+                    if tries_after_cancel >= 3 {
+                        stats
+                            .dropped
+                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        tracing::error!(rows = batch.len(), "giving up on a batch at shutdown");
+                        batch.clear();
+                        return;
+                    }
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// One maintenance round: roll up what is complete, then prune a few steps. Errors are logged and
+/// retried next round; they never stop ingest.
+async fn maintain(store: &Store, retention: &Retention) {
+    let now = chrono::Utc::now().timestamp_millis();
+    if let Err(e) = store.roll_up(now).await {
+        tracing::warn!(error = %e, "rollup failed");
+    }
+    for _ in 0..4 {
+        match store.prune_step(now, retention).await {
+            Ok(0) => break,
+            Ok(_) => tokio::task::yield_now().await,
+            Err(e) => {
+                tracing::warn!(error = %e, "retention step failed");
+                break;
+            }
+        }
+    }
+}
