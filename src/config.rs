@@ -36,6 +36,9 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Probes in flight at once.
 pub const DEFAULT_CONCURRENCY: usize = 64;
+pub const DEFAULT_RAW_RETENTION_HOURS: u64 = 48;
+pub const DEFAULT_MINUTE_ROLLUP_DAYS: u64 = 7;
+pub const DEFAULT_HOUR_ROLLUP_DAYS: u64 = 90;
 /// The article's values (section 3.2): ten minutes each, in milliseconds.
 pub const DEFAULT_CONFIG_REQUEST_INTERVAL_MS: u64 = 600_000;
 pub const DEFAULT_REVIVE_PROBE_INTERVAL_MS: u64 = 600_000;
@@ -56,6 +59,8 @@ pub struct Config {
     pub merged_hosts: Vec<MergedHost>,
     #[serde(default)]
     pub regions: Vec<Region>,
+    #[serde(default)]
+    pub store: StoreSettings,
     /// The directory relative paths in the file (CA files) are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -94,6 +99,38 @@ impl Default for ProbeSettings {
 impl ProbeSettings {
     pub fn interval(&self) -> Duration {
         Duration::from_millis(self.interval_ms)
+    }
+}
+
+/// How long the store keeps each kind of row, and how it batches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// Raw per-edge results, in hours. Default 48.
+    pub raw_retention_hours: u64,
+    /// Per-minute rollups, in days. Default 7 (a minute row per series is ~60 bytes; 90 days of them
+    /// would be 50× the hour rows for detail no chart shows past a week).
+    pub minute_rollup_days: u64,
+    /// Per-hour rollups, in days. Default 90.
+    pub hour_rollup_days: u64,
+    /// Most results per write transaction. Default 2000.
+    pub batch_size: usize,
+    /// Results queued before new ones are dropped (and counted). Default 100 000.
+    pub queue_capacity: usize,
+    /// Time between rollup/retention rounds, in ms. Default 10 000.
+    pub maintenance_interval_ms: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            raw_retention_hours: DEFAULT_RAW_RETENTION_HOURS,
+            minute_rollup_days: DEFAULT_MINUTE_ROLLUP_DAYS,
+            hour_rollup_days: DEFAULT_HOUR_ROLLUP_DAYS,
+            batch_size: 2_000,
+            queue_capacity: 100_000,
+            maintenance_interval_ms: 10_000,
+        }
     }
 }
 
@@ -549,6 +586,7 @@ impl Config {
         self.check_hosts(&mut out);
         self.check_merged(&mut out);
         self.check_regions(&mut out);
+        self.check_store(&mut out);
         out
     }
 
@@ -578,6 +616,23 @@ impl Config {
             ("max_body_bytes", p.max_body_bytes == 0),
             ("max_header_bytes", p.max_header_bytes == 0),
             ("concurrency", p.concurrency == 0),
+        ] {
+            if zero {
+                out.push((at(name), "must be at least 1".into()));
+            }
+        }
+    }
+
+    fn check_store(&self, out: &mut Vec<(FieldPath, String)>) {
+        let st = &self.store;
+        let at = |k: &str| FieldPath::root().key("store").key(k);
+        for (name, zero) in [
+            ("raw_retention_hours", st.raw_retention_hours == 0),
+            ("minute_rollup_days", st.minute_rollup_days == 0),
+            ("hour_rollup_days", st.hour_rollup_days == 0),
+            ("batch_size", st.batch_size == 0),
+            ("queue_capacity", st.queue_capacity == 0),
+            ("maintenance_interval_ms", st.maintenance_interval_ms == 0),
         ] {
             if zero {
                 out.push((at(name), "must be at least 1".into()));
@@ -885,6 +940,7 @@ fn deserialize_sections(
                 take_each(text, &at, value, problems, |v| config.merged_hosts.push(v))
             }
             "regions" => take_each(text, &at, value, problems, |v| config.regions.push(v)),
+            "store" => take(text, &at, value, problems, |v| config.store = v),
             other => {
                 let (line, column) = line_col(text, key.span().start);
                 problems.push(Problem {
@@ -892,7 +948,7 @@ fn deserialize_sections(
                     column,
                     field: at.to_string(),
                     message: format!(
-                        "unknown section `{other}` (expected one of probe, client, vendors, hosts, merged_hosts, regions)"
+                        "unknown section `{other}` (expected one of probe, client, vendors, hosts, merged_hosts, regions, store)"
                     ),
                 });
             }

@@ -11,5 +11,8 @@ pub mod lab;
 pub mod model;
 pub mod probe;
 pub mod report;
+pub mod scheduler;
+pub mod service;
 pub mod store;
 pub mod trust;
+pub mod web;

@@ -46,9 +46,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run continuously: scheduler, store and HTTP server, until SIGTERM/SIGINT; SIGHUP reloads.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+        /// Where the database lives.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// Address of the HTTP server (health, status API).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// This prober's identity, stored with every result.
+        #[arg(long, default_value = "local")]
+        prober_id: String,
+    },
     /// The simulated two-vendor CDN on loopback, and its fault injection.
     Lab(cdnwatch::lab::cli::LabArgs),
-    /// The simulated CDN and the prober in one process: the README's first command.
+    /// The simulated CDN and the whole service in one process: the README's first command.
     Demo(cdnwatch::demo::DemoArgs),
 }
 
@@ -88,6 +102,20 @@ fn main() -> ExitCode {
                     resolver,
                 };
                 app::probe(&config, &selection, json).await
+            }
+            Command::Serve {
+                config,
+                data,
+                listen,
+                prober_id,
+            } => {
+                let opts = cdnwatch::service::ServeOptions {
+                    config_path: config,
+                    data_dir: data,
+                    listen,
+                    prober_id,
+                };
+                cdnwatch::service::serve(opts).await
             }
             Command::Lab(args) => cdnwatch::lab::cli::run(args).await,
             Command::Demo(args) => cdnwatch::demo::run(args).await,

@@ -1,0 +1,262 @@
+//! When each probe series runs: every series once per interval, spread evenly across the interval,
+//! never overlapping a series with its own previous run, with bounded concurrency.
+//!
+//! The scheduler owns timing only: what a probe does is `probe`'s, where its results go is the
+//! sink's. `tick(now)` starts everything due at `now`, so tests can step it; `run` is the loop the
+//! service uses. A reload keeps every unchanged series on its rhythm.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, Host, ProbePath, Region, ResolverConfig};
+use crate::probe::{ProbeReport, Prober};
+use crate::store::SeriesKey;
+use crate::store::hist::Histogram;
+
+/// One probe series, owned (the scheduler outlives config reloads).
+#[derive(Debug, Clone)]
+pub struct SeriesSpec {
+    pub key: SeriesKey,
+    pub host: Host,
+    pub path: ProbePath,
+    pub region: Region,
+    pub resolver: ResolverConfig,
+}
+
+/// Where finished probes go (the store's ingest, metrics, the engine).
+pub type Sink = Arc<dyn Fn(&SeriesSpec, ProbeReport) + Send + Sync>;
+
+/// What the scheduler measures about itself.
+#[derive(Debug, Default)]
+pub struct SchedulerStats {
+    pub started: AtomicU64,
+    /// Runs skipped because the series' previous run was still going.
+    pub skipped_overlap: AtomicU64,
+    /// Start lag (planned → actual start) of every run, and the last one in µs.
+    pub lag: Mutex<Histogram>,
+    pub last_lag_us: AtomicU64,
+}
+
+struct Slot {
+    spec: Arc<SeriesSpec>,
+    running: Arc<AtomicBool>,
+    /// Bumped when the slot is replaced, so stale heap entries are ignored.
+    generation: u64,
+}
+
+/// The schedule of every series.
+pub struct Scheduler {
+    interval: Duration,
+    prober: Arc<Prober>,
+    sink: Sink,
+    permits: Arc<Semaphore>,
+    slots: HashMap<SeriesKey, Slot>,
+    due: BinaryHeap<Reverse<(Instant, u64, SeriesKey)>>,
+    next_generation: u64,
+    tasks: TaskTracker,
+    stats: Arc<SchedulerStats>,
+}
+
+/// Every series of a config, in config order.
+pub fn series_of(config: &Config) -> Vec<SeriesSpec> {
+    config
+        .series()
+        .map(|s| SeriesSpec {
+            key: SeriesKey {
+                host: s.host.domain.clone(),
+                path: s.path.path.clone(),
+                region: s.region.name.clone(),
+                resolver: s.resolver.name.clone(),
+            },
+            host: s.host.clone(),
+            path: s.path.clone(),
+            region: s.region.clone(),
+            resolver: s.resolver.clone(),
+        })
+        .collect()
+}
+
+impl Scheduler {
+    /// Schedules every series of `config`, the i-th of n first due at `start + interval × i / n`.
+    pub fn new(config: &Config, prober: Arc<Prober>, sink: Sink, start: Instant) -> Scheduler {
+        let mut s = Scheduler {
+            interval: config.probe.interval(),
+            prober,
+            sink,
+            permits: Arc::new(Semaphore::new(config.probe.concurrency)),
+            slots: HashMap::new(),
+            due: BinaryHeap::new(),
+            next_generation: 0,
+            tasks: TaskTracker::new(),
+            stats: Arc::default(),
+        };
+        let specs = series_of(config);
+        let n = specs.len().max(1) as u32;
+        for (i, spec) in specs.into_iter().enumerate() {
+            let first = start + s.interval * i as u32 / n;
+            s.insert(spec, first);
+        }
+        s
+    }
+
+    fn insert(&mut self, spec: SeriesSpec, first_due: Instant) {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        self.due
+            .push(Reverse((first_due, generation, spec.key.clone())));
+        // A replaced series keeps its in-flight flag, so its old run and its new one never overlap.
+        let running = self
+            .slots
+            .get(&spec.key)
+            .map_or_else(Arc::default, |old| old.running.clone());
+        self.slots.insert(
+            spec.key.clone(),
+            Slot {
+                spec: Arc::new(spec),
+                running,
+                generation,
+            },
+        );
+    }
+
+    pub fn stats(&self) -> Arc<SchedulerStats> {
+        self.stats.clone()
+    }
+
+    pub fn series_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// When the next series is due.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.due.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Starts every series due at or before `now`; returns how many were started.
+    pub fn tick(&mut self, now: Instant) -> usize {
+        let mut started = 0;
+        while let Some(Reverse((at, generation, _))) = self.due.peek() {
+            if *at > now {
+                break;
+            }
+            let (at, generation) = (*at, *generation);
+            let Reverse((_, _, key)) = self.due.pop().expect("peeked");
+            let Some(slot) = self.slots.get(&key).filter(|s| s.generation == generation) else {
+                continue; // removed or replaced by a reload
+            };
+            self.due
+                .push(Reverse((at + self.interval, generation, key)));
+            if slot.running.swap(true, Ordering::AcqRel) {
+                self.stats.skipped_overlap.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            self.launch(slot.spec.clone(), slot.running.clone(), at);
+            started += 1;
+        }
+        started
+    }
+
+    fn launch(&self, spec: Arc<SeriesSpec>, running: Arc<AtomicBool>, planned: Instant) {
+        let (prober, sink, permits, stats) = (
+            self.prober.clone(),
+            self.sink.clone(),
+            self.permits.clone(),
+            self.stats.clone(),
+        );
+        self.tasks.spawn(async move {
+            let permit = permits
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let lag = Instant::now().saturating_duration_since(planned);
+            stats
+                .last_lag_us
+                .store(lag.as_micros() as u64, Ordering::Relaxed);
+            stats
+                .lag
+                .lock()
+                .expect("lag histogram")
+                .record_ms(lag.as_secs_f64() * 1000.0);
+            stats.started.fetch_add(1, Ordering::Relaxed);
+            let report = prober
+                .probe(&spec.host, &spec.path, &spec.region, &spec.resolver)
+                .await;
+            drop(permit);
+            sink(&spec, report);
+            running.store(false, Ordering::Release);
+        });
+    }
+
+    /// Applies a new config: unchanged series keep their rhythm, changed ones are replaced (due at
+    /// their old time), removed ones stop, new ones get a phase from a hash of their key.
+    pub fn reload(&mut self, config: &Config, prober: Arc<Prober>, now: Instant) {
+        self.prober = prober;
+        let new_interval = config.probe.interval();
+        if self.permits.available_permits() != config.probe.concurrency {
+            self.permits = Arc::new(Semaphore::new(config.probe.concurrency));
+        }
+        let specs = series_of(config);
+        let wanted: HashMap<SeriesKey, SeriesSpec> =
+            specs.into_iter().map(|s| (s.key.clone(), s)).collect();
+        self.slots.retain(|k, _| wanted.contains_key(k));
+        let interval_changed = new_interval != self.interval;
+        self.interval = new_interval;
+        for (key, spec) in wanted {
+            let unchanged = self
+                .slots
+                .get(&key)
+                .is_some_and(|slot| same_spec(&slot.spec, &spec));
+            if unchanged && !interval_changed {
+                continue;
+            }
+            let first = now + phase_of(&key, self.interval);
+            self.insert(spec, first);
+        }
+    }
+
+    /// The service loop: sleeps until the next series is due, starts it, and so on, applying reloads
+    /// as they arrive. On cancellation it stops starting probes and waits for running ones.
+    pub async fn run(
+        mut self,
+        mut reloads: mpsc::Receiver<(Config, Arc<Prober>)>,
+        token: CancellationToken,
+    ) {
+        loop {
+            let next = self
+                .next_due()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                biased;
+                _ = token.cancelled() => break,
+                Some((config, prober)) = reloads.recv() => {
+                    self.reload(&config, prober, Instant::now());
+                    tracing::info!(series = self.series_count(), "config reloaded");
+                }
+                _ = tokio::time::sleep_until(next) => { self.tick(Instant::now()); }
+            }
+        }
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+fn same_spec(a: &SeriesSpec, b: &SeriesSpec) -> bool {
+    a.host == b.host && a.path == b.path && a.region == b.region && a.resolver == b.resolver
+}
+
+/// A stable phase within the interval for a series that joins a running schedule.
+fn phase_of(key: &SeriesKey, interval: Duration) -> Duration {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    let frac = (h.finish() % 1_000_000) as f64 / 1_000_000.0;
+    interval.mul_f64(frac)
+}

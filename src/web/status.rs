@@ -1,0 +1,127 @@
+//! `GET /api/v1/status`: per host, per region and resolver, and per path, the latest probe summary
+//! and the rolling success ratio.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+
+use super::ApiError;
+use crate::service::AppState;
+use crate::store::SeriesLatest;
+
+/// The window of the rolling success ratio.
+const RATIO_WINDOW_MS: i64 = 15 * 60 * 1000;
+
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    /// Unix ms of the newest probe counted in `latest_*`.
+    pub latest_at_ms: i64,
+    pub latest_results: u64,
+    pub latest_failed: u64,
+    /// Failure classes of the latest probes, with counts.
+    pub latest_failures: BTreeMap<String, u64>,
+    pub window_results: u64,
+    pub window_failed: u64,
+    /// Successes / results over the last 15 minutes; absent when nothing was probed.
+    pub success_ratio_15m: Option<f64>,
+}
+
+impl Summary {
+    fn add_latest(&mut self, l: &SeriesLatest) {
+        self.latest_at_ms = self.latest_at_ms.max(l.at_ms);
+        self.latest_results += 1;
+        if let Some(f) = &l.failure {
+            self.latest_failed += 1;
+            *self.latest_failures.entry(f.clone()).or_default() += 1;
+        }
+    }
+
+    fn add_window(&mut self, n: u64, failed: u64) {
+        self.window_results += n;
+        self.window_failed += failed;
+        self.success_ratio_15m = (self.window_results > 0).then(|| {
+            (self.window_results - self.window_failed) as f64 / self.window_results as f64
+        });
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct HostStatus {
+    /// Keyed "region/resolver".
+    pub by_region_resolver: BTreeMap<String, Summary>,
+    pub by_path: BTreeMap<String, Summary>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub generated_at: chrono::DateTime<chrono::Utc>,
+    pub hosts: BTreeMap<String, HostStatus>,
+    pub scheduler: SchedulerStatus,
+    pub store: StoreStatus,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SchedulerStatus {
+    pub probes_started: u64,
+    pub skipped_overlap: u64,
+    pub lag_p50_ms: Option<f64>,
+    pub lag_p99_ms: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StoreStatus {
+    pub queue_depth: usize,
+    pub written: u64,
+    pub dropped: u64,
+}
+
+pub async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
+    let now = chrono::Utc::now();
+    let latest = state.store.latest().await?;
+    let counts = state
+        .store
+        .counts_since(now.timestamp_millis() - RATIO_WINDOW_MS)
+        .await?;
+    let mut hosts: BTreeMap<String, HostStatus> = BTreeMap::new();
+    for l in &latest {
+        let host = hosts.entry(l.series.host.clone()).or_default();
+        host.by_path
+            .entry(l.series.path.clone())
+            .or_default()
+            .add_latest(l);
+        let rr = format!("{}/{}", l.series.region, l.series.resolver);
+        host.by_region_resolver.entry(rr).or_default().add_latest(l);
+    }
+    for (key, n, failed) in &counts {
+        let host = hosts.entry(key.host.clone()).or_default();
+        host.by_path
+            .entry(key.path.clone())
+            .or_default()
+            .add_window(*n, *failed);
+        let rr = format!("{}/{}", key.region, key.resolver);
+        host.by_region_resolver
+            .entry(rr)
+            .or_default()
+            .add_window(*n, *failed);
+    }
+    let lag = state.scheduler.lag.lock().expect("lag histogram").clone();
+    let stats = state.ingest.stats();
+    Ok(Json(Status {
+        generated_at: now,
+        hosts,
+        scheduler: SchedulerStatus {
+            probes_started: state.scheduler.started.load(Ordering::Relaxed),
+            skipped_overlap: state.scheduler.skipped_overlap.load(Ordering::Relaxed),
+            lag_p50_ms: lag.quantile_ms(0.5),
+            lag_p99_ms: lag.quantile_ms(0.99),
+        },
+        store: StoreStatus {
+            queue_depth: state.ingest.depth(),
+            written: stats.written.load(Ordering::Relaxed),
+            dropped: stats.dropped.load(Ordering::Relaxed),
+        },
+    }))
+}
