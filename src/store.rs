@@ -8,7 +8,7 @@
 mod agg;
 pub mod hist;
 mod query;
-mod rollup;
+pub mod rollup;
 pub mod writer;
 
 use std::collections::HashMap;
@@ -23,7 +23,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Sqlite};
 
-pub use agg::Agg;
+pub use agg::{Agg, RawTimes};
 pub use query::{RollupRow, SeriesKey, SeriesLatest};
 
 use crate::model::EdgeResult;

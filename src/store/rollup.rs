@@ -6,15 +6,17 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row as _;
+use sqlx::{QueryBuilder, Row as _, Sqlite};
 
 use super::agg::{Agg, RawTimes};
-use super::{Store, StoreError, query_err};
+use super::{SeriesKey, Store, StoreError, query_err};
 
 pub const MINUTE_MS: i64 = 60_000;
 pub const HOUR_MS: i64 = 3_600_000;
 /// How long after a minute ends before it is rolled up.
 pub const GRACE_MS: i64 = 60_000;
+/// Rows per multi-row rollup INSERT (6 columns each).
+const ROLLUP_ROWS_PER_INSERT: usize = 1_000;
 /// Most periods rolled up per call, so one call holds the writer for a short while only.
 const PERIODS_PER_CALL: usize = 30;
 
@@ -55,6 +57,17 @@ impl Store {
         Ok(row.map(|r| r.0))
     }
 
+    /// Moves a watermark forward (never back): every period before it counts as rolled up.
+    async fn set_watermark(&self, table: Table, to: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)")
+            .bind(table.watermark())
+            .bind(to)
+            .execute(&self.writer)
+            .await
+            .map_err(query_err("advancing a rollup watermark"))?;
+        Ok(())
+    }
+
     /// Rolls up every minute (and then every hour) that is complete at `now_ms`, a bounded number
     /// per call. Call it periodically; it returns zeros once it has caught up.
     pub async fn roll_up(&self, now_ms: i64) -> Result<RollupReport, StoreError> {
@@ -62,6 +75,8 @@ impl Store {
         let ready = floor(now_ms - GRACE_MS, MINUTE_MS);
         while report.minutes < PERIODS_PER_CALL {
             let Some(start) = self.next_minute(ready).await? else {
+                // Caught up: no result before `ready` is left, so every minute before it is done.
+                self.set_watermark(Table::Minute, ready).await?;
                 break;
             };
             self.roll_minute(start).await?;
@@ -172,26 +187,11 @@ impl Store {
             .begin()
             .await
             .map_err(query_err("starting a rollup"))?;
-        let sql = match table {
-            Table::Minute => {
-                "INSERT OR REPLACE INTO rollup_minute (series_id, start_ms, count, failures, by_class, hist) VALUES (?, ?, ?, ?, ?, ?)"
-            }
-            Table::Hour => {
-                "INSERT OR REPLACE INTO rollup_hour (series_id, start_ms, count, failures, by_class, hist) VALUES (?, ?, ?, ?, ?, ?)"
-            }
-        };
-        for (series, agg) in per_series {
-            sqlx::query(sql)
-                .bind(series)
-                .bind(start)
-                .bind(agg.count as i64)
-                .bind(agg.failures as i64)
-                .bind(agg.by_class_json())
-                .bind(agg.hist_blob())
-                .execute(&mut *tx)
-                .await
-                .map_err(query_err("writing rollups"))?;
-        }
+        let rows: Vec<(i64, i64, &Agg)> = per_series
+            .iter()
+            .map(|(id, agg)| (*id, start, agg))
+            .collect();
+        insert_rollup_rows(&mut tx, table, &rows).await?;
         sqlx::query("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
             .bind(table.watermark())
             .bind(end)
@@ -199,5 +199,57 @@ impl Store {
             .await
             .map_err(query_err("advancing a rollup watermark"))?;
         tx.commit().await.map_err(query_err("committing rollups"))
+    }
+}
+
+async fn insert_rollup_rows(
+    tx: &mut sqlx::SqliteConnection,
+    table: Table,
+    rows: &[(i64, i64, &Agg)],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROLLUP_ROWS_PER_INSERT) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(match table {
+            Table::Minute => {
+                "INSERT OR REPLACE INTO rollup_minute (series_id, start_ms, count, failures, by_class, hist) "
+            }
+            Table::Hour => {
+                "INSERT OR REPLACE INTO rollup_hour (series_id, start_ms, count, failures, by_class, hist) "
+            }
+        });
+        q.push_values(chunk, |mut b, (series, start, agg)| {
+            b.push_bind(*series)
+                .push_bind(*start)
+                .push_bind(agg.count as i64)
+                .push_bind(agg.failures as i64)
+                .push_bind(agg.by_class_json())
+                .push_bind(agg.hist_blob());
+        });
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("writing rollups"))?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Writes ready-made rollup rows (for benchmarks that need months of history in seconds, and
+    /// for imports); rows for an existing (series, start) replace it.
+    pub async fn import_rollups(
+        &self,
+        table: Table,
+        rows: &[(SeriesKey, i64, Agg)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .writer
+            .begin()
+            .await
+            .map_err(query_err("starting an import"))?;
+        let mut resolved = Vec::with_capacity(rows.len());
+        for (key, start, agg) in rows {
+            resolved.push((self.series_id(&mut tx, key.clone()).await?, *start, agg));
+        }
+        insert_rollup_rows(&mut tx, table, &resolved).await?;
+        tx.commit().await.map_err(query_err("committing an import"))
     }
 }
