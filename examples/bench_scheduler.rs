@@ -74,6 +74,7 @@ async fn main() {
         data_dir: dir.path().join("data"),
         listen: "127.0.0.1:0".parse().unwrap(),
         prober_id: "bench".into(),
+        tokens: Default::default(),
     })
     .await
     .unwrap();

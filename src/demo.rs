@@ -48,6 +48,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         data_dir: args.data.clone(),
         listen: args.listen,
         prober_id: "demo".into(),
+        tokens: crate::auth::Tokens::from_env().map_err(anyhow::Error::msg)?,
     })
     .await?;
     let api = lab.api_addr();

@@ -5,6 +5,7 @@
 //! output), `app` (the commands), `demo` (lab + prober in one process).
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod lab;

@@ -109,11 +109,13 @@ fn main() -> ExitCode {
                 listen,
                 prober_id,
             } => {
+                let tokens = cdnwatch::auth::Tokens::from_env().map_err(anyhow::Error::msg)?;
                 let opts = cdnwatch::service::ServeOptions {
                     config_path: config,
                     data_dir: data,
                     listen,
                     prober_id,
+                    tokens,
                 };
                 cdnwatch::service::serve(opts).await
             }

@@ -29,6 +29,8 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// This prober's identity, stored with every result.
     pub prober_id: String,
+    /// Admin and agent tokens (from the environment for `serve`).
+    pub tokens: crate::auth::Tokens,
 }
 
 /// Why the service could not start.
@@ -60,6 +62,7 @@ pub struct AppState {
     pub scheduler: Arc<SchedulerStats>,
     pub config: Arc<std::sync::RwLock<Arc<Config>>>,
     pub started_at: chrono::DateTime<chrono::Utc>,
+    pub tokens: Arc<crate::auth::Tokens>,
 }
 
 /// A running service.
@@ -123,6 +126,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         scheduler: scheduler.stats(),
         config: Arc::new(std::sync::RwLock::new(Arc::new(config))),
         started_at: chrono::Utc::now(),
+        tokens: Arc::new(opts.tokens.clone()),
     };
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let (probes_token, probes) = (CancellationToken::new(), TaskTracker::new());

@@ -3,6 +3,7 @@
 //! Every handler answers bad input with a 4xx and a plain JSON error, never a 500 and never a stack
 //! trace; a database failure is logged with its cause and answered with a 503.
 
+mod ingest;
 mod status;
 
 use axum::Json;
@@ -13,11 +14,19 @@ use axum::routing::get;
 
 use crate::service::AppState;
 
+/// Largest ingest body accepted, in bytes.
+const INGEST_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/v1/status", get(status::status))
+        .route(
+            "/api/v1/ingest",
+            axum::routing::post(ingest::ingest)
+                .layer(axum::extract::DefaultBodyLimit::max(INGEST_BODY_LIMIT)),
+        )
         .with_state(state)
 }
 
@@ -41,6 +50,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("not found: {0}")]
     NotFound(String),
+    #[error("{0}")]
+    Auth(#[from] crate::auth::AuthError),
     #[error("the database is unavailable")]
     Store(#[from] crate::store::StoreError),
 }
@@ -50,6 +61,8 @@ impl IntoResponse for ApiError {
         let status = match &self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Auth(crate::auth::AuthError::Wrong) => StatusCode::FORBIDDEN,
+            ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
             ApiError::Store(cause) => {
                 tracing::error!(error = %cause, "request failed on the store");
                 StatusCode::SERVICE_UNAVAILABLE
