@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod engine;
 pub mod lab;
 pub mod model;
 pub mod probe;
