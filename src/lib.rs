@@ -12,6 +12,7 @@ pub mod engine;
 pub mod lab;
 pub mod model;
 pub mod probe;
+pub mod publish;
 pub mod report;
 pub mod scheduler;
 pub mod service;

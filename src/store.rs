@@ -7,6 +7,7 @@
 
 mod agg;
 pub mod hist;
+pub mod publish;
 mod query;
 pub mod rollup;
 pub mod writer;

@@ -1,0 +1,329 @@
+//! SQL for published versions, decision events and overrides.
+
+use sqlx::Row as _;
+
+use super::{Store, StoreError, query_err};
+use crate::engine::{Event, Override, OverrideKind};
+
+/// One stored version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionRow {
+    pub version: i64,
+    pub issued_at_ms: i64,
+    pub body: Vec<u8>,
+    pub key_id: String,
+    pub signature: String,
+    pub reason: String,
+    pub content: String,
+}
+
+/// A version in the history list (without its bytes).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct VersionSummary {
+    pub version: i64,
+    pub issued_at_ms: i64,
+    pub reason: String,
+    pub content: String,
+}
+
+/// A stored override with its id.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OverrideRow {
+    pub id: i64,
+    #[serde(flatten)]
+    pub rule: Override,
+    pub created_at_ms: i64,
+}
+
+fn kind_str(k: OverrideKind) -> &'static str {
+    match k {
+        OverrideKind::ForceDisable => "force_disable",
+        OverrideKind::ForceEnable => "force_enable",
+        OverrideKind::ObserveOnly => "observe_only",
+    }
+}
+
+fn kind_parse(s: &str) -> Option<OverrideKind> {
+    [
+        OverrideKind::ForceDisable,
+        OverrideKind::ForceEnable,
+        OverrideKind::ObserveOnly,
+    ]
+    .into_iter()
+    .find(|k| kind_str(*k) == s)
+}
+
+fn version_row(row: &sqlx::sqlite::SqliteRow) -> VersionRow {
+    VersionRow {
+        version: row.get(0),
+        issued_at_ms: row.get(1),
+        body: row.get(2),
+        key_id: row.get(3),
+        signature: row.get(4),
+        reason: row.get(5),
+        content: row.get(6),
+    }
+}
+
+impl Store {
+    /// Writes a new version, its events and nothing else, in one transaction: the version number
+    /// comes from the AUTOINCREMENT row, `build` turns it into the exact bytes and their signature.
+    pub async fn publish_version(
+        &self,
+        issued_at_ms: i64,
+        key_id: &str,
+        reason: &str,
+        content: &str,
+        events: &[Event],
+        build: impl FnOnce(i64) -> (Vec<u8>, String),
+    ) -> Result<VersionRow, StoreError> {
+        let mut tx = self
+            .writer
+            .begin()
+            .await
+            .map_err(query_err("starting a publish"))?;
+        let (version,): (i64,) = sqlx::query_as(
+            "INSERT INTO versions (issued_at_ms, body, key_id, signature, reason, content) VALUES (?, x'', ?, '', ?, ?) RETURNING version",
+        )
+        .bind(issued_at_ms)
+        .bind(key_id)
+        .bind(reason)
+        .bind(content)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(query_err("allocating a version"))?;
+        let (body, signature) = build(version);
+        sqlx::query("UPDATE versions SET body = ?, signature = ? WHERE version = ?")
+            .bind(&body)
+            .bind(&signature)
+            .bind(version)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("writing a version"))?;
+        insert_events(&mut tx, events, Some(version)).await?;
+        tx.commit()
+            .await
+            .map_err(query_err("committing a version"))?;
+        Ok(VersionRow {
+            version,
+            issued_at_ms,
+            body,
+            key_id: key_id.to_string(),
+            signature,
+            reason: reason.to_string(),
+            content: content.to_string(),
+        })
+    }
+
+    /// Stores events that produced no version (refusals, degradations, origin faults).
+    pub async fn record_events(&self, events: &[Event]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .writer
+            .begin()
+            .await
+            .map_err(query_err("starting an event write"))?;
+        insert_events(&mut tx, events, None).await?;
+        tx.commit().await.map_err(query_err("committing events"))
+    }
+
+    /// Makes sure the next version number is above `floor` (after restoring an older copy of the file).
+    pub async fn raise_version_floor(&self, floor: i64) -> Result<(), StoreError> {
+        let mut tx = self
+            .writer
+            .begin()
+            .await
+            .map_err(query_err("raising the version floor"))?;
+        let updated =
+            sqlx::query("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'versions'")
+                .bind(floor)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("raising the version floor"))?;
+        if updated.rows_affected() == 0 {
+            sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES ('versions', ?)")
+                .bind(floor)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("raising the version floor"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(query_err("raising the version floor"))
+    }
+
+    pub async fn latest_version(&self) -> Result<Option<VersionRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT version, issued_at_ms, body, key_id, signature, reason, content FROM versions ORDER BY version DESC LIMIT 1",
+        )
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(query_err("reading the latest version"))?;
+        Ok(row.as_ref().map(version_row))
+    }
+
+    pub async fn version(&self, version: i64) -> Result<Option<VersionRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT version, issued_at_ms, body, key_id, signature, reason, content FROM versions WHERE version = ?",
+        )
+        .bind(version)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(query_err("reading a version"))?;
+        Ok(row.as_ref().map(version_row))
+    }
+
+    /// The newest `limit` versions, newest first.
+    pub async fn version_history(&self, limit: i64) -> Result<Vec<VersionSummary>, StoreError> {
+        let rows = sqlx::query("SELECT version, issued_at_ms, reason, content FROM versions ORDER BY version DESC LIMIT ?")
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(query_err("reading the version history"))?;
+        Ok(rows
+            .iter()
+            .map(|r| VersionSummary {
+                version: r.get(0),
+                issued_at_ms: r.get(1),
+                reason: r.get(2),
+                content: r.get(3),
+            })
+            .collect())
+    }
+
+    /// Events in `[from_ms, to_ms)`, optionally for one host, newest first, at most `limit`.
+    pub async fn events(
+        &self,
+        host: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<(Event, Option<i64>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at_ms, host, old_enabled, new_enabled, reason, detail, evidence, samples, version FROM events
+             WHERE at_ms >= ? AND at_ms < ? AND (? IS NULL OR host = ?) ORDER BY at_ms DESC, id DESC LIMIT ?",
+        )
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(host)
+        .bind(host)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(query_err("reading events"))?;
+        rows.iter()
+            .map(|r| {
+                let corrupt = |detail: String| StoreError::Corrupt {
+                    what: "events",
+                    detail,
+                };
+                let reason: String = r.get(4);
+                let reason = serde_json::from_value(serde_json::Value::String(reason.clone()))
+                    .map_err(|_| corrupt(format!("unknown reason {reason}")))?;
+                let evidence: String = r.get(6);
+                let samples: String = r.get(7);
+                let event = Event {
+                    at: chrono::DateTime::from_timestamp_millis(r.get(0)).unwrap_or_default(),
+                    host: r.get(1),
+                    old_enabled: r.get(2),
+                    new_enabled: r.get(3),
+                    reason,
+                    detail: r.get(5),
+                    evidence: serde_json::from_str(&evidence)
+                        .map_err(|e| corrupt(e.to_string()))?,
+                    samples: serde_json::from_str(&samples).map_err(|e| corrupt(e.to_string()))?,
+                };
+                Ok((event, r.get(8)))
+            })
+            .collect()
+    }
+
+    pub async fn add_override(&self, o: &Override, now_ms: i64) -> Result<i64, StoreError> {
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO overrides (host, kind, reason, actor, created_at_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&o.host)
+        .bind(kind_str(o.kind))
+        .bind(&o.reason)
+        .bind(&o.actor)
+        .bind(now_ms)
+        .bind(o.expires_at.timestamp_millis())
+        .fetch_one(&self.writer)
+        .await
+        .map_err(query_err("adding an override"))?;
+        Ok(id)
+    }
+
+    /// Clears an override; false if there was no such active override.
+    pub async fn clear_override(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE overrides SET cleared_at_ms = ? WHERE id = ? AND cleared_at_ms IS NULL",
+        )
+        .bind(now_ms)
+        .bind(id)
+        .execute(&self.writer)
+        .await
+        .map_err(query_err("clearing an override"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Overrides neither cleared nor expired at `now_ms`, oldest first.
+    pub async fn active_overrides(&self, now_ms: i64) -> Result<Vec<OverrideRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, host, kind, reason, actor, created_at_ms, expires_at_ms FROM overrides
+             WHERE cleared_at_ms IS NULL AND expires_at_ms > ? ORDER BY id",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(query_err("reading overrides"))?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.get(2);
+                Ok(OverrideRow {
+                    id: r.get(0),
+                    rule: Override {
+                        host: r.get(1),
+                        kind: kind_parse(&kind).ok_or_else(|| StoreError::Corrupt {
+                            what: "overrides",
+                            detail: format!("kind {kind}"),
+                        })?,
+                        reason: r.get(3),
+                        actor: r.get(4),
+                        expires_at: chrono::DateTime::from_timestamp_millis(r.get(6))
+                            .unwrap_or_default(),
+                    },
+                    created_at_ms: r.get(5),
+                })
+            })
+            .collect()
+    }
+}
+
+async fn insert_events(
+    tx: &mut sqlx::SqliteConnection,
+    events: &[Event],
+    version: Option<i64>,
+) -> Result<(), StoreError> {
+    for e in events {
+        sqlx::query(
+            "INSERT INTO events (at_ms, host, old_enabled, new_enabled, reason, detail, evidence, samples, version)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(e.at.timestamp_millis())
+        .bind(&e.host)
+        .bind(e.old_enabled)
+        .bind(e.new_enabled)
+        .bind(e.reason.as_str())
+        .bind(&e.detail)
+        .bind(serde_json::to_string(&e.evidence).expect("evidence serializes"))
+        .bind(serde_json::to_string(&e.samples).expect("samples serialize"))
+        .bind(version)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("writing an event"))?;
+    }
+    Ok(())
+}
