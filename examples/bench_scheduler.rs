@@ -75,6 +75,7 @@ async fn main() {
         listen: "127.0.0.1:0".parse().unwrap(),
         prober_id: "bench".into(),
         tokens: Default::default(),
+        bump_version: None,
     })
     .await
     .unwrap();

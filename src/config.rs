@@ -61,6 +61,9 @@ pub struct Config {
     pub regions: Vec<Region>,
     #[serde(default)]
     pub store: StoreSettings,
+    /// The decision engine's thresholds (README: "Decision rules").
+    #[serde(default)]
+    pub engine: crate::engine::Policy,
     /// The directory relative paths in the file (CA files) are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -587,6 +590,7 @@ impl Config {
         self.check_merged(&mut out);
         self.check_regions(&mut out);
         self.check_store(&mut out);
+        self.check_engine(&mut out);
         out
     }
 
@@ -620,6 +624,35 @@ impl Config {
             if zero {
                 out.push((at(name), "must be at least 1".into()));
             }
+        }
+    }
+
+    fn check_engine(&self, out: &mut Vec<(FieldPath, String)>) {
+        let e = &self.engine;
+        let at = |k: &str| FieldPath::root().key("engine").key(k);
+        for (name, v) in [
+            ("round_fail_ratio", e.round_fail_ratio),
+            ("window_fail_ratio", e.window_fail_ratio),
+        ] {
+            if !(v > 0.0 && v <= 1.0) {
+                out.push((at(name), format!("{v} must be above 0 and at most 1")));
+            }
+        }
+        for (name, v) in [
+            ("fall_rounds", e.fall_rounds),
+            ("window_rounds", e.window_rounds),
+            ("rise_rounds", e.rise_rounds),
+            ("min_quorum", e.min_quorum),
+        ] {
+            if v == 0 {
+                out.push((at(name), "must be at least 1".into()));
+            }
+        }
+        if e.hold_cap_ms < e.hold_base_ms {
+            out.push((
+                at("hold_cap_ms"),
+                "the cap must not be below hold_base_ms".into(),
+            ));
         }
     }
 
@@ -941,6 +974,7 @@ fn deserialize_sections(
             }
             "regions" => take_each(text, &at, value, problems, |v| config.regions.push(v)),
             "store" => take(text, &at, value, problems, |v| config.store = v),
+            "engine" => take(text, &at, value, problems, |v| config.engine = v),
             other => {
                 let (line, column) = line_col(text, key.span().start);
                 problems.push(Problem {
@@ -948,7 +982,7 @@ fn deserialize_sections(
                     column,
                     field: at.to_string(),
                     message: format!(
-                        "unknown section `{other}` (expected one of probe, client, vendors, hosts, merged_hosts, regions, store)"
+                        "unknown section `{other}` (expected one of probe, client, vendors, hosts, merged_hosts, regions, store, engine)"
                     ),
                 });
             }

@@ -49,6 +49,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         listen: args.listen,
         prober_id: "demo".into(),
         tokens: crate::auth::Tokens::from_env().map_err(anyhow::Error::msg)?,
+        bump_version: None,
     })
     .await?;
     let api = lab.api_addr();

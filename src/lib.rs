@@ -7,6 +7,8 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod control;
+pub mod decider;
 pub mod demo;
 pub mod engine;
 pub mod lab;

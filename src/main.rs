@@ -59,6 +59,9 @@ enum Command {
         /// This prober's identity, stored with every result.
         #[arg(long, default_value = "local")]
         prober_id: String,
+        /// Make the next config version larger than this (after restoring an older database).
+        #[arg(long)]
+        bump_version: Option<i64>,
     },
     /// The simulated two-vendor CDN on loopback, and its fault injection.
     Lab(cdnwatch::lab::cli::LabArgs),
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
                 data,
                 listen,
                 prober_id,
+                bump_version,
             } => {
                 let tokens = cdnwatch::auth::Tokens::from_env().map_err(anyhow::Error::msg)?;
                 let opts = cdnwatch::service::ServeOptions {
@@ -116,6 +120,7 @@ fn main() -> ExitCode {
                     listen,
                     prober_id,
                     tokens,
+                    bump_version,
                 };
                 cdnwatch::service::serve(opts).await
             }

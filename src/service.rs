@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::decider::{self, LatestResults};
 use crate::probe::{ProbeSetupError, Prober};
+use crate::publish::{Publisher, Signer};
 use crate::scheduler::{Scheduler, SchedulerStats, Sink};
 use crate::store::writer::{self, Ingest, WriterSettings};
 use crate::store::{Record, Retention, Store, StoreError};
@@ -31,6 +33,8 @@ pub struct ServeOptions {
     pub prober_id: String,
     /// Admin and agent tokens (from the environment for `serve`).
     pub tokens: crate::auth::Tokens,
+    /// Raise the next config version above this (after restoring an older database).
+    pub bump_version: Option<i64>,
 }
 
 /// Why the service could not start.
@@ -47,6 +51,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Prober(#[from] ProbeSetupError),
+    #[error(transparent)]
+    Publish(#[from] crate::publish::PublishError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -63,6 +69,8 @@ pub struct AppState {
     pub config: Arc<std::sync::RwLock<Arc<Config>>>,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub tokens: Arc<crate::auth::Tokens>,
+    pub publisher: Arc<Publisher>,
+    pub latest: Arc<LatestResults>,
 }
 
 /// A running service.
@@ -108,9 +116,17 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         &writer_tracker,
     );
 
+    let signer = Arc::new(Signer::load_or_create(&opts.data_dir.join("signing.key"))?);
+    let floor = opts.data_dir.join("version.floor");
+    let publisher =
+        Arc::new(Publisher::open(store.clone(), signer, floor, opts.bump_version).await?);
+    let latest = Arc::new(LatestResults::default());
+
     let prober_id: Arc<str> = Arc::from(opts.prober_id.as_str());
     let sink_ingest = ingest.clone();
-    let sink: Sink = Arc::new(move |_spec, report| {
+    let sink_latest = latest.clone();
+    let sink: Sink = Arc::new(move |spec, report| {
+        sink_latest.put(spec.key.clone(), report.results.clone());
         for result in report.results {
             // A full queue drops (and counts) the record: probing never waits on the database.
             let _ = sink_ingest.submit(Record {
@@ -127,10 +143,19 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         config: Arc::new(std::sync::RwLock::new(Arc::new(config))),
         started_at: chrono::Utc::now(),
         tokens: Arc::new(opts.tokens.clone()),
+        publisher: publisher.clone(),
+        latest: latest.clone(),
     };
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let (probes_token, probes) = (CancellationToken::new(), TaskTracker::new());
     probes.spawn(scheduler.run(reload_rx, probes_token.clone()));
+    probes.spawn(decider::run(
+        state.config.clone(),
+        latest,
+        store.clone(),
+        publisher,
+        probes_token.clone(),
+    ));
 
     let (http_token, http) = (CancellationToken::new(), TaskTracker::new());
     let app = web::router(state.clone());

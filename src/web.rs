@@ -3,6 +3,7 @@
 //! Every handler answers bad input with a 4xx and a plain JSON error, never a 500 and never a stack
 //! trace; a database failure is logged with its cause and answered with a 503.
 
+mod hostlist;
 mod ingest;
 mod status;
 
@@ -22,6 +23,16 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/v1/status", get(status::status))
+        .route("/api/v1/hostlist", get(hostlist::current_list))
+        .route("/api/v1/hostlist/watch", get(hostlist::watch))
+        .route("/api/v1/hostlist/versions", get(hostlist::versions))
+        .route("/api/v1/hostlist/{version}", get(hostlist::by_version))
+        .route(
+            "/app/config-center/module-config",
+            axum::routing::post(hostlist::module_config)
+                .layer(axum::extract::DefaultBodyLimit::max(64 * 1024)),
+        )
+        .route("/api/v1/keys", get(hostlist::keys))
         .route(
             "/api/v1/ingest",
             axum::routing::post(ingest::ingest)
@@ -52,6 +63,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Auth(#[from] crate::auth::AuthError),
+    #[error("{0}")]
+    Unavailable(String),
     #[error("the database is unavailable")]
     Store(#[from] crate::store::StoreError),
 }
@@ -63,6 +76,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Auth(crate::auth::AuthError::Wrong) => StatusCode::FORBIDDEN,
             ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(cause) => {
                 tracing::error!(error = %cause, "request failed on the store");
                 StatusCode::SERVICE_UNAVAILABLE

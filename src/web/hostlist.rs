@@ -1,0 +1,246 @@
+//! The config center: the current host list (and any past version) as exact signed bytes, a long
+//! poll for relays, the article's fallback API, the public keys and the version history.
+//!
+//! The current document is served from memory, so it is still served while the database is
+//! unavailable, and a poll costs a pointer copy.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+
+use super::ApiError;
+use crate::publish::Published;
+use crate::service::AppState;
+
+/// For the current document: caches may keep it briefly, and serve it stale when we fail.
+const CACHE_CURRENT: &str = "public, max-age=10, stale-if-error=86400, no-transform";
+/// A numbered version never changes.
+const CACHE_VERSION: &str = "public, max-age=31536000, immutable, no-transform";
+pub const WATCH_DEFAULT_S: u64 = 30;
+pub const WATCH_MAX_S: u64 = 55;
+
+fn current(state: &AppState) -> Result<Arc<Published>, ApiError> {
+    state
+        .publisher
+        .current()
+        .ok_or_else(|| ApiError::Unavailable("no host list has been published yet".into()))
+}
+
+fn with_headers(p: &Published, status: StatusCode, cache: &'static str, body: bool) -> Response {
+    let mut r = Response::new(if body {
+        Body::from(p.body.clone())
+    } else {
+        Body::empty()
+    });
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Ok(v) = HeaderValue::from_str(&p.etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&p.signature_header) {
+        h.insert("x-config-signature", v);
+    }
+    r
+}
+
+fn not_modified(headers: &HeaderMap, p: &Published) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == p.etag)
+        })
+}
+
+/// `GET /api/v1/hostlist`.
+pub async fn current_list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let p = current(&state)?;
+    if not_modified(&headers, &p) {
+        return Ok(with_headers(
+            &p,
+            StatusCode::NOT_MODIFIED,
+            CACHE_CURRENT,
+            false,
+        ));
+    }
+    Ok(with_headers(&p, StatusCode::OK, CACHE_CURRENT, true))
+}
+
+/// `POST /app/config-center/module-config`: the article's fallback API; the same bytes and headers.
+pub async fn module_config(
+    state: State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    current_list(state, headers).await
+}
+
+/// `GET /api/v1/hostlist/{version}`: that version's exact bytes.
+pub async fn by_version(
+    State(state): State<AppState>,
+    Path(version): Path<String>,
+) -> Result<Response, ApiError> {
+    let n: i64 = version
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::BadRequest(format!("`{version}` is not a version number")))?;
+    if let Some(p) = state.publisher.current().filter(|p| p.version == n) {
+        return Ok(with_headers(&p, StatusCode::OK, CACHE_VERSION, true));
+    }
+    let row = state
+        .store
+        .version(n)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("version {n}")))?;
+    Ok(with_headers(
+        &Published::from_row(row),
+        StatusCode::OK,
+        CACHE_VERSION,
+        true,
+    ))
+}
+
+/// The parameters of a watch, checked: unknown ones and over-long waits are refused.
+fn watch_params(q: &HashMap<String, String>) -> Result<(i64, Duration), ApiError> {
+    if let Some(k) = q
+        .keys()
+        .find(|k| !["version", "timeout"].contains(&k.as_str()))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "unknown parameter `{k}` (expected version, timeout)"
+        )));
+    }
+    let version = q
+        .get("version")
+        .ok_or_else(|| ApiError::BadRequest("missing parameter `version`".into()))?
+        .parse::<i64>()
+        .map_err(|_| ApiError::BadRequest("`version` must be a whole number".into()))?;
+    let timeout = match q.get("timeout") {
+        None => WATCH_DEFAULT_S,
+        Some(t) => t
+            .parse::<u64>()
+            .ok()
+            .filter(|t| (1..=WATCH_MAX_S).contains(t))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "`timeout` must be a whole number of seconds from 1 to {WATCH_MAX_S}"
+                ))
+            })?,
+    };
+    // Jitter (up to -10 %) so a fleet of relays does not come back in one wave.
+    let jitter = 1.0 - rand::random::<f64>() * 0.1;
+    Ok((version, Duration::from_secs(timeout).mul_f64(jitter)))
+}
+
+/// `GET /api/v1/hostlist/watch?version=N&timeout=S`: answers as soon as a version above N exists,
+/// else 304 when the timeout runs out.
+pub async fn watch(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let (after, timeout) = watch_params(&q)?;
+    // Subscribe before comparing, so a version published in between is not missed.
+    let mut rx = state.publisher.subscribe();
+    let newer = |v: &Option<Arc<Published>>| v.as_ref().filter(|p| p.version > after).cloned();
+    if let Some(p) = newer(&rx.borrow_and_update()) {
+        return Ok(with_headers(&p, StatusCode::OK, CACHE_CURRENT, true));
+    }
+    let waited = tokio::time::timeout(timeout, async {
+        loop {
+            if rx.changed().await.is_err() {
+                return None;
+            }
+            if let Some(p) = newer(&rx.borrow_and_update()) {
+                return Some(p);
+            }
+        }
+    })
+    .await;
+    match waited {
+        Ok(Some(p)) => Ok(with_headers(&p, StatusCode::OK, CACHE_CURRENT, true)),
+        _ => {
+            let mut r = StatusCode::NOT_MODIFIED.into_response();
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(r)
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyInfo {
+    pub key_id: String,
+    pub alg: &'static str,
+    /// The raw 32-byte Ed25519 public key, base64.
+    pub public_key: String,
+}
+
+/// `GET /api/v1/keys`.
+pub async fn keys(State(state): State<AppState>) -> Json<Vec<KeyInfo>> {
+    let signer = state.publisher.signer();
+    Json(vec![KeyInfo {
+        key_id: signer.key_id().to_string(),
+        alg: "Ed25519",
+        public_key: base64::engine::general_purpose::STANDARD
+            .encode(signer.public_key().as_bytes()),
+    }])
+}
+
+#[derive(serde::Serialize)]
+pub struct VersionInfo {
+    pub version: i64,
+    pub issued_at: chrono::DateTime<chrono::Utc>,
+    pub reason: String,
+    pub content: serde_json::Value,
+}
+
+/// `GET /api/v1/hostlist/versions`: the newest 100 versions with their reasons.
+pub async fn versions(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<VersionInfo>>, ApiError> {
+    if let Some(k) = q.keys().find(|k| k.as_str() != "limit") {
+        return Err(ApiError::BadRequest(format!(
+            "unknown parameter `{k}` (expected limit)"
+        )));
+    }
+    let limit = match q.get("limit") {
+        None => 100,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| {
+                ApiError::BadRequest("`limit` must be a whole number from 1 to 1000".into())
+            })?,
+    };
+    let rows = state.store.version_history(limit).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| VersionInfo {
+                version: r.version,
+                issued_at: chrono::DateTime::from_timestamp_millis(r.issued_at_ms)
+                    .unwrap_or_default(),
+                reason: r.reason,
+                content: serde_json::from_str(&r.content).unwrap_or(serde_json::Value::Null),
+            })
+            .collect(),
+    ))
+}
