@@ -3,6 +3,7 @@
 //! Every handler answers bad input with a 4xx and a plain JSON error, never a 500 and never a stack
 //! trace; a database failure is logged with its cause and answered with a 503.
 
+mod admin;
 mod hostlist;
 mod ingest;
 mod status;
@@ -33,6 +34,11 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(64 * 1024)),
         )
         .route("/api/v1/keys", get(hostlist::keys))
+        .route("/api/v1/overrides", get(admin::list).post(admin::create))
+        .route(
+            "/api/v1/overrides/{id}",
+            axum::routing::delete(admin::clear),
+        )
         .route(
             "/api/v1/ingest",
             axum::routing::post(ingest::ingest)

@@ -1,0 +1,115 @@
+//! Admin actions over JSON: manual overrides. Every action needs the admin token; none can
+//! disable every host (the engine's fail-open guard keeps one).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+
+use super::ApiError;
+use crate::engine::{Override, OverrideKind};
+use crate::service::AppState;
+use crate::store::publish::OverrideRow;
+
+/// Default lifetime of an override.
+pub const DEFAULT_EXPIRY_S: i64 = 24 * 3600;
+/// Longest allowed lifetime: a week.
+pub const MAX_EXPIRY_S: i64 = 7 * 24 * 3600;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOverride {
+    pub host: String,
+    pub kind: OverrideKind,
+    pub reason: String,
+    pub actor: String,
+    /// Seconds until it expires; default 24 h, at most a week.
+    pub expires_in_s: Option<i64>,
+}
+
+fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    crate::auth::check(state.tokens.admin.as_ref(), auth).map_err(Into::into)
+}
+
+/// Validates and stores an override; shared by the JSON API and the dashboard's form.
+pub async fn add(state: &AppState, o: NewOverride) -> Result<i64, ApiError> {
+    let config = state.config.read().expect("config lock").clone();
+    if config.host(&o.host).is_none() {
+        return Err(ApiError::BadRequest(format!(
+            "no host `{}` in the config",
+            o.host
+        )));
+    }
+    for (field, v) in [("reason", &o.reason), ("actor", &o.actor)] {
+        if v.trim().is_empty() || v.len() > 500 {
+            return Err(ApiError::BadRequest(format!(
+                "`{field}` must be 1 to 500 characters"
+            )));
+        }
+    }
+    let secs = o.expires_in_s.unwrap_or(DEFAULT_EXPIRY_S);
+    if !(60..=MAX_EXPIRY_S).contains(&secs) {
+        return Err(ApiError::BadRequest(format!(
+            "`expires_in_s` must be from 60 to {MAX_EXPIRY_S}"
+        )));
+    }
+    let now = chrono::Utc::now();
+    let rule = Override {
+        host: o.host,
+        kind: o.kind,
+        reason: o.reason.trim().to_string(),
+        actor: o.actor.trim().to_string(),
+        expires_at: now + chrono::Duration::seconds(secs),
+    };
+    tracing::info!(host = %rule.host, kind = ?rule.kind, actor = %rule.actor, "override added");
+    Ok(state
+        .store
+        .add_override(&rule, now.timestamp_millis())
+        .await?)
+}
+
+/// `POST /api/v1/overrides`.
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    admin(&state, &headers)?;
+    let o: NewOverride = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("bad override: {e}")))?;
+    let id = add(&state, o).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+}
+
+/// `GET /api/v1/overrides`: the active overrides (readable without the token).
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<OverrideRow>>, ApiError> {
+    Ok(Json(
+        state
+            .store
+            .active_overrides(chrono::Utc::now().timestamp_millis())
+            .await?,
+    ))
+}
+
+/// `DELETE /api/v1/overrides/{id}`.
+pub async fn clear(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    admin(&state, &headers)?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("`{id}` is not an override id")))?;
+    if state
+        .store
+        .clear_override(id, chrono::Utc::now().timestamp_millis())
+        .await?
+    {
+        tracing::info!(id, "override cleared");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("active override {id}")))
+    }
+}
