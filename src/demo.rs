@@ -40,8 +40,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     })
     .await
     .context("starting the lab")?;
-    let config_path = lab
-        .write_config(&args.data)
+    let config_path = args.data.join("cdnwatch.toml");
+    lab.write_config(&config_path)
         .context("writing the lab config")?;
     let running = service::start(ServeOptions {
         config_path: config_path.clone(),

@@ -49,32 +49,75 @@ impl Prober {
         let mut vendors = HashMap::new();
         for v in &config.vendors {
             let extra = match config.ca_path(v) {
-                Some(path) => crate::trust::read_pem_certs(&path).map_err(|why| ProbeSetupError::Vendor { vendor: v.name.clone(), why })?,
+                Some(path) => {
+                    crate::trust::read_pem_certs(&path).map_err(|why| ProbeSetupError::Vendor {
+                        vendor: v.name.clone(),
+                        why,
+                    })?
+                }
                 None => Vec::new(),
             };
             let roots = crate::trust::root_store(v.system_roots, &extra);
-            let setup = tls::VendorTls::new(roots).map_err(|why| ProbeSetupError::Vendor { vendor: v.name.clone(), why })?;
+            let setup = tls::VendorTls::new(roots).map_err(|why| ProbeSetupError::Vendor {
+                vendor: v.name.clone(),
+                why,
+            })?;
             vendors.insert(v.name.clone(), Arc::new(setup));
         }
-        Ok(Prober { settings: config.probe.clone(), vendors })
+        Ok(Prober {
+            settings: config.probe.clone(),
+            vendors,
+        })
     }
 
     /// One probe of (host, path) from `region` through `resolver`. Never fails: failures are data.
-    pub async fn probe(&self, host: &Host, path: &ProbePath, region: &Region, resolver: &ResolverConfig) -> ProbeReport {
+    pub async fn probe(
+        &self,
+        host: &Host,
+        path: &ProbePath,
+        region: &Region,
+        resolver: &ResolverConfig,
+    ) -> ProbeReport {
         let at = Utc::now();
-        let row = Row { at, host, path, region, resolver };
+        let row = Row {
+            at,
+            host,
+            path,
+            region,
+            resolver,
+        };
         let dns = match resolver.transport() {
-            Some(t) => dns::resolve(&t, &host.domain, region.subnet(), self.settings.timeouts.dns()).await,
+            Some(t) => {
+                dns::resolve(
+                    &t,
+                    &host.domain,
+                    region.subnet(),
+                    self.settings.timeouts.dns(),
+                )
+                .await
+            }
             None => DnsOutcome {
                 answer: None,
                 dns_ms: 0.0,
-                failure: Some(Failure::new(FailureClass::DnsProtocol, Phase::Resolve, "the resolver has no usable transport")),
+                failure: Some(Failure::new(
+                    FailureClass::DnsProtocol,
+                    Phase::Resolve,
+                    "the resolver has no usable transport",
+                )),
             },
         };
         if let Some(f) = &dns.failure {
-            return ProbeReport { results: vec![row.dns_failure(dns.dns_ms, f.clone())], dns };
+            return ProbeReport {
+                results: vec![row.dns_failure(dns.dns_ms, f.clone())],
+                dns,
+            };
         }
-        let ips: Vec<IpAddr> = dns.answer.iter().flat_map(|a| a.ips.iter().copied()).take(self.settings.max_edges).collect();
+        let ips: Vec<IpAddr> = dns
+            .answer
+            .iter()
+            .flat_map(|a| a.ips.iter().copied())
+            .take(self.settings.max_edges)
+            .collect();
         let edges = ips.iter().map(|ip| self.probe_edge(&row, *ip, dns.dns_ms));
         let results = futures_util::future::join_all(edges).await;
         ProbeReport { dns, results }
@@ -83,10 +126,11 @@ impl Prober {
     async fn probe_edge(&self, row: &Row<'_>, ip: IpAddr, dns_ms: f64) -> EdgeResult {
         let mut r = row.base(Some(ip), dns_ms);
         let t = &self.settings.timeouts;
-        let (tcp, connect_ms) = match tcp::connect(SocketAddr::new(ip, row.host.port()), t.connect()).await {
-            Ok(ok) => ok,
-            Err(f) => return r.failed(f),
-        };
+        let (tcp, connect_ms) =
+            match tcp::connect(SocketAddr::new(ip, row.host.port()), t.connect()).await {
+                Ok(ok) => ok,
+                Err(f) => return r.failed(f),
+            };
         r.connect_ms = Some(connect_ms);
         let spec = http::RequestSpec {
             host_header: &host_header(row.host),
@@ -103,7 +147,11 @@ impl Prober {
             Scheme::Http => (http::request(tcp, &spec).await, None),
             Scheme::Https => {
                 let Some(vendor) = self.vendors.get(&row.host.vendor) else {
-                    let f = Failure::new(FailureClass::TlsHandshake, Phase::Tls, format!("no TLS setup for vendor {}", row.host.vendor));
+                    let f = Failure::new(
+                        FailureClass::TlsHandshake,
+                        Phase::Tls,
+                        format!("no TLS setup for vendor {}", row.host.vendor),
+                    );
                     return r.failed(f);
                 };
                 let hs = match tls::handshake(tcp, &row.host.domain, vendor, t.tls()).await {
@@ -132,11 +180,24 @@ fn host_header(h: &Host) -> String {
         Scheme::Https => 443,
         Scheme::Http => 80,
     };
-    if h.port() == default { h.domain.clone() } else { format!("{}:{}", h.domain, h.port()) }
+    if h.port() == default {
+        h.domain.clone()
+    } else {
+        format!("{}:{}", h.domain, h.port())
+    }
 }
 
 fn total(r: &EdgeResult) -> f64 {
-    [r.dns_ms, r.connect_ms, r.tls_ms, r.first_byte_ms, r.transfer_ms].iter().flatten().sum()
+    [
+        r.dns_ms,
+        r.connect_ms,
+        r.tls_ms,
+        r.first_byte_ms,
+        r.transfer_ms,
+    ]
+    .iter()
+    .flatten()
+    .sum()
 }
 
 /// The fixed part of every row of one probe.

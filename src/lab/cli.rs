@@ -1,5 +1,257 @@
+//! `cdnwatch lab`: runs the lab standalone and writes a config pointing at it; `cdnwatch lab fault
+//! add|list|rm|clear` drives a running lab's fault API.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+
+use super::fault::{Fault, FaultKind, FaultSpec};
+use super::{Lab, LabOptions};
+
 #[derive(Debug, clap::Args)]
-pub struct LabArgs {}
-pub async fn run(_a: LabArgs) -> anyhow::Result<std::process::ExitCode> {
-    todo!()
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    pub command: Option<LabCommand>,
+    /// Address of the fault API.
+    #[arg(long, default_value = "127.0.0.1:8480")]
+    pub listen: SocketAddr,
+    /// Write a config pointing at the lab to this file (and the lab CA beside it, `lab-ca.pem`).
+    #[arg(long)]
+    pub write_config: Option<PathBuf>,
+    /// Port of every edge and control target (0: the first free one).
+    #[arg(long, default_value_t = 0)]
+    pub edge_port: u16,
+    /// Port of every resolver, UDP and TCP (0: the first free one).
+    #[arg(long, default_value_t = 0)]
+    pub dns_port: u16,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum LabCommand {
+    /// Injects, lists and removes faults in a running lab.
+    #[command(subcommand)]
+    Fault(FaultCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum FaultCommand {
+    /// Adds a fault; prints its id.
+    Add(AddArgs),
+    /// Lists the active faults.
+    List {
+        #[arg(long, default_value = "127.0.0.1:8480")]
+        api: SocketAddr,
+    },
+    /// Removes one fault.
+    Rm {
+        #[arg(long, default_value = "127.0.0.1:8480")]
+        api: SocketAddr,
+        id: u64,
+    },
+    /// Removes every fault.
+    Clear {
+        #[arg(long, default_value = "127.0.0.1:8480")]
+        api: SocketAddr,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AddArgs {
+    #[arg(long, default_value = "127.0.0.1:8480")]
+    pub api: SocketAddr,
+    /// http_status, delay, slow_body, reset, refuse, blackhole, cert_expired, cert_expiring,
+    /// cert_wrong_name, dns_servfail, dns_nxdomain, dns_refused, dns_timeout, dns_delay, stale_dns.
+    #[arg(long)]
+    pub kind: String,
+    #[arg(long)]
+    pub vendor: Option<String>,
+    #[arg(long)]
+    pub host: Option<String>,
+    #[arg(long)]
+    pub region: Option<String>,
+    #[arg(long)]
+    pub resolver: Option<String>,
+    #[arg(long)]
+    pub edge: Option<IpAddr>,
+    #[arg(long)]
+    pub path_prefix: Option<String>,
+    /// For http_status.
+    #[arg(long)]
+    pub status: Option<u16>,
+    /// For delay and dns_delay.
+    #[arg(long)]
+    pub ms: Option<u64>,
+    /// For cert_expiring.
+    #[arg(long)]
+    pub days: Option<i64>,
+    /// For slow_body.
+    #[arg(long)]
+    pub bytes_per_sec: Option<u64>,
+    /// Share of requests hit, 0..1 (default 1).
+    #[arg(long)]
+    pub ratio: Option<f64>,
+}
+
+impl AddArgs {
+    fn spec(self) -> anyhow::Result<FaultSpec> {
+        let kind: FaultKind = serde_json::from_value(serde_json::Value::String(self.kind.clone()))
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "--kind {:?} is not a fault kind (see `cdnwatch lab fault add --help`)",
+                    self.kind
+                )
+            })?;
+        Ok(FaultSpec {
+            kind,
+            vendor: self.vendor,
+            host: self.host,
+            region: self.region,
+            resolver: self.resolver,
+            edge: self.edge,
+            path_prefix: self.path_prefix,
+            status: self.status,
+            ms: self.ms,
+            days: self.days,
+            bytes_per_sec: self.bytes_per_sec,
+            ratio: self.ratio,
+        })
+    }
+}
+
+pub async fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Some(LabCommand::Fault(cmd)) => fault(cmd).await,
+        None => standalone(args).await,
+    }
+}
+
+async fn standalone(args: LabArgs) -> anyhow::Result<ExitCode> {
+    let lab = Lab::start(LabOptions {
+        api_listen: args.listen,
+        edge_port: args.edge_port,
+        dns_port: args.dns_port,
+    })
+    .await
+    .context("starting the lab")?;
+    let t = lab.topology();
+    println!("cdnwatch lab: vendors alpha and beta, 3 regions x 2 resolvers, on loopback");
+    println!("  fault API:  http://{}/faults", lab.api_addr());
+    println!(
+        "  edges:      127.21-22.1-3.1-2 port {} (HTTPS)",
+        t.edge_port
+    );
+    println!(
+        "  resolvers:  127.53.1-3.1-2 port {} (UDP and TCP)",
+        t.dns_port
+    );
+    if let Some(path) = &args.write_config {
+        lab.write_config(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("  config:     {}", path.display());
+    }
+    wait_for_stop().await;
+    lab.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn client() -> anyhow::Result<reqwest::Client> {
+    crate::probe::tls::install_default_provider();
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .context("building the HTTP client")
+}
+
+/// The API's error sentence, or the status when the body has none.
+async fn api_error(resp: reqwest::Response) -> anyhow::Error {
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    let why = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or(text);
+    anyhow::anyhow!("the lab refused: {why} ({status})")
+}
+
+async fn fault(cmd: FaultCommand) -> anyhow::Result<ExitCode> {
+    let http = client()?;
+    match cmd {
+        FaultCommand::Add(args) => {
+            let api = args.api;
+            let spec = args.spec()?;
+            let resp = http
+                .post(format!("http://{api}/faults"))
+                .json(&spec)
+                .send()
+                .await
+                .with_context(|| format!("reaching the lab at {api}"))?;
+            if !resp.status().is_success() {
+                return Err(api_error(resp).await);
+            }
+            let fault: Fault = resp.json().await.context("reading the lab's answer")?;
+            println!("{}", fault.id);
+        }
+        FaultCommand::List { api } => {
+            let resp = http
+                .get(format!("http://{api}/faults"))
+                .send()
+                .await
+                .with_context(|| format!("reaching the lab at {api}"))?;
+            if !resp.status().is_success() {
+                return Err(api_error(resp).await);
+            }
+            let faults: Vec<Fault> = resp.json().await.context("reading the lab's answer")?;
+            if faults.is_empty() {
+                println!("no faults");
+            }
+            for f in faults {
+                let mut spec = serde_json::to_value(&f.spec)?;
+                let kind = spec
+                    .as_object_mut()
+                    .and_then(|o| o.remove("kind"))
+                    .unwrap_or_default();
+                println!("{:>4}  {:<16} {}", f.id, kind.as_str().unwrap_or("?"), spec);
+            }
+        }
+        FaultCommand::Rm { api, id } => {
+            let resp = http
+                .delete(format!("http://{api}/faults/{id}"))
+                .send()
+                .await
+                .with_context(|| format!("reaching the lab at {api}"))?;
+            if !resp.status().is_success() {
+                return Err(api_error(resp).await);
+            }
+        }
+        FaultCommand::Clear { api } => {
+            let resp = http
+                .delete(format!("http://{api}/faults"))
+                .send()
+                .await
+                .with_context(|| format!("reaching the lab at {api}"))?;
+            if !resp.status().is_success() {
+                bail!("{}", api_error(resp).await);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -37,19 +37,35 @@ fn fail(class: FailureClass, detail: impl Into<String>) -> Failure {
 
 /// Resolves `name` (A records) through `transport`, within `timeout`, sending `subnet` as EDNS
 /// client subnet when given. Never panics and never outlives `timeout` by more than scheduling.
-pub async fn resolve(transport: &Transport, name: &str, subnet: Option<(IpAddr, u8)>, timeout: Duration) -> DnsOutcome {
+pub async fn resolve(
+    transport: &Transport,
+    name: &str,
+    subnet: Option<(IpAddr, u8)>,
+    timeout: Duration,
+) -> DnsOutcome {
     let started = Instant::now();
     let result = match tokio::time::timeout(timeout, exchange(transport, name, subnet)).await {
         Ok(r) => r,
-        Err(_) => Err(fail(FailureClass::DnsTimeout, format!("no answer within {} ms", timeout.as_millis()))),
+        Err(_) => Err(fail(
+            FailureClass::DnsTimeout,
+            format!("no answer within {} ms", timeout.as_millis()),
+        )),
     };
     let dns_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(answer) => {
             let failure = answer_failure(&answer);
-            DnsOutcome { answer: Some(answer), dns_ms, failure }
+            DnsOutcome {
+                answer: Some(answer),
+                dns_ms,
+                failure,
+            }
         }
-        Err(failure) => DnsOutcome { answer: None, dns_ms, failure: Some(failure) },
+        Err(failure) => DnsOutcome {
+            answer: None,
+            dns_ms,
+            failure: Some(failure),
+        },
     }
 }
 
@@ -71,8 +87,15 @@ fn answer_failure(a: &DnsAnswer) -> Option<Failure> {
     Some(fail(class, detail))
 }
 
-async fn exchange(transport: &Transport, name: &str, subnet: Option<(IpAddr, u8)>) -> Result<DnsAnswer, Failure> {
-    let qname = Name::from_ascii(name).map_err(|e| fail(FailureClass::DnsProtocol, format!("bad name {name}: {e}")))?;
+async fn exchange(
+    transport: &Transport,
+    name: &str,
+    subnet: Option<(IpAddr, u8)>,
+) -> Result<DnsAnswer, Failure> {
+    let mut qname = Name::from_ascii(name)
+        .map_err(|e| fail(FailureClass::DnsProtocol, format!("bad name {name}: {e}")))?;
+    // Asked as a fully qualified name, so the reply's question (always absolute) compares equal.
+    qname.set_fqdn(true);
     match transport {
         Transport::Udp(addr) => {
             let query = build_query(&qname, subnet)?;
@@ -99,14 +122,20 @@ fn build_query(name: &Name, subnet: Option<(IpAddr, u8)>) -> Result<Message, Fai
     let mut edns = Edns::new();
     edns.set_max_payload(UDP_BUF as u16);
     if let Some((ip, prefix)) = subnet {
-        edns.options_mut().insert(EdnsOption::Subnet(ClientSubnet::new(ip, prefix, 0)));
+        edns.options_mut()
+            .insert(EdnsOption::Subnet(ClientSubnet::new(ip, prefix, 0)));
     }
     msg.set_edns(edns);
     Ok(msg)
 }
 
 fn encode(msg: &Message) -> Result<Vec<u8>, Failure> {
-    msg.to_vec().map_err(|e| fail(FailureClass::DnsProtocol, format!("cannot encode the query: {e}")))
+    msg.to_vec().map_err(|e| {
+        fail(
+            FailureClass::DnsProtocol,
+            format!("cannot encode the query: {e}"),
+        )
+    })
 }
 
 /// Whether `reply` answers `query`: a response with the same id and the same question.
@@ -118,7 +147,13 @@ fn answers(query: &Message, reply: &Message) -> bool {
 
 async fn udp_exchange(server: SocketAddr, query: &Message) -> Result<Message, Failure> {
     let io = |e: std::io::Error| fail(FailureClass::DnsProtocol, format!("UDP to {server}: {e}"));
-    let bind: SocketAddr = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal");
+    let bind: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .expect("literal");
     let socket = UdpSocket::bind(bind).await.map_err(io)?;
     socket.connect(server).await.map_err(io)?;
     socket.send(&encode(query)?).await.map_err(io)?;
@@ -128,7 +163,10 @@ async fn udp_exchange(server: SocketAddr, query: &Message) -> Result<Message, Fa
             Ok(n) => n,
             // An ICMP port unreachable: nothing listens there.
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                return Err(fail(FailureClass::DnsTimeout, format!("{server} refused the UDP query (nothing listens)")));
+                return Err(fail(
+                    FailureClass::DnsTimeout,
+                    format!("{server} refused the UDP query (nothing listens)"),
+                ));
             }
             Err(e) => return Err(io(e)),
         };
@@ -145,7 +183,11 @@ async fn udp_exchange(server: SocketAddr, query: &Message) -> Result<Message, Fa
 async fn tcp_exchange(server: SocketAddr, query: &Message) -> Result<Message, Failure> {
     let io = |e: std::io::Error| fail(FailureClass::DnsProtocol, format!("TCP to {server}: {e}"));
     let mut stream = TcpStream::connect(server).await.map_err(|e| {
-        let class = if e.kind() == std::io::ErrorKind::ConnectionRefused { FailureClass::DnsTimeout } else { FailureClass::DnsProtocol };
+        let class = if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            FailureClass::DnsTimeout
+        } else {
+            FailureClass::DnsProtocol
+        };
         fail(class, format!("TCP to {server}: {e}"))
     })?;
     stream.set_nodelay(true).map_err(io)?;
@@ -155,10 +197,25 @@ async fn tcp_exchange(server: SocketAddr, query: &Message) -> Result<Message, Fa
     framed.extend_from_slice(&bytes);
     stream.write_all(&framed).await.map_err(io)?;
     loop {
-        let len = stream.read_u16().await.map_err(|e| fail(FailureClass::DnsProtocol, format!("TCP reply from {server} ended early: {e}")))?;
+        let len = stream.read_u16().await.map_err(|e| {
+            fail(
+                FailureClass::DnsProtocol,
+                format!("TCP reply from {server} ended early: {e}"),
+            )
+        })?;
         let mut buf = vec![0u8; usize::from(len)];
-        stream.read_exact(&mut buf).await.map_err(|e| fail(FailureClass::DnsProtocol, format!("TCP reply from {server} ended early: {e}")))?;
-        let reply = Message::from_vec(&buf).map_err(|e| fail(FailureClass::DnsProtocol, format!("malformed reply from {server}: {e}")))?;
+        stream.read_exact(&mut buf).await.map_err(|e| {
+            fail(
+                FailureClass::DnsProtocol,
+                format!("TCP reply from {server} ended early: {e}"),
+            )
+        })?;
+        let reply = Message::from_vec(&buf).map_err(|e| {
+            fail(
+                FailureClass::DnsProtocol,
+                format!("malformed reply from {server}: {e}"),
+            )
+        })?;
         if answers(query, &reply) {
             return Ok(reply);
         }
@@ -168,10 +225,16 @@ async fn tcp_exchange(server: SocketAddr, query: &Message) -> Result<Message, Fa
 /// Follows the CNAME chain from `qname` through the answer section and collects the addresses.
 pub(super) fn parse_answer(qname: &Name, reply: &Message) -> Result<DnsAnswer, Failure> {
     if reply.metadata.op_code != OpCode::Query {
-        return Err(fail(FailureClass::DnsProtocol, "the reply is not a query response"));
+        return Err(fail(
+            FailureClass::DnsProtocol,
+            "the reply is not a query response",
+        ));
     }
     let rcode = reply.metadata.response_code;
-    let mut answer = DnsAnswer { rcode: rcode_str(rcode), ..DnsAnswer::default() };
+    let mut answer = DnsAnswer {
+        rcode: rcode_str(rcode),
+        ..DnsAnswer::default()
+    };
     let mut current = qname.clone();
     let mut ttl: Option<u32> = None;
     for _ in 0..MAX_CHAIN {
@@ -187,7 +250,9 @@ pub(super) fn parse_answer(qname: &Name, reply: &Message) -> Result<DnsAnswer, F
         }
         match next {
             Some(target) if answer.ips.is_empty() => {
-                answer.cname_chain.push(target.to_ascii().trim_end_matches('.').to_string());
+                answer
+                    .cname_chain
+                    .push(target.to_ascii().trim_end_matches('.').to_string());
                 current = target;
             }
             _ => break,
@@ -204,20 +269,34 @@ fn rcode_str(r: ResponseCode) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::rr::rdata::{A, CNAME};
     use hickory_proto::rr::Record;
+    use hickory_proto::rr::rdata::{A, CNAME};
 
     #[test]
     fn a_cname_chain_is_followed_to_its_addresses_with_the_smallest_ttl() {
         let q = Name::from_ascii("cdn.shop.test.").unwrap();
         let mid = Name::from_ascii("cdn.shop.test.alpha-cdn.test.").unwrap();
         let mut reply = Message::response(7, OpCode::Query);
-        reply.add_answer(Record::from_rdata(q.clone(), 300, RData::CNAME(CNAME(mid.clone()))));
-        reply.add_answer(Record::from_rdata(mid.clone(), 30, RData::A(A::new(127, 21, 1, 1))));
+        reply.add_answer(Record::from_rdata(
+            q.clone(),
+            300,
+            RData::CNAME(CNAME(mid.clone())),
+        ));
+        reply.add_answer(Record::from_rdata(
+            mid.clone(),
+            30,
+            RData::A(A::new(127, 21, 1, 1)),
+        ));
         reply.add_answer(Record::from_rdata(mid, 60, RData::A(A::new(127, 21, 1, 2))));
         let a = parse_answer(&q, &reply).unwrap();
         assert_eq!(a.cname_chain, ["cdn.shop.test.alpha-cdn.test"]);
-        assert_eq!(a.ips, ["127.21.1.1".parse::<IpAddr>().unwrap(), "127.21.1.2".parse().unwrap()]);
+        assert_eq!(
+            a.ips,
+            [
+                "127.21.1.1".parse::<IpAddr>().unwrap(),
+                "127.21.1.2".parse().unwrap()
+            ]
+        );
         assert_eq!(a.ttl_s, Some(30));
         assert_eq!(a.rcode, "NoError");
         assert!(answer_failure(&a).is_none());

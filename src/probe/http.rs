@@ -73,33 +73,52 @@ where
         .method(method)
         .uri(spec.path)
         .header(hyper::header::HOST, spec.host_header)
-        .header(hyper::header::USER_AGENT, concat!("cdnwatch/", env!("CARGO_PKG_VERSION")))
+        .header(
+            hyper::header::USER_AGENT,
+            concat!("cdnwatch/", env!("CARGO_PKG_VERSION")),
+        )
         .header(hyper::header::ACCEPT, "*/*")
         .body(Empty::<Bytes>::new());
     let req = match req {
         Ok(r) => r,
         Err(e) => {
-            out.failure = Some(Failure::new(FailureClass::HttpProtocol, Phase::Processing, format!("cannot build the request: {e}")));
+            out.failure = Some(Failure::new(
+                FailureClass::HttpProtocol,
+                Phase::Processing,
+                format!("cannot build the request: {e}"),
+            ));
             return out;
         }
     };
-    let response = match tokio::time::timeout(spec.first_byte_timeout, sender.send_request(req)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            out.failure = Some(classify(&e, Phase::Processing));
-            return out;
-        }
-        Err(_) => {
-            let detail = format!("no response head within {} ms", spec.first_byte_timeout.as_millis());
-            out.failure = Some(Failure::new(FailureClass::HttpTimeout, Phase::Processing, detail));
-            return out;
-        }
-    };
+    let response =
+        match tokio::time::timeout(spec.first_byte_timeout, sender.send_request(req)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                out.failure = Some(classify(&e, Phase::Processing));
+                return out;
+            }
+            Err(_) => {
+                let detail = format!(
+                    "no response head within {} ms",
+                    spec.first_byte_timeout.as_millis()
+                );
+                out.failure = Some(Failure::new(
+                    FailureClass::HttpTimeout,
+                    Phase::Processing,
+                    detail,
+                ));
+                return out;
+            }
+        };
     out.first_byte_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
     let status = response.status().as_u16();
     out.status = Some(status);
     let body_started = Instant::now();
-    let read = tokio::time::timeout(spec.transfer_timeout, read_body(response.into_body(), spec, &mut out.body_bytes)).await;
+    let read = tokio::time::timeout(
+        spec.transfer_timeout,
+        read_body(response.into_body(), spec, &mut out.body_bytes),
+    )
+    .await;
     out.transfer_ms = Some(body_started.elapsed().as_secs_f64() * 1000.0);
     drop(conn);
     let body_failure = match read {
@@ -108,13 +127,21 @@ where
         Err(_) => Some(Failure::new(
             FailureClass::HttpTimeout,
             Phase::Transfer,
-            format!("body not complete within {} ms ({} bytes read)", spec.transfer_timeout.as_millis(), out.body_bytes),
+            format!(
+                "body not complete within {} ms ({} bytes read)",
+                spec.transfer_timeout.as_millis(),
+                out.body_bytes
+            ),
         )),
     };
     out.failure = if spec.accept_status.contains(&status) {
         body_failure
     } else {
-        Some(Failure::new(FailureClass::HttpStatus, Phase::Processing, format!("status {status} is not accepted")))
+        Some(Failure::new(
+            FailureClass::HttpStatus,
+            Phase::Processing,
+            format!("status {status} is not accepted"),
+        ))
     };
     out
 }
@@ -128,7 +155,11 @@ impl Drop for AbortOnDrop {
 }
 
 /// Reads the body to its end or to the cap, counting bytes and hashing when needed.
-async fn read_body(mut body: hyper::body::Incoming, spec: &RequestSpec<'_>, bytes: &mut u64) -> Result<Option<String>, Failure> {
+async fn read_body(
+    mut body: hyper::body::Incoming,
+    spec: &RequestSpec<'_>,
+    bytes: &mut u64,
+) -> Result<Option<String>, Failure> {
     let mut hasher = matches!(spec.check, Some(ContentCheck::Sha256(_))).then(Sha256::new);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| classify(&e, Phase::Transfer))?;
@@ -150,12 +181,25 @@ async fn read_body(mut body: hyper::body::Incoming, spec: &RequestSpec<'_>, byte
 }
 
 fn check_content(spec: &RequestSpec<'_>, bytes: u64, digest: Option<String>) -> Option<Failure> {
-    let mismatch = |d: String| Some(Failure::new(FailureClass::ContentMismatch, Phase::Transfer, d));
+    let mismatch = |d: String| {
+        Some(Failure::new(
+            FailureClass::ContentMismatch,
+            Phase::Transfer,
+            d,
+        ))
+    };
     match &spec.check {
-        Some(ContentCheck::Size(n)) if bytes != *n => mismatch(format!("body is {bytes} bytes, expected {n}")),
-        Some(ContentCheck::MinSize(n)) if bytes < *n => mismatch(format!("body is {bytes} bytes, expected at least {n}")),
+        Some(ContentCheck::Size(n)) if bytes != *n => {
+            mismatch(format!("body is {bytes} bytes, expected {n}"))
+        }
+        Some(ContentCheck::MinSize(n)) if bytes < *n => {
+            mismatch(format!("body is {bytes} bytes, expected at least {n}"))
+        }
         Some(ContentCheck::Sha256(want)) if digest.as_deref() != Some(want.as_str()) => {
-            mismatch(format!("body sha256 is {}, expected {want}", digest.unwrap_or_default()))
+            mismatch(format!(
+                "body sha256 is {}, expected {want}",
+                digest.unwrap_or_default()
+            ))
         }
         _ => None,
     }
@@ -167,9 +211,9 @@ fn classify(e: &hyper::Error, phase: Phase) -> Failure {
         FailureClass::HeadersTooLarge
     } else if let Some(io) = io_source(e) {
         match io.kind() {
-            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::BrokenPipe => {
-                FailureClass::ConnReset
-            }
+            std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe => FailureClass::ConnReset,
             _ => FailureClass::HttpProtocol,
         }
     } else if e.is_timeout() {
@@ -177,7 +221,11 @@ fn classify(e: &hyper::Error, phase: Phase) -> Failure {
     } else {
         FailureClass::HttpProtocol
     };
-    let phase = if class == FailureClass::HeadersTooLarge { Phase::Processing } else { phase };
+    let phase = if class == FailureClass::HeadersTooLarge {
+        Phase::Processing
+    } else {
+        phase
+    };
     Failure::new(class, phase, format!("HTTP: {e}"))
 }
 

@@ -12,12 +12,21 @@ pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<(TcpStream, 
     let started = Instant::now();
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(Failure::new(classify(&e), Phase::Connect, format!("connect to {addr}: {e}"))),
+        Ok(Err(e)) => {
+            return Err(Failure::new(
+                classify(&e),
+                Phase::Connect,
+                format!("connect to {addr}: {e}"),
+            ));
+        }
         Err(_) => {
             return Err(Failure::new(
                 FailureClass::TcpTimeout,
                 Phase::Connect,
-                format!("connect to {addr}: no answer within {} ms", timeout.as_millis()),
+                format!(
+                    "connect to {addr}: no answer within {} ms",
+                    timeout.as_millis()
+                ),
             ));
         }
     };
@@ -42,11 +51,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_closed_port_is_tcp_refused_and_an_open_one_connects() {
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
         let err = connect(closed, Duration::from_secs(1)).await.unwrap_err();
-        assert_eq!((err.class, err.phase), (FailureClass::TcpRefused, Phase::Connect));
+        assert_eq!(
+            (err.class, err.phase),
+            (FailureClass::TcpRefused, Phase::Connect)
+        );
         let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (_s, ms) = connect(open.local_addr().unwrap(), Duration::from_secs(1)).await.unwrap();
+        let (_s, ms) = connect(open.local_addr().unwrap(), Duration::from_secs(1))
+            .await
+            .unwrap();
         assert!(ms < 1000.0);
     }
 }

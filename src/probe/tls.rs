@@ -13,7 +13,9 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -45,11 +47,21 @@ impl ServerCertVerifier for RecordOnly {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
@@ -64,7 +76,9 @@ impl VendorTls {
         let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
             .build()
             .map_err(|e| format!("cannot build a certificate verifier: {e}"))?;
-        let record = Arc::new(RecordOnly { algorithms: provider.signature_verification_algorithms });
+        let record = Arc::new(RecordOnly {
+            algorithms: provider.signature_verification_algorithms,
+        });
         let mut config = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS versions: {e}"))?
@@ -73,7 +87,10 @@ impl VendorTls {
             .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         config.resumption = rustls::client::Resumption::disabled();
-        Ok(VendorTls { connector: TlsConnector::from(Arc::new(config)), verifier })
+        Ok(VendorTls {
+            connector: TlsConnector::from(Arc::new(config)),
+            verifier,
+        })
     }
 }
 
@@ -91,11 +108,22 @@ pub struct Handshake {
     pub cert_failure: Option<Failure>,
 }
 
-pub async fn handshake(tcp: TcpStream, domain: &str, tls: &VendorTls, timeout: Duration) -> Result<Handshake, Failure> {
-    let name = ServerName::try_from(domain.to_string())
-        .map_err(|e| Failure::new(FailureClass::TlsHandshake, Phase::Tls, format!("`{domain}` is not a TLS server name: {e}")))?;
+pub async fn handshake(
+    tcp: TcpStream,
+    domain: &str,
+    tls: &VendorTls,
+    timeout: Duration,
+) -> Result<Handshake, Failure> {
+    let name = ServerName::try_from(domain.to_string()).map_err(|e| {
+        Failure::new(
+            FailureClass::TlsHandshake,
+            Phase::Tls,
+            format!("`{domain}` is not a TLS server name: {e}"),
+        )
+    })?;
     let started = Instant::now();
-    let stream = match tokio::time::timeout(timeout, tls.connector.connect(name.clone(), tcp)).await {
+    let stream = match tokio::time::timeout(timeout, tls.connector.connect(name.clone(), tcp)).await
+    {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(classify_io(&e)),
         Err(_) => {
@@ -107,24 +135,44 @@ pub async fn handshake(tcp: TcpStream, domain: &str, tls: &VendorTls, timeout: D
         }
     };
     let tls_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let chain: Vec<CertificateDer<'static>> = stream.get_ref().1.peer_certificates().map(|c| c.to_vec()).unwrap_or_default();
+    let chain: Vec<CertificateDer<'static>> = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .map(|c| c.to_vec())
+        .unwrap_or_default();
     let Some((leaf, intermediates)) = chain.split_first() else {
-        let f = Failure::new(FailureClass::TlsHandshake, Phase::Tls, "the server sent no certificate");
+        let f = Failure::new(
+            FailureClass::TlsHandshake,
+            Phase::Tls,
+            "the server sent no certificate",
+        );
         return Err(f);
     };
-    let verdict = tls.verifier.verify_server_cert(leaf, intermediates, &name, &[], UnixTime::now());
+    let verdict = tls
+        .verifier
+        .verify_server_cert(leaf, intermediates, &name, &[], UnixTime::now());
     let cert_failure = verdict.err().map(|e| classify_cert(&e));
     let cert = cert_info(leaf, cert_failure.is_none());
-    Ok(Handshake { stream, tls_ms, cert, cert_failure })
+    Ok(Handshake {
+        stream,
+        tls_ms,
+        cert,
+        cert_failure,
+    })
 }
 
 fn classify_io(e: &std::io::Error) -> Failure {
     use std::io::ErrorKind;
     let (class, detail) = match e.kind() {
-        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
-            (FailureClass::ConnReset, format!("reset during the handshake: {e}"))
-        }
-        ErrorKind::UnexpectedEof => (FailureClass::TlsHandshake, "the server closed the connection during the handshake".into()),
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => (
+            FailureClass::ConnReset,
+            format!("reset during the handshake: {e}"),
+        ),
+        ErrorKind::UnexpectedEof => (
+            FailureClass::TlsHandshake,
+            "the server closed the connection during the handshake".into(),
+        ),
         _ => (FailureClass::TlsHandshake, format!("handshake failed: {e}")),
     };
     Failure::new(class, Phase::Tls, detail)
@@ -134,9 +182,15 @@ fn classify_io(e: &std::io::Error) -> Failure {
 fn classify_cert(e: &rustls::Error) -> Failure {
     let class = match e {
         rustls::Error::InvalidCertificate(c) => match c {
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => FailureClass::TlsCertExpired,
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => FailureClass::TlsCertNotYetValid,
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => FailureClass::TlsCertNameMismatch,
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                FailureClass::TlsCertExpired
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                FailureClass::TlsCertNotYetValid
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                FailureClass::TlsCertNameMismatch
+            }
             _ => FailureClass::TlsCertUntrusted,
         },
         _ => FailureClass::TlsCertUntrusted,

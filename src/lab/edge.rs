@@ -1,0 +1,305 @@
+//! The lab's edges: HTTPS on one port per edge address (plain TCP for control targets), serving
+//! the probe objects, with faults applied where their scope becomes known:
+//! - at accept (vendor, region, edge): `refuse` closes the listener, `blackhole` holds the
+//!   connection without a byte;
+//! - after the ClientHello (the host, from SNI): certificate faults pick the certificate, a
+//!   host-scoped `blackhole` holds the connection there;
+//! - after the request (the path): `reset`, path-scoped `blackhole`, `delay`, `http_status`,
+//!   `slow_body`.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::Frame;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio_rustls::LazyConfigAcceptor;
+
+use super::ca::CertVariant;
+use super::fault::{Context, FaultKind, FaultSpec};
+use super::{Owner, Shared, cached_object};
+
+/// How long a held (blackholed) connection is kept before the lab lets go of it.
+const HOLD: Duration = Duration::from_secs(300);
+/// Longest a client may take over the TLS handshake.
+const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// Runs one edge-port address: accepts while no `refuse` fault covers it, closes the listener
+/// while one does, and rebinds when it is lifted.
+pub(crate) async fn listen(shared: Arc<Shared>, listener: TcpListener, ip: Ipv4Addr, owner: Owner) {
+    let addr = listener.local_addr().expect("bound listener");
+    let ctx = Context {
+        vendor: owner.vendor,
+        region: Some(owner.region),
+        edge: Some(IpAddr::V4(ip)),
+        ..Context::default()
+    };
+    let mut changes = shared.faults.subscribe();
+    let mut listener = Some(listener);
+    loop {
+        let refused = shared.faults.active(&ctx, FaultKind::Refuse);
+        if refused {
+            listener = None;
+        } else if listener.is_none() {
+            match TcpListener::bind(addr).await {
+                Ok(l) => listener = Some(l),
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "lab edge could not listen again; retrying");
+                    tokio::select! {
+                        _ = shared.cancel.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = shared.cancel.cancelled() => return,
+            _ = changes.changed() => continue,
+            accepted = accept(listener.as_ref()) => {
+                let Ok((tcp, _)) = accepted else { continue };
+                shared.edge_connections.fetch_add(1, Ordering::Relaxed);
+                let s = shared.clone();
+                shared.tasks.spawn(async move {
+                    tokio::select! {
+                        _ = s.cancel.cancelled() => {}
+                        _ = connection(s.clone(), tcp, ip, owner) => {}
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn accept(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether a fault acts at the accept stage (its scope needs neither host nor path).
+fn at_accept(f: &FaultSpec) -> bool {
+    f.host.is_none() && f.path_prefix.is_none()
+}
+
+/// Whether a fault acts after the ClientHello (its scope needs the host, not the path).
+fn at_hello(f: &FaultSpec) -> bool {
+    f.host.is_some() && f.path_prefix.is_none()
+}
+
+async fn connection(shared: Arc<Shared>, tcp: TcpStream, ip: Ipv4Addr, owner: Owner) {
+    let _ = tcp.set_nodelay(true);
+    let mut ctx = Context {
+        vendor: owner.vendor,
+        region: Some(owner.region),
+        edge: Some(IpAddr::V4(ip)),
+        ..Context::default()
+    };
+    if owner.vendor.is_none() {
+        // A control target: it only has to accept.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        return;
+    }
+    if shared
+        .faults
+        .pick_where(&ctx, &[FaultKind::Blackhole], at_accept)
+        .is_some()
+    {
+        hold(tcp).await;
+        return;
+    }
+    // A duplicate of the socket's descriptor, kept to reset the connection (SO_LINGER 0, then the
+    // last close) while hyper and rustls own the stream.
+    let Ok((tcp, dup)) = duplicate(tcp) else {
+        return;
+    };
+    let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
+    let Ok(Ok(start)) = tokio::time::timeout(HANDSHAKE_LIMIT, start).await else {
+        return;
+    };
+    let Some(host) = start.client_hello().server_name().and_then(known_host) else {
+        // No SNI, or a name the lab does not serve: end the handshake.
+        return;
+    };
+    ctx.host = Some(host);
+    if shared
+        .faults
+        .pick_where(&ctx, &[FaultKind::Blackhole], at_hello)
+        .is_some()
+    {
+        hold(start).await;
+        return;
+    }
+    let cert_kinds = [
+        FaultKind::CertExpired,
+        FaultKind::CertExpiring,
+        FaultKind::CertWrongName,
+    ];
+    let variant = match shared.faults.pick(&ctx, &cert_kinds) {
+        Some(f) if f.kind == FaultKind::CertExpired => CertVariant::Expired,
+        Some(f) if f.kind == FaultKind::CertExpiring => {
+            CertVariant::ExpiringInDays(f.days.unwrap_or(0))
+        }
+        Some(_) => CertVariant::WrongName,
+        None => CertVariant::Valid,
+    };
+    let config = match shared.ca.server_config(host, variant) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "lab edge has no certificate");
+            return;
+        }
+    };
+    let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_LIMIT, start.into_stream(config)).await else {
+        return;
+    };
+    let reset = Arc::new(Notify::new());
+    let service = {
+        let shared = shared.clone();
+        let reset = reset.clone();
+        hyper::service::service_fn(move |req| respond(shared.clone(), ctx, reset.clone(), req))
+    };
+    let conn =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service);
+    tokio::select! {
+        _ = conn => {}
+        _ = reset.notified() => {
+            // Linger 0 turns the close below into an RST.
+            let _ = socket2::SockRef::from(&dup).set_linger(Some(Duration::ZERO));
+        }
+    }
+}
+
+fn known_host(sni: &str) -> Option<&'static str> {
+    super::HOSTS
+        .iter()
+        .map(|h| h.0)
+        .find(|h| h.eq_ignore_ascii_case(sni))
+}
+
+fn duplicate(tcp: TcpStream) -> std::io::Result<(TcpStream, std::net::TcpStream)> {
+    let std = tcp.into_std()?;
+    let dup = std.try_clone()?;
+    Ok((TcpStream::from_std(std)?, dup))
+}
+
+async fn hold<T>(io: T) {
+    tokio::time::sleep(HOLD).await;
+    drop(io);
+}
+
+fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()).boxed());
+    *r.status_mut() = status;
+    r
+}
+
+async fn respond(
+    shared: Arc<Shared>,
+    ctx: Context<'static>,
+    reset: Arc<Notify>,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path().to_string();
+    let host_header = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| {
+            h.rsplit_once(':')
+                .map_or(h, |(name, _)| name)
+                .to_ascii_lowercase()
+        });
+    if host_header.as_deref() != ctx.host {
+        return Ok(full(
+            StatusCode::MISDIRECTED_REQUEST,
+            "Host header does not match the TLS server name\n",
+        ));
+    }
+    let ctx = Context {
+        path: Some(&path),
+        ..ctx
+    };
+    let faults = &shared.faults;
+    if faults.pick(&ctx, &[FaultKind::Reset]).is_some() {
+        reset.notify_one();
+        return std::future::pending().await;
+    }
+    if faults
+        .pick_where(&ctx, &[FaultKind::Blackhole], |f| f.path_prefix.is_some())
+        .is_some()
+    {
+        tokio::time::sleep(HOLD).await;
+        return Ok(full(StatusCode::GATEWAY_TIMEOUT, ""));
+    }
+    if let Some(f) = faults.pick(&ctx, &[FaultKind::Delay]) {
+        tokio::time::sleep(Duration::from_millis(f.ms.unwrap_or(0))).await;
+    }
+    if let Some(f) = faults.pick(&ctx, &[FaultKind::HttpStatus]) {
+        let status =
+            StatusCode::from_u16(f.status.unwrap_or(502)).unwrap_or(StatusCode::BAD_GATEWAY);
+        return Ok(full(
+            status,
+            format!("lab fault: status {}\n", status.as_u16()),
+        ));
+    }
+    let Some(body) = cached_object(&path) else {
+        return Ok(full(StatusCode::NOT_FOUND, "no such object\n"));
+    };
+    let len = body.len();
+    let body = match faults.pick(&ctx, &[FaultKind::SlowBody]) {
+        Some(f) => trickle(body, f.bytes_per_sec.unwrap_or(1)),
+        None => Full::new(body).boxed(),
+    };
+    let mut r = Response::new(body);
+    r.headers_mut()
+        .insert(hyper::header::CONTENT_LENGTH, len.into());
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        content_type(&path).parse().expect("static"),
+    );
+    r.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        "max-age=60".parse().expect("static"),
+    );
+    Ok(r)
+}
+
+/// A body sent at `rate` bytes per second: a tenth of a second's worth every 100 ms, or one
+/// byte every 1/rate seconds when that is less than a byte.
+fn trickle(body: Bytes, rate: u64) -> Body {
+    let (chunk, every) = if rate >= 10 {
+        ((rate / 10) as usize, Duration::from_millis(100))
+    } else {
+        (1, Duration::from_secs_f64(1.0 / rate as f64))
+    };
+    let stream = futures_util::stream::unfold(body, move |mut rest| async move {
+        if rest.is_empty() {
+            return None;
+        }
+        tokio::time::sleep(every).await;
+        let piece = rest.split_to(chunk.min(rest.len()));
+        Some((Ok::<_, Infallible>(Frame::data(piece)), rest))
+    });
+    StreamBody::new(stream).boxed()
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next() {
+        Some("jpg") => "image/jpeg",
+        Some("json") => "application/json",
+        Some("css") => "text/css",
+        _ => "application/octet-stream",
+    }
+}
