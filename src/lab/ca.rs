@@ -16,8 +16,12 @@ pub enum CertVariant {
     Expired,
     /// Valid now, expiring in this many days.
     ExpiringInDays(i64),
+    /// Valid from tomorrow.
+    NotYetValid,
     /// Issued for another name.
     WrongName,
+    /// Self-signed: no CA vouches for it.
+    Untrusted,
 }
 
 /// The CA and a cache of server configs per (host, variant).
@@ -92,11 +96,18 @@ impl LabCa {
                 now - Duration::days(1),
                 now + Duration::days(d) + Duration::hours(1),
             ),
+            CertVariant::NotYetValid => (now + Duration::days(1), now + Duration::days(365)),
             _ => (now - Duration::days(1), now + Duration::days(365)),
         };
         let key = KeyPair::generate()?;
-        let cert = params.signed_by(&key, &self.issuer)?;
-        let chain = vec![cert.der().clone(), self.ca_der.clone()];
+        let chain = if variant == CertVariant::Untrusted {
+            vec![params.self_signed(&key)?.der().clone()]
+        } else {
+            vec![
+                params.signed_by(&key, &self.issuer)?.der().clone(),
+                self.ca_der.clone(),
+            ]
+        };
         let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         let mut config =
             ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))

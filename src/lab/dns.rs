@@ -107,7 +107,8 @@ impl RequestHandler for ResolverHandler {
                 RData::CNAME(CNAME(name(&target))),
             ));
         }
-        if qtype == RecordType::A {
+        let empty = faults.pick(&ctx, &[FaultKind::DnsEmpty]).is_some();
+        if qtype == RecordType::A && !empty {
             let edges = if stale {
                 Topology::retired_edge(vendor, self.region)
                     .into_iter()

@@ -18,6 +18,7 @@ use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::Frame;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio_rustls::LazyConfigAcceptor;
@@ -28,6 +29,8 @@ use super::{Owner, Shared, cached_object};
 
 /// How long a held (blackholed) connection is kept before the lab lets go of it.
 const HOLD: Duration = Duration::from_secs(300);
+/// Bytes of response header a `huge_headers` fault sends.
+const HUGE_HEADERS: usize = 10 * 1024 * 1024;
 /// Longest a client may take over the TLS handshake.
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
 
@@ -144,13 +147,19 @@ async fn connection(shared: Arc<Shared>, tcp: TcpStream, ip: Ipv4Addr, owner: Ow
     let cert_kinds = [
         FaultKind::CertExpired,
         FaultKind::CertExpiring,
+        FaultKind::CertNotYetValid,
         FaultKind::CertWrongName,
+        FaultKind::CertUntrusted,
     ];
-    let variant = match shared.faults.pick(&ctx, &cert_kinds) {
-        Some(f) if f.kind == FaultKind::CertExpired => CertVariant::Expired,
-        Some(f) if f.kind == FaultKind::CertExpiring => {
-            CertVariant::ExpiringInDays(f.days.unwrap_or(0))
-        }
+    let variant = match shared
+        .faults
+        .pick(&ctx, &cert_kinds)
+        .map(|f| (f.kind, f.days))
+    {
+        Some((FaultKind::CertExpired, _)) => CertVariant::Expired,
+        Some((FaultKind::CertExpiring, days)) => CertVariant::ExpiringInDays(days.unwrap_or(0)),
+        Some((FaultKind::CertNotYetValid, _)) => CertVariant::NotYetValid,
+        Some((FaultKind::CertUntrusted, _)) => CertVariant::Untrusted,
         Some(_) => CertVariant::WrongName,
         None => CertVariant::Valid,
     };
@@ -161,9 +170,24 @@ async fn connection(shared: Arc<Shared>, tcp: TcpStream, ip: Ipv4Addr, owner: Ow
             return;
         }
     };
-    let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_LIMIT, start.into_stream(config)).await else {
+    let Ok(Ok(mut tls)) = tokio::time::timeout(HANDSHAKE_LIMIT, start.into_stream(config)).await
+    else {
         return;
     };
+    if shared
+        .faults
+        .pick(&ctx, &[FaultKind::HttpGarbage])
+        .is_some()
+    {
+        // Wait for the request, then answer in another protocol.
+        let mut buf = [0u8; 1024];
+        let _ = tokio::time::timeout(HANDSHAKE_LIMIT, tls.read(&mut buf)).await;
+        let _ = tls
+            .write_all(b"SSH-2.0-OpenSSH_9.6\r\nProtocol mismatch.\r\n")
+            .await;
+        let _ = tls.shutdown().await;
+        return;
+    }
     let reset = Arc::new(Notify::new());
     let service = {
         let shared = shared.clone();
@@ -257,6 +281,26 @@ async fn respond(
     let Some(body) = cached_object(&path) else {
         return Ok(full(StatusCode::NOT_FOUND, "no such object\n"));
     };
+    if faults.pick(&ctx, &[FaultKind::HugeHeaders]).is_some() {
+        let mut r = full(StatusCode::OK, body);
+        let padding = "a".repeat(HUGE_HEADERS);
+        r.headers_mut()
+            .insert("x-padding", padding.parse().expect("ASCII"));
+        return Ok(r);
+    }
+    if faults.pick(&ctx, &[FaultKind::EndlessBody]).is_some() {
+        let mut r = Response::new(endless());
+        r.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            content_type(&path).parse().expect("static"),
+        );
+        return Ok(r);
+    }
+    let body = if faults.pick(&ctx, &[FaultKind::WrongContent]).is_some() {
+        Bytes::from(body.iter().map(|b| b ^ 0x5a).collect::<Vec<u8>>())
+    } else {
+        body
+    };
     let len = body.len();
     let body = match faults.pick(&ctx, &[FaultKind::SlowBody]) {
         Some(f) => trickle(body, f.bytes_per_sec.unwrap_or(1)),
@@ -274,6 +318,14 @@ async fn respond(
         "max-age=60".parse().expect("static"),
     );
     Ok(r)
+}
+
+/// A body that never ends (64 KiB chunks, as fast as the client reads).
+fn endless() -> Body {
+    let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+    let stream =
+        futures_util::stream::repeat_with(move || Ok::<_, Infallible>(Frame::data(chunk.clone())));
+    StreamBody::new(stream).boxed()
 }
 
 /// A body sent at `rate` bytes per second: a tenth of a second's worth every 100 ms, or one

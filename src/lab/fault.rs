@@ -28,13 +28,27 @@ pub enum FaultKind {
     Refuse,
     /// Accept, then never answer.
     Blackhole,
+    /// Answer 200 with bytes of the right length but the wrong content (a stale or poisoned cache).
+    WrongContent,
+    /// Answer 200 with a body that never ends.
+    EndlessBody,
+    /// Answer 200 with 10 MiB of response headers.
+    HugeHeaders,
+    /// After the TLS handshake, answer with bytes that are not HTTP.
+    HttpGarbage,
     CertExpired,
     /// A certificate that expires in `days`.
     CertExpiring,
+    /// A certificate whose validity starts tomorrow.
+    CertNotYetValid,
     CertWrongName,
+    /// A self-signed certificate, from no CA the vendor is trusted with.
+    CertUntrusted,
     DnsServfail,
     DnsNxdomain,
     DnsRefused,
+    /// NOERROR with the CNAME but no address record.
+    DnsEmpty,
     /// Never answer the query.
     DnsTimeout,
     /// Wait `ms` before answering.
@@ -150,8 +164,10 @@ impl FaultSpec {
         if !self.kind.is_dns() && self.resolver.is_some() {
             return Err("only DNS faults can be scoped by `resolver`".into());
         }
-        if self.kind.is_cert() && self.path_prefix.is_some() {
-            return Err("a certificate fault cannot be scoped by `path_prefix`".into());
+        if (self.kind.is_cert() || self.kind == FaultKind::HttpGarbage)
+            && self.path_prefix.is_some()
+        {
+            return Err("a certificate or `http_garbage` fault acts before the request is read, so it cannot be scoped by `path_prefix`".into());
         }
         if self.kind == FaultKind::Refuse {
             if self.host.is_some() || self.path_prefix.is_some() {
