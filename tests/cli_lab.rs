@@ -1,0 +1,234 @@
+//! `cdnwatch lab`, `cdnwatch lab fault …` and `cdnwatch probe` as an on-call engineer runs them:
+//! the real binary, a standalone lab process, loopback only.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cdnwatch");
+
+struct LabProcess {
+    child: Child,
+    api: String,
+    config: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl LabProcess {
+    fn start() -> LabProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("cdnwatch.toml");
+        let mut child = Command::new(BIN)
+            .args(["lab", "--listen", "127.0.0.1:0", "--write-config"])
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut api = None;
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.trim().strip_prefix("fault API:") {
+                api = Some(
+                    rest.trim()
+                        .trim_start_matches("http://")
+                        .trim_end_matches("/faults")
+                        .to_string(),
+                );
+            }
+            if line.trim().starts_with("config:") {
+                break;
+            }
+        }
+        assert!(config.exists(), "the lab wrote its config");
+        LabProcess {
+            child,
+            api: api.expect("the lab printed its API address"),
+            config,
+            _dir: dir,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
+    fn probe(&self, extra: &[&str]) -> (i32, Vec<serde_json::Value>) {
+        let config = self.config.to_str().unwrap();
+        let mut args = vec!["probe", "--config", config, "--json"];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = self.run(&args);
+        let rows = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        assert!(code == 0 || code == 1, "probe exit {code}: {stderr}");
+        (code, rows)
+    }
+
+    fn fault(&self, args: &[&str]) -> (i32, String, String) {
+        let mut all = vec!["lab", "fault"];
+        all.push(args[0]);
+        all.extend_from_slice(&["--api", &self.api]);
+        all.extend_from_slice(&args[1..]);
+        self.run(&all)
+    }
+}
+
+impl Drop for LabProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_engineer_injects_a_fault_sees_it_in_probe_and_clears_it() {
+    let lab = LabProcess::start();
+    let (code, rows) = lab.probe(&["--host", "cdn.shop.test", "--region", "cn-east"]);
+    assert_eq!(code, 0, "{rows:?}");
+    // 3 paths x 2 resolvers x 2 edges.
+    assert_eq!(rows.len(), 12);
+    assert!(
+        rows.iter()
+            .all(|r| r["status"] == 200 && r["failure"].is_null()),
+        "{rows:?}"
+    );
+
+    let (code, id, stderr) = lab.fault(&[
+        "add",
+        "--kind",
+        "http_status",
+        "--status",
+        "502",
+        "--vendor",
+        "alpha",
+        "--path-prefix",
+        "/image",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let id = id.trim().to_string();
+    assert!(id.parse::<u64>().is_ok(), "prints the id: {id}");
+    let (_, listed, _) = lab.fault(&["list"]);
+    assert!(
+        listed.contains("http_status") && listed.contains("\"vendor\":\"alpha\""),
+        "{listed}"
+    );
+
+    let (code, rows) = lab.probe(&["--host", "cdn.shop.test", "--region", "cn-east"]);
+    assert_eq!(code, 1, "a failed probe makes the exit status 1");
+    let failed: Vec<_> = rows.iter().filter(|r| !r["failure"].is_null()).collect();
+    assert_eq!(
+        failed.len(),
+        4,
+        "only the image path, both resolvers, both edges"
+    );
+    assert!(failed.iter().all(|r| r["path"] == "/image/probe.jpg"
+        && r["status"] == 502
+        && r["failure"]["class"] == "http_status"));
+
+    let (code, _, _) = lab.fault(&["rm", &id]);
+    assert_eq!(code, 0);
+    let (code, _, stderr) = lab.fault(&["rm", &id]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains(&format!("no fault with id {id}")),
+        "{stderr}"
+    );
+
+    let (code, _, _) = lab.fault(&["add", "--kind", "dns_servfail", "--region", "cn-south"]);
+    assert_eq!(code, 0);
+    let (code, _, _) = lab.fault(&["clear"]);
+    assert_eq!(code, 0);
+    let (_, listed, _) = lab.fault(&["list"]);
+    assert_eq!(listed.trim(), "no faults");
+    let (code, _) = lab.probe(&["--region", "cn-south", "--path", "/product/probe.json"]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn bad_faults_are_refused_with_a_reason() {
+    let lab = LabProcess::start();
+    let (code, _, stderr) = lab.fault(&["add", "--kind", "meltdown"]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("--kind \"meltdown\" is not a fault kind"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = lab.fault(&["add", "--kind", "delay"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("`ms` is required"), "{stderr}");
+    let (code, _, stderr) = lab.fault(&["add", "--kind", "reset", "--vendor", "gamma"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("no vendor `gamma`"), "{stderr}");
+}
+
+#[test]
+fn the_table_shows_one_row_per_edge_with_the_failure_class() {
+    let lab = LabProcess::start();
+    let (code, _, _) = lab.fault(&[
+        "add",
+        "--kind",
+        "cert_expiring",
+        "--days",
+        "9",
+        "--host",
+        "cdn-bak.shop.test",
+    ]);
+    assert_eq!(code, 0);
+    let (code, _, _) = lab.fault(&["add", "--kind", "reset", "--edge", "127.22.1.2"]);
+    assert_eq!(code, 0);
+    let config = lab.config.to_str().unwrap();
+    let (code, table, _) = lab.run(&[
+        "probe",
+        "--config",
+        config,
+        "--host",
+        "cdn-bak.shop.test",
+        "--path",
+        "/image/probe.jpg",
+        "--region",
+        "cn-east",
+        "--resolver",
+        "isp",
+    ]);
+    assert_eq!(code, 1);
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("127.22.1.")).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(
+        rows[0].contains("127.22.1.1") && rows[0].ends_with("ok") && rows[0].contains(" 9 "),
+        "{table}"
+    );
+    assert!(
+        rows[1].contains("127.22.1.2") && rows[1].ends_with("conn_reset"),
+        "{table}"
+    );
+}
+
+#[test]
+fn the_lab_stops_cleanly_on_sigterm() {
+    let mut lab = LabProcess::start();
+    let pid = lab.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = lab.child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the lab did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
