@@ -19,6 +19,17 @@ fn arg(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<f64>()
+        .unwrap()
+        / 1024.0
+}
+
 /// utime + stime of this process in seconds, and its peak RSS in MiB.
 fn cpu_and_peak_rss() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
@@ -69,6 +80,7 @@ async fn main() {
     }
     std::fs::write(&path, config.to_toml()).unwrap();
     let total = Config::load(&path).unwrap().summary().series;
+    eprintln!("rss before start: {:.0} MB", rss_mb());
     let running = service::start(ServeOptions {
         config_path: path,
         data_dir: dir.path().join("data"),
@@ -79,13 +91,16 @@ async fn main() {
     })
     .await
     .unwrap();
+    eprintln!("rss after start: {:.0} MB", rss_mb());
     // Warm-up: one interval, then measure over `seconds`.
     tokio::time::sleep(Duration::from_millis(interval_ms)).await;
+    eprintln!("rss after one interval: {:.0} MB", rss_mb());
     *running.state.scheduler.lag.lock().unwrap() = Default::default();
     let started0 = running.state.scheduler.started.load(Ordering::Relaxed);
     let (cpu0, _) = cpu_and_peak_rss();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let (cpu1, rss) = cpu_and_peak_rss();
+    eprintln!("rss at the end: {:.0} MB", rss_mb());
     let started = running.state.scheduler.started.load(Ordering::Relaxed) - started0;
     let lag = running.state.scheduler.lag.lock().unwrap().clone();
     let stats = running.state.ingest.stats();

@@ -22,13 +22,15 @@ use crate::probe::{ProbeReport, Prober};
 use crate::store::SeriesKey;
 use crate::store::hist::Histogram;
 
-/// One probe series, owned (the scheduler outlives config reloads).
+/// One probe series, owned (the scheduler outlives config reloads). The host and region are
+/// shared by all their series, and the host is kept without its path list: with thousands of
+/// series a per-series copy of every path would cost hundreds of megabytes.
 #[derive(Debug, Clone)]
 pub struct SeriesSpec {
     pub key: SeriesKey,
-    pub host: Host,
+    pub host: Arc<Host>,
     pub path: ProbePath,
-    pub region: Region,
+    pub region: Arc<Region>,
     pub resolver: ResolverConfig,
 }
 
@@ -44,6 +46,11 @@ pub struct SchedulerStats {
     /// Start lag (planned → actual start) of every run, and the last one in µs.
     pub lag: Mutex<Histogram>,
     pub last_lag_us: AtomicU64,
+    /// Probes running now (holding a concurrency permit), and the most ever at once.
+    pub in_flight: AtomicU64,
+    pub peak_in_flight: AtomicU64,
+    /// Series in the schedule.
+    pub series: AtomicU64,
 }
 
 struct Slot {
@@ -56,6 +63,7 @@ struct Slot {
 /// The schedule of every series.
 pub struct Scheduler {
     interval: Duration,
+    concurrency: usize,
     prober: Arc<Prober>,
     sink: Sink,
     permits: Arc<Semaphore>,
@@ -68,6 +76,22 @@ pub struct Scheduler {
 
 /// Every series of a config, in config order.
 pub fn series_of(config: &Config) -> Vec<SeriesSpec> {
+    let hosts: HashMap<&str, Arc<Host>> = config
+        .hosts
+        .iter()
+        .map(|h| {
+            let bare = Host {
+                paths: Vec::new(),
+                ..h.clone()
+            };
+            (h.domain.as_str(), Arc::new(bare))
+        })
+        .collect();
+    let regions: HashMap<&str, Arc<Region>> = config
+        .regions
+        .iter()
+        .map(|r| (r.name.as_str(), Arc::new(r.clone())))
+        .collect();
     config
         .series()
         .map(|s| SeriesSpec {
@@ -77,9 +101,9 @@ pub fn series_of(config: &Config) -> Vec<SeriesSpec> {
                 region: s.region.name.clone(),
                 resolver: s.resolver.name.clone(),
             },
-            host: s.host.clone(),
+            host: hosts[s.host.domain.as_str()].clone(),
             path: s.path.clone(),
-            region: s.region.clone(),
+            region: regions[s.region.name.as_str()].clone(),
             resolver: s.resolver.clone(),
         })
         .collect()
@@ -90,6 +114,7 @@ impl Scheduler {
     pub fn new(config: &Config, prober: Arc<Prober>, sink: Sink, start: Instant) -> Scheduler {
         let mut s = Scheduler {
             interval: config.probe.interval(),
+            concurrency: config.probe.concurrency,
             prober,
             sink,
             permits: Arc::new(Semaphore::new(config.probe.concurrency)),
@@ -105,6 +130,9 @@ impl Scheduler {
             let first = start + s.interval * i as u32 / n;
             s.insert(spec, first);
         }
+        s.stats
+            .series
+            .store(s.slots.len() as u64, Ordering::Relaxed);
         s
     }
 
@@ -134,6 +162,15 @@ impl Scheduler {
 
     pub fn series_count(&self) -> usize {
         self.slots.len()
+    }
+
+    /// When `key` is next planned to start.
+    pub fn planned(&self, key: &SeriesKey) -> Option<Instant> {
+        let generation = self.slots.get(key)?.generation;
+        self.due
+            .iter()
+            .find(|Reverse((_, g, k))| *g == generation && k == key)
+            .map(|Reverse((at, _, _))| *at)
     }
 
     /// When the next series is due.
@@ -187,9 +224,14 @@ impl Scheduler {
                 .expect("lag histogram")
                 .record_ms(lag.as_secs_f64() * 1000.0);
             stats.started.fetch_add(1, Ordering::Relaxed);
+            let now_running = stats.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+            stats
+                .peak_in_flight
+                .fetch_max(now_running, Ordering::AcqRel);
             let report = prober
                 .probe(&spec.host, &spec.path, &spec.region, &spec.resolver)
                 .await;
+            stats.in_flight.fetch_sub(1, Ordering::AcqRel);
             drop(permit);
             sink(&spec, report);
             running.store(false, Ordering::Release);
@@ -201,8 +243,10 @@ impl Scheduler {
     pub fn reload(&mut self, config: &Config, prober: Arc<Prober>, now: Instant) {
         self.prober = prober;
         let new_interval = config.probe.interval();
-        if self.permits.available_permits() != config.probe.concurrency {
-            self.permits = Arc::new(Semaphore::new(config.probe.concurrency));
+        if self.concurrency != config.probe.concurrency {
+            // Runs in flight keep their permits from the old semaphore and finish under its bound.
+            self.concurrency = config.probe.concurrency;
+            self.permits = Arc::new(Semaphore::new(self.concurrency));
         }
         let specs = series_of(config);
         let wanted: HashMap<SeriesKey, SeriesSpec> =
@@ -218,9 +262,19 @@ impl Scheduler {
             if unchanged && !interval_changed {
                 continue;
             }
-            let first = now + phase_of(&key, self.interval);
+            // A changed series keeps its slot in the rhythm; a new one (or a new interval) gets a
+            // stable phase from its key.
+            let kept = if interval_changed {
+                None
+            } else {
+                self.planned(&key)
+            };
+            let first = kept.unwrap_or_else(|| now + phase_of(&key, self.interval));
             self.insert(spec, first);
         }
+        self.stats
+            .series
+            .store(self.slots.len() as u64, Ordering::Relaxed);
     }
 
     /// The service loop: sleeps until the next series is due, starts it, and so on, applying reloads

@@ -65,7 +65,9 @@ pub struct Status {
 
 #[derive(Debug, Serialize)]
 pub struct SchedulerStatus {
+    pub series: u64,
     pub probes_started: u64,
+    pub in_flight: u64,
     pub skipped_overlap: u64,
     pub lag_p50_ms: Option<f64>,
     pub lag_p99_ms: Option<f64>,
@@ -115,6 +117,8 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiEr
         scheduler: SchedulerStatus {
             probes_started: state.scheduler.started.load(Ordering::Relaxed),
             skipped_overlap: state.scheduler.skipped_overlap.load(Ordering::Relaxed),
+            series: state.scheduler.series.load(Ordering::Relaxed),
+            in_flight: state.scheduler.in_flight.load(Ordering::Relaxed),
             lag_p50_ms: lag.quantile_ms(0.5),
             lag_p99_ms: lag.quantile_ms(0.99),
         },
