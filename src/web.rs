@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(64 * 1024)),
         )
         .route("/api/v1/keys", get(hostlist::keys))
+        .route("/api/v1/events", get(hostlist::events))
         .route("/api/v1/overrides", get(admin::list).post(admin::create))
         .route(
             "/api/v1/overrides/{id}",
@@ -71,6 +72,9 @@ pub enum ApiError {
     Auth(#[from] crate::auth::AuthError),
     #[error("{0}")]
     Unavailable(String),
+    /// A request the framework refused before the handler (a body over its limit …).
+    #[error("{1}")]
+    Rejected(StatusCode, String),
     #[error("the database is unavailable")]
     Store(#[from] crate::store::StoreError),
 }
@@ -83,6 +87,7 @@ impl IntoResponse for ApiError {
             ApiError::Auth(crate::auth::AuthError::Wrong) => StatusCode::FORBIDDEN,
             ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Rejected(status, _) => *status,
             ApiError::Store(cause) => {
                 tracing::error!(error = %cause, "request failed on the store");
                 StatusCode::SERVICE_UNAVAILABLE

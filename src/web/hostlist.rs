@@ -86,7 +86,15 @@ pub async fn current_list(
 pub async fn module_config(
     state: State<AppState>,
     headers: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
+    // The article's clients send a small form; the body is read (within its limit) and not used.
+    if let Err(rejection) = body {
+        return Err(ApiError::Rejected(
+            rejection.status(),
+            rejection.body_text(),
+        ));
+    }
     current_list(state, headers).await
 }
 
@@ -241,6 +249,46 @@ pub async fn versions(
                 reason: r.reason,
                 content: serde_json::from_str(&r.content).unwrap_or(serde_json::Value::Null),
             })
+            .collect(),
+    ))
+}
+
+/// One decision or refusal, with the version it produced.
+#[derive(Debug, serde::Serialize)]
+pub struct EventInfo {
+    #[serde(flatten)]
+    pub event: crate::engine::Event,
+    pub version: Option<i64>,
+}
+
+/// `GET /api/v1/events?host=H&limit=N`: the newest decisions and refusals (freeze, guards,
+/// origin faults, degraded scopes), newest first.
+pub async fn events(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<EventInfo>>, ApiError> {
+    if let Some(k) = q.keys().find(|k| !["host", "limit"].contains(&k.as_str())) {
+        return Err(ApiError::BadRequest(format!(
+            "unknown parameter `{k}` (expected host, limit)"
+        )));
+    }
+    let limit = match q.get("limit") {
+        None => 100,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| {
+                ApiError::BadRequest("`limit` must be a whole number from 1 to 1000".into())
+            })?,
+    };
+    let rows = state
+        .store
+        .events(q.get("host").map(String::as_str), 0, i64::MAX, limit)
+        .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|(event, version)| EventInfo { event, version })
             .collect(),
     ))
 }

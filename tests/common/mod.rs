@@ -1,6 +1,8 @@
 //! Shared by the integration tests: a lab on loopback, the config it writes, and a prober on it.
 #![allow(dead_code)]
 
+pub mod service;
+
 use std::net::SocketAddr;
 
 use cdnwatch::config::Config;
