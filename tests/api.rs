@@ -329,3 +329,68 @@ async fn overrides_need_the_admin_token_and_never_disable_every_host() {
     assert!(!list.contains(ADMIN_TOKEN));
     e.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regional_agent_feeds_the_same_store_over_http() {
+    let (e, _) = started().await;
+    // The agent probes on its own (here: the library prober on the lab's config) …
+    let config = cdnwatch::config::Config::load(&e.config_path).unwrap();
+    let prober = cdnwatch::probe::Prober::new(&config).unwrap();
+    let (h, r) = (&config.hosts[0], &config.regions[2]);
+    let report = prober.probe(h, &h.paths[0], r, &r.resolvers[0]).await;
+    let url = format!("{}/api/v1/ingest", e.base);
+    let body = serde_json::to_vec(&report.results).unwrap();
+    // … and posts its records with its token and identity.
+    let resp = e.http.post(&url).body(body.clone()).send().await.unwrap();
+    json_error(resp, 401).await;
+    let resp = e
+        .http
+        .post(&url)
+        .bearer_auth(AGENT_TOKEN)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(json_error(resp, 400).await.contains("X-Prober-Id"));
+    let resp = e
+        .http
+        .post(&url)
+        .bearer_auth(AGENT_TOKEN)
+        .header("x-prober-id", "agent-south")
+        .body("[{}]")
+        .send()
+        .await
+        .unwrap();
+    json_error(resp, 400).await;
+    let resp = e
+        .http
+        .post(&url)
+        .bearer_auth(AGENT_TOKEN)
+        .header("x-prober-id", "agent-south")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["accepted"], report.results.len());
+    assert_eq!(v["dropped"], 0);
+    let db = e.dir.path().join("data/cdnwatch.db");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM results r JOIN probers p ON p.id = r.prober_id WHERE p.name = 'agent-south'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        if n == report.results.len() as i64 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{n} agent rows stored");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    e.stop().await;
+}

@@ -232,3 +232,41 @@ fn the_lab_stops_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn the_demo_runs_with_no_setup_and_prints_what_to_open_and_how_to_inject_a_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "demo",
+            "--rounds",
+            "2",
+            "--listen",
+            "127.0.0.1:0",
+            "--lab-api",
+            "127.0.0.1:0",
+            "--data",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "status:",
+        "fault API:",
+        "inject:",
+        "lab fault add",
+        "cdn.shop.test",
+        "cn-south",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
+    }
+    let last_matrix: Vec<&str> = stdout.lines().rev().take(3).collect();
+    assert!(last_matrix.iter().all(|l| l.contains("ok ")), "{stdout}");
+    assert!(dir.path().join("cdnwatch.db").exists());
+}

@@ -11,6 +11,7 @@ use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const AGENT_TOKEN: &str = "test-agent-token-9876543210";
 pub const PRIMARY: &str = "cdn.shop.test";
 pub const SAME_VENDOR: &str = "cdn-ss.shop.test";
 pub const OTHER_VENDOR: &str = "cdn-bak.shop.test";
@@ -43,7 +44,7 @@ async fn start_service(config_path: &std::path::Path, data: &std::path::Path) ->
         prober_id: "e2e".into(),
         tokens: cdnwatch::auth::Tokens {
             admin: Some(cdnwatch::auth::TokenDigest::of(ADMIN_TOKEN)),
-            agent: None,
+            agent: Some(cdnwatch::auth::TokenDigest::of(AGENT_TOKEN)),
         },
         bump_version: None,
     })
