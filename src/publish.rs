@@ -235,6 +235,9 @@ pub struct Published {
     pub signature_header: String,
     /// `"v<version>"`, quoted.
     pub etag: String,
+    /// The ETag and signature header as header values, made once: the API serves them per request.
+    pub etag_value: axum::http::HeaderValue,
+    pub signature_value: axum::http::HeaderValue,
     pub issued_at: DateTime<Utc>,
     pub reason: String,
     pub content: String,
@@ -242,10 +245,15 @@ pub struct Published {
 
 impl Published {
     pub fn from_row(row: VersionRow) -> Published {
+        let etag = format!("\"v{}\"", row.version);
+        let signature = signature_header(&row.key_id, &row.signature);
         Published {
             version: row.version,
-            etag: format!("\"v{}\"", row.version),
-            signature_header: signature_header(&row.key_id, &row.signature),
+            etag_value: axum::http::HeaderValue::from_str(&etag).expect("digits and quotes"),
+            signature_value: axum::http::HeaderValue::from_str(&signature)
+                .expect("base64 and ASCII"),
+            etag,
+            signature_header: signature,
             body: Bytes::from(row.body),
             issued_at: DateTime::from_timestamp_millis(row.issued_at_ms).unwrap_or_default(),
             reason: row.reason,

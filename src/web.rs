@@ -4,7 +4,7 @@
 //! trace; a database failure is logged with its cause and answered with a 503.
 
 mod admin;
-mod hostlist;
+pub mod hostlist;
 mod ingest;
 mod status;
 

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 
 use super::ApiError;
-use crate::publish::Published;
+use crate::publish::{Published, Publisher};
 use crate::service::AppState;
 
 /// For the current document: caches may keep it briefly, and serve it stale when we fail.
@@ -26,14 +26,15 @@ const CACHE_VERSION: &str = "public, max-age=31536000, immutable, no-transform";
 pub const WATCH_DEFAULT_S: u64 = 30;
 pub const WATCH_MAX_S: u64 = 55;
 
-fn current(state: &AppState) -> Result<Arc<Published>, ApiError> {
-    state
-        .publisher
+fn current(publisher: &Publisher) -> Result<Arc<Published>, ApiError> {
+    publisher
         .current()
         .ok_or_else(|| ApiError::Unavailable("no host list has been published yet".into()))
 }
 
 fn with_headers(p: &Published, status: StatusCode, cache: &'static str, body: bool) -> Response {
+    // Every value is static or precomputed with the version: a request allocates nothing here
+    // beyond the response itself (this is the endpoint millions of clients poll).
     let mut r = Response::new(if body {
         Body::from(p.body.clone())
     } else {
@@ -41,16 +42,14 @@ fn with_headers(p: &Published, status: StatusCode, cache: &'static str, body: bo
     });
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    if let Ok(v) = HeaderValue::from_str(&p.etag) {
-        h.insert(header::ETAG, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&p.signature_header) {
-        h.insert("x-config-signature", v);
+    h.insert(header::ETAG, p.etag_value.clone());
+    if body {
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h.insert("x-config-signature", p.signature_value.clone());
     }
     r
 }
@@ -65,26 +64,30 @@ fn not_modified(headers: &HeaderMap, p: &Published) -> bool {
         })
 }
 
-/// `GET /api/v1/hostlist`.
-pub async fn current_list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let p = current(&state)?;
-    if not_modified(&headers, &p) {
-        return Ok(with_headers(
-            &p,
-            StatusCode::NOT_MODIFIED,
-            CACHE_CURRENT,
-            false,
-        ));
+/// The current document, or 304 when `headers` carry its ETag. The HTTP threads call this
+/// directly for `GET /api/v1/hostlist`, before the router (see `service::serve_http`).
+pub fn current_response(publisher: &Publisher, headers: &HeaderMap) -> Response {
+    let p = match current(publisher) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if not_modified(headers, &p) {
+        return with_headers(&p, StatusCode::NOT_MODIFIED, CACHE_CURRENT, false);
     }
-    Ok(with_headers(&p, StatusCode::OK, CACHE_CURRENT, true))
+    with_headers(&p, StatusCode::OK, CACHE_CURRENT, true)
+}
+
+/// `GET /api/v1/hostlist` through the router (the HTTP threads answer it before).
+pub async fn current_list(
+    State(publisher): State<Arc<Publisher>>,
+    request: axum::extract::Request,
+) -> Response {
+    current_response(&publisher, request.headers())
 }
 
 /// `POST /app/config-center/module-config`: the article's fallback API; the same bytes and headers.
 pub async fn module_config(
-    state: State<AppState>,
+    State(publisher): State<Arc<Publisher>>,
     headers: HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -95,7 +98,16 @@ pub async fn module_config(
             rejection.body_text(),
         ));
     }
-    current_list(state, headers).await
+    let p = current(&publisher)?;
+    if not_modified(&headers, &p) {
+        return Ok(with_headers(
+            &p,
+            StatusCode::NOT_MODIFIED,
+            CACHE_CURRENT,
+            false,
+        ));
+    }
+    Ok(with_headers(&p, StatusCode::OK, CACHE_CURRENT, true))
 }
 
 /// `GET /api/v1/hostlist/{version}`: that version's exact bytes.
