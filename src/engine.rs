@@ -6,8 +6,10 @@
 //! or ≥ 50 % failed rounds over the last 6; a host is disabled when a majority quorum of valid regions
 //! is unhealthy (Cloudflare/NS1 majority quorums); it comes back after 3 ok rounds in the quorum and a
 //! hold that grows with each consecutive disable (Envoy's ejection backoff), capped at the article's
-//! reviveProbeInterval; when the engine's own view is cut off it keeps the last good state (Traffic
-//! Monitor). Guards run after the candidate decisions.
+//! reviveProbeInterval, and that runs from the host's last failed round (a stabilization window, as
+//! Kubernetes' autoscaler has), so a flapping host stays out instead of costing two versions a flap;
+//! when the engine's own view is cut off it keeps the last good state (Traffic Monitor). Guards run
+//! after the candidate decisions.
 
 mod evidence;
 
@@ -351,6 +353,7 @@ impl Engine {
             }
         }
         self.widen_vendor_wide(&mut disable, &analysis, quorum);
+        self.extend_holds(&analysis, now);
         let rise = self.rise_candidates(&analysis, quorum, now);
         self.apply(&disable, &rise, overrides, &analysis, now, &mut events);
         self.guard_fail_open(overrides, &analysis, now, &mut events);
@@ -451,6 +454,28 @@ impl Engine {
                         None => disable.push((i, Reason::VendorWide)),
                     }
                 }
+            }
+        }
+    }
+
+    /// A disabled host's hold runs from its last failed round, not from the disable: a host that
+    /// keeps failing now and then (a flapping edge pool) must stay healthy for the whole hold before
+    /// it comes back, so each flap does not cost two versions.
+    fn extend_holds(&mut self, a: &evidence::Analysis, now: DateTime<Utc>) {
+        for h in self
+            .hosts
+            .iter_mut()
+            .filter(|h| !h.enabled && h.consecutive_disables > 0)
+        {
+            let failed_now = h
+                .regions
+                .iter()
+                .filter(|(r, _)| a.valid_regions.contains(*r))
+                .any(|(_, hist)| hist.tail_all(1, true));
+            if failed_now {
+                let hold = chrono::Duration::from_std(self.policy.hold(h.consecutive_disables))
+                    .unwrap_or_default();
+                h.hold_until = Some(h.hold_until.map_or(now + hold, |t| t.max(now + hold)));
             }
         }
     }

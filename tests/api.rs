@@ -394,3 +394,47 @@ async fn a_regional_agent_feeds_the_same_store_over_http() {
     }
     e.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_database_is_unavailable_the_last_version_is_still_served_from_memory() {
+    let (e, doc) = started().await;
+    let (before, sig_before) = e.fetch().await.unwrap();
+    // The database goes away under the running service.
+    e.running.as_ref().unwrap().state.store.close().await;
+    let ready = e
+        .http
+        .get(format!("{}/readyz", e.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503, "readiness tells the database is gone");
+    // A decision tick passes; publishing fails, the document stays.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (after, sig_after) = e.fetch().await.expect("still served");
+    assert_eq!((after, sig_after), (before.clone(), sig_before));
+    for method in [reqwest::Method::GET, reqwest::Method::POST] {
+        let path = if method == reqwest::Method::GET {
+            "/api/v1/hostlist"
+        } else {
+            "/app/config-center/module-config"
+        };
+        let resp = e
+            .http
+            .request(method, format!("{}{path}", e.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        assert_eq!(resp.bytes().await.unwrap(), before, "{path}");
+    }
+    // What needs the database answers 503 with a JSON error, never a 500.
+    let resp = e
+        .http
+        .get(format!("{}/api/v1/hostlist/versions", e.base))
+        .send()
+        .await
+        .unwrap();
+    json_error(resp, 503).await;
+    assert_eq!(version(&doc), version(&e.document().await.unwrap()));
+    e.stop().await;
+}

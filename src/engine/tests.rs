@@ -166,6 +166,26 @@ fn the_hold_grows_with_consecutive_disables_and_is_capped() {
 }
 
 #[test]
+fn a_disabled_host_that_fails_again_during_its_hold_waits_a_whole_hold_from_that_failure() {
+    let mut en = engine();
+    for i in 0..3 {
+        en.evaluate(&round(alpha_502, &[]), &[], t(i * 10));
+    }
+    // Disabled at t=20 (hold 60 s); ok rounds, then one more failed round at t=60 while out.
+    for s in [30, 40, 50] {
+        en.evaluate(&round(ok, &[]), &[], t(s));
+    }
+    en.evaluate(&round(alpha_502, &[]), &[], t(60));
+    // Without the failure it would be back at t=80; now the hold runs from t=60 to t=120.
+    for s in [70, 80, 90, 100, 110] {
+        let e = en.evaluate(&round(ok, &[]), &[], t(s));
+        assert_eq!(enabled(&e), [false, false, true], "at t={s}");
+    }
+    let e = en.evaluate(&round(ok, &[]), &[], t(120));
+    assert_eq!(enabled(&e), [true, true, true]);
+}
+
+#[test]
 fn alternating_failures_trip_the_ratio_rule_but_not_the_fall_rule() {
     fn primary_502(host: &str, _: &str, _: &str, _: &str, _: u8) -> Option<(F, Option<u16>)> {
         (host == "cdn").then_some((F::HttpStatus, Some(502)))
