@@ -91,8 +91,10 @@ async fn series_are_spread_across_the_interval_and_keep_their_rhythm() {
         assert!((2..=3).contains(&r.len()), "{key:?} ran {} times", r.len());
         for pair in r.windows(2) {
             let gap = pair[1].0 - pair[0].0;
+            // ±50 ms: a start a few ms late under a loaded machine is no loss of rhythm; a drift
+            // or a skipped slot is (a gap near 0 or 2000 ms).
             assert!(
-                (980.0..1020.0).contains(&gap),
+                (950.0..1050.0).contains(&gap),
                 "{key:?}: {gap:.1} ms between starts"
             );
         }
