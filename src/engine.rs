@@ -126,6 +126,26 @@ pub enum OverrideKind {
     ObserveOnly,
 }
 
+impl OverrideKind {
+    pub const ALL: [OverrideKind; 3] = [
+        OverrideKind::ForceDisable,
+        OverrideKind::ForceEnable,
+        OverrideKind::ObserveOnly,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverrideKind::ForceDisable => "force_disable",
+            OverrideKind::ForceEnable => "force_enable",
+            OverrideKind::ObserveOnly => "observe_only",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OverrideKind> {
+        OverrideKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 /// A manual override, in force until `expires_at`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Override {
