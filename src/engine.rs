@@ -550,9 +550,10 @@ impl Engine {
                     "healthy again in a quorum of regions, hold elapsed".into(),
                 ),
                 (None, None, false) => {
-                    // An expired override leaves the host to the engine: revive an override-disabled host
-                    // through the normal rise rule only.
-                    let reason = if self.hosts[i].reason == Some(Reason::Override) && old {
+                    // An expired or cleared override leaves the host to the engine: an override-disabled
+                    // host comes back through the normal rise rule only (which skips hosts still
+                    // marked as held down by an override, so the mark goes here).
+                    let reason = if self.hosts[i].reason == Some(Reason::Override) {
                         None
                     } else {
                         self.hosts[i].reason
