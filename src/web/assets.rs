@@ -12,7 +12,7 @@ use axum::routing::get;
 use crate::service::AppState;
 
 /// Every file served: name, content type, bytes.
-const FILES: [(&str, &str, &str); 2] = [
+const FILES: [(&str, &str, &str); 3] = [
     (
         "cdnwatch.css",
         "text/css; charset=utf-8",
@@ -22,6 +22,11 @@ const FILES: [(&str, &str, &str); 2] = [
         "console.css",
         "text/css; charset=utf-8",
         include_str!("../../static/console.css"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("../../static/favicon.svg"),
     ),
 ];
 
