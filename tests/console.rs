@@ -232,7 +232,8 @@ async fn signing_in_sets_a_strict_http_only_session_cookie_that_holds_nothing_of
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signed_in_post_without_its_sessions_csrf_token_is_refused_with_403() {
+async fn a_signed_in_post_without_its_sessions_csrf_token_is_refused_with_403_and_an_oversized_one_with_413()
+ {
     let c = Console::start().await;
     let (cookie, csrf) = c.sign_in().await;
     let (_, other_csrf) = c.sign_in().await;
@@ -267,6 +268,20 @@ async fn a_signed_in_post_without_its_sessions_csrf_token_is_refused_with_403() 
         )
         .await;
     refused(resp, 403, "CSRF token").await;
+    // A body past the form limit is said as such, with a session or without.
+    let huge = "x".repeat(32 * 1024);
+    let fields = [("csrf", csrf.as_str()), ("reason", huge.as_str())];
+    let resp = c
+        .post(
+            "/config/overrides",
+            &fields,
+            Some(&cookie),
+            Posted::SameOrigin,
+        )
+        .await;
+    refused(resp, 413, "").await;
+    let resp = c.sign_in_with(&huge, Posted::SameOrigin).await;
+    refused(resp, 413, "the form is too large").await;
     assert!(c.overrides().await.is_empty());
     c.e.stop().await;
 }

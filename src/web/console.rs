@@ -122,7 +122,16 @@ async fn sign_in(
 ) -> Result<Response, ConsoleError> {
     guard::same_origin(&headers)?;
     // A body that does not parse is not echoed anywhere: it may hold the token.
-    let token = form.ok().map(|Form(f)| f.token);
+    let token = match form {
+        Ok(Form(f)) => Some(f.token),
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err(ConsoleError::Rejected(
+                r.status(),
+                "the form is too large".into(),
+            ));
+        }
+        Err(_) => None,
+    };
     crate::auth::check_token(state.tokens.admin.as_ref(), token.as_deref()).map_err(
         |e| match e {
             AuthError::Disabled => ConsoleError::Disabled,
@@ -152,8 +161,7 @@ async fn sign_out(
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, ConsoleError> {
-    let csrf = form.as_ref().ok().map(|f| f.csrf.as_str());
-    match admin_post(&state, &sessions, &headers, csrf) {
+    match admin_post(&state, &sessions, &headers, form) {
         Ok(_) | Err(ConsoleError::NoSession) => {}
         Err(e) => return Err(e),
     }
@@ -172,9 +180,7 @@ async fn add(
     headers: HeaderMap,
     form: Result<Form<OverrideForm>, FormRejection>,
 ) -> Result<Response, ConsoleError> {
-    let csrf = form.as_ref().ok().map(|f| f.csrf.as_str());
-    let session = admin_post(&state, &sessions, &headers, csrf)?;
-    let Form(form) = form.map_err(|e| ConsoleError::BadInput(e.body_text()))?;
+    let (session, form) = admin_post(&state, &sessions, &headers, form)?;
     let added = match new_override(&form) {
         Ok(o) => admin::add(&state, o).await,
         Err(e) => Err(e),
@@ -214,20 +220,36 @@ async fn clear(
     Path(id): Path<String>,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, ConsoleError> {
-    let csrf = form.as_ref().ok().map(|f| f.csrf.as_str());
-    admin_post(&state, &sessions, &headers, csrf)?;
+    admin_post(&state, &sessions, &headers, form)?;
     let id = admin::remove(&state, &id).await?;
     Ok(Redirect::to(&format!("/config?done=cleared&id={id}")).into_response())
 }
 
+/// A posted admin form: it carries the session's CSRF token.
+trait AdminForm {
+    fn csrf(&self) -> &str;
+}
+
+impl AdminForm for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl AdminForm for OverrideForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// The checks every admin form post passes, in this order: same origin (403), admin actions
-/// enabled (403), a live session (401), the session's CSRF token (403).
-fn admin_post(
+/// enabled (403), a live session (401), a readable form (4xx), the session's CSRF token (403).
+fn admin_post<F: AdminForm>(
     state: &AppState,
     sessions: &Sessions,
     headers: &HeaderMap,
-    csrf: Option<&str>,
-) -> Result<SignedIn, ConsoleError> {
+    form: Result<Form<F>, FormRejection>,
+) -> Result<(SignedIn, F), ConsoleError> {
     guard::same_origin(headers)?;
     if state.tokens.admin.is_none() {
         return Err(ConsoleError::Disabled);
@@ -235,8 +257,9 @@ fn admin_post(
     let session = sessions
         .get(headers, Instant::now())
         .ok_or(ConsoleError::NoSession)?;
-    if !session.csrf_matches(csrf) {
+    let Form(form) = form.map_err(|r| ConsoleError::Rejected(r.status(), r.body_text()))?;
+    if !session.csrf_matches(Some(form.csrf())) {
         return Err(ConsoleError::Csrf);
     }
-    Ok(session)
+    Ok((session, form))
 }

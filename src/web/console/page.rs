@@ -207,6 +207,9 @@ pub enum ConsoleError {
     Csrf,
     #[error("{0}")]
     BadInput(String),
+    /// A body the form parser refused (too large, not a form …), with its status.
+    #[error("{1}")]
+    Rejected(StatusCode, String),
     #[error("{0}")]
     NotFound(String),
     #[error("the database is unavailable; try again in a moment")]
@@ -216,7 +219,8 @@ pub enum ConsoleError {
 impl From<ApiError> for ConsoleError {
     fn from(e: ApiError) -> ConsoleError {
         match e {
-            ApiError::BadRequest(m) | ApiError::Rejected(_, m) => ConsoleError::BadInput(m),
+            ApiError::BadRequest(m) => ConsoleError::BadInput(m),
+            ApiError::Rejected(status, m) => ConsoleError::Rejected(status, m),
             ApiError::NotFound(m) => ConsoleError::NotFound(m),
             ApiError::Auth(_) => ConsoleError::NoSession,
             ApiError::Unavailable(_) => ConsoleError::Unavailable,
@@ -241,6 +245,7 @@ impl ConsoleError {
             | ConsoleError::CrossSite(_)
             | ConsoleError::Csrf => StatusCode::FORBIDDEN,
             ConsoleError::BadInput(_) => StatusCode::BAD_REQUEST,
+            ConsoleError::Rejected(status, _) => *status,
             ConsoleError::NotFound(_) => StatusCode::NOT_FOUND,
             ConsoleError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
