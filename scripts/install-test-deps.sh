@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs, only when they are missing.
-# Today the suite needs nothing beyond the Rust toolchain and gcc; later suites add their packages
-# to NEEDED (binary name -> Debian package).
+# Each suite that needs a program adds it to NEEDED (binary name -> Debian package).
 set -euo pipefail
-declare -A NEEDED=()
+declare -A NEEDED=(
+  [chromium]=chromium   # tests/browser.rs drives headless Chromium over the DevTools protocol
+)
 missing=()
 for bin in "${!NEEDED[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || missing+=("${NEEDED[$bin]}")

@@ -69,9 +69,15 @@ fn read_token(var: &str) -> Result<Option<TokenDigest>, String> {
 /// Checks a bearer token against the expected digest. Digests are compared, not tokens, so the
 /// comparison's timing says nothing useful about the token.
 pub fn check(expected: Option<&TokenDigest>, authorization: Option<&str>) -> Result<(), AuthError> {
+    let given = authorization.and_then(|h| h.strip_prefix("Bearer "));
+    check_token(expected, given)
+}
+
+/// Checks a token given by itself (the config page's sign-in form); blank counts as missing.
+pub fn check_token(expected: Option<&TokenDigest>, given: Option<&str>) -> Result<(), AuthError> {
     let expected = expected.ok_or(AuthError::Disabled)?;
-    let given = authorization
-        .and_then(|h| h.strip_prefix("Bearer "))
+    let given = given
+        .filter(|g| !g.trim().is_empty())
         .ok_or(AuthError::Missing)?;
     if TokenDigest::of(given) == *expected {
         Ok(())
@@ -92,6 +98,16 @@ mod tests {
         assert_eq!(check(Some(&d), Some("s3cret")), Err(AuthError::Missing));
         assert_eq!(check(Some(&d), None), Err(AuthError::Missing));
         assert_eq!(check(None, Some("Bearer s3cret")), Err(AuthError::Disabled));
+        assert_eq!(check(Some(&d), Some("Bearer ")), Err(AuthError::Missing));
+    }
+
+    #[test]
+    fn a_token_given_alone_is_checked_the_same_way() {
+        let d = TokenDigest::of("s3cret");
+        assert_eq!(check_token(Some(&d), Some("s3cret\n")), Ok(()));
+        assert_eq!(check_token(Some(&d), Some("nope")), Err(AuthError::Wrong));
+        assert_eq!(check_token(Some(&d), Some("  ")), Err(AuthError::Missing));
+        assert_eq!(check_token(None, Some("s3cret")), Err(AuthError::Disabled));
     }
 
     #[test]

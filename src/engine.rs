@@ -128,6 +128,26 @@ pub enum OverrideKind {
     ObserveOnly,
 }
 
+impl OverrideKind {
+    pub const ALL: [OverrideKind; 3] = [
+        OverrideKind::ForceDisable,
+        OverrideKind::ForceEnable,
+        OverrideKind::ObserveOnly,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverrideKind::ForceDisable => "force_disable",
+            OverrideKind::ForceEnable => "force_enable",
+            OverrideKind::ObserveOnly => "observe_only",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OverrideKind> {
+        OverrideKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 /// A manual override, in force until `expires_at`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Override {
@@ -555,9 +575,10 @@ impl Engine {
                     "healthy again in a quorum of regions, hold elapsed".into(),
                 ),
                 (None, None, false) => {
-                    // An expired override leaves the host to the engine: revive an override-disabled host
-                    // through the normal rise rule only.
-                    let reason = if self.hosts[i].reason == Some(Reason::Override) && old {
+                    // An expired or cleared override leaves the host to the engine: an override-disabled
+                    // host comes back through the normal rise rule only (which skips hosts still
+                    // marked as held down by an override, so the mark goes here).
+                    let reason = if self.hosts[i].reason == Some(Reason::Override) {
                         None
                     } else {
                         self.hosts[i].reason

@@ -382,6 +382,26 @@ fn overrides_win_until_they_expire_and_can_never_disable_every_host() {
 }
 
 #[test]
+fn a_host_forced_off_comes_back_by_the_rise_rule_once_its_override_ends() {
+    let mut en = engine();
+    let off = [ov("cdn", OverrideKind::ForceDisable, 15)];
+    let e = en.evaluate(&round(ok, &[]), &off, t(0));
+    assert_eq!(enabled(&e), [false, true, true]);
+    let e = en.evaluate(&round(ok, &[]), &off, t(10));
+    assert_eq!(
+        enabled(&e),
+        [false, true, true],
+        "held while the override lasts"
+    );
+    // Expired (or cleared: the store no longer lists it): healthy rounds and the hold bring it back.
+    let back = (2..20)
+        .map(|i| en.evaluate(&round(ok, &[]), &[], t(i * 10)))
+        .find(|e| e.hosts["cdn"].enabled)
+        .expect("the host rises again");
+    assert!(back.events.iter().any(|ev| ev.reason == Reason::Rise));
+}
+
+#[test]
 fn observe_only_records_what_the_engine_would_do_but_keeps_the_host() {
     let mut en = engine();
     let watch = [

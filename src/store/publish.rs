@@ -35,24 +35,6 @@ pub struct OverrideRow {
     pub created_at_ms: i64,
 }
 
-fn kind_str(k: OverrideKind) -> &'static str {
-    match k {
-        OverrideKind::ForceDisable => "force_disable",
-        OverrideKind::ForceEnable => "force_enable",
-        OverrideKind::ObserveOnly => "observe_only",
-    }
-}
-
-fn kind_parse(s: &str) -> Option<OverrideKind> {
-    [
-        OverrideKind::ForceDisable,
-        OverrideKind::ForceEnable,
-        OverrideKind::ObserveOnly,
-    ]
-    .into_iter()
-    .find(|k| kind_str(*k) == s)
-}
-
 fn version_row(row: &sqlx::sqlite::SqliteRow) -> VersionRow {
     VersionRow {
         version: row.get(0),
@@ -245,7 +227,7 @@ impl Store {
             "INSERT INTO overrides (host, kind, reason, actor, created_at_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&o.host)
-        .bind(kind_str(o.kind))
+        .bind(o.kind.as_str())
         .bind(&o.reason)
         .bind(&o.actor)
         .bind(now_ms)
@@ -286,7 +268,7 @@ impl Store {
                     id: r.get(0),
                     rule: Override {
                         host: r.get(1),
-                        kind: kind_parse(&kind).ok_or_else(|| StoreError::Corrupt {
+                        kind: OverrideKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
                             what: "overrides",
                             detail: format!("kind {kind}"),
                         })?,

@@ -32,7 +32,7 @@ fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     crate::auth::check(state.tokens.admin.as_ref(), auth).map_err(Into::into)
 }
 
-/// Validates and stores an override; shared by the JSON API and the dashboard's form.
+/// Validates and stores an override; shared by the JSON API and the config page's form.
 pub async fn add(state: &AppState, o: NewOverride) -> Result<i64, ApiError> {
     let config = state.config.read().expect("config lock").clone();
     if config.host(&o.host).is_none() {
@@ -99,6 +99,13 @@ pub async fn clear(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     admin(&state, &headers)?;
+    remove(&state, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Clears the active override `id` (as given in a path); shared by the JSON API and the config
+/// page's form.
+pub async fn remove(state: &AppState, id: &str) -> Result<i64, ApiError> {
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("`{id}` is not an override id")))?;
@@ -108,7 +115,7 @@ pub async fn clear(
         .await?
     {
         tracing::info!(id, "override cleared");
-        Ok(StatusCode::NO_CONTENT)
+        Ok(id)
     } else {
         Err(ApiError::NotFound(format!("active override {id}")))
     }

@@ -23,6 +23,15 @@ pub struct E2e {
     pub http: reqwest::Client,
     pub config_path: std::path::PathBuf,
     pub dir: tempfile::TempDir,
+    pub tokens: cdnwatch::auth::Tokens,
+}
+
+/// The tokens the tests' services run with.
+pub fn test_tokens() -> cdnwatch::auth::Tokens {
+    cdnwatch::auth::Tokens {
+        admin: Some(cdnwatch::auth::TokenDigest::of(ADMIN_TOKEN)),
+        agent: Some(cdnwatch::auth::TokenDigest::of(AGENT_TOKEN)),
+    }
 }
 
 /// Half-second rounds, short holds; the image path only unless `edit` says otherwise.
@@ -36,16 +45,17 @@ pub fn fast(c: &mut Config) {
     }
 }
 
-async fn start_service(config_path: &std::path::Path, data: &std::path::Path) -> (Running, String) {
+async fn start_service(
+    config_path: &std::path::Path,
+    data: &std::path::Path,
+    tokens: &cdnwatch::auth::Tokens,
+) -> (Running, String) {
     let running = service::start(ServeOptions {
         config_path: config_path.to_path_buf(),
         data_dir: data.to_path_buf(),
         listen: "127.0.0.1:0".parse().unwrap(),
         prober_id: "e2e".into(),
-        tokens: cdnwatch::auth::Tokens {
-            admin: Some(cdnwatch::auth::TokenDigest::of(ADMIN_TOKEN)),
-            agent: Some(cdnwatch::auth::TokenDigest::of(AGENT_TOKEN)),
-        },
+        tokens: tokens.clone(),
         bump_version: None,
     })
     .await
@@ -56,6 +66,13 @@ async fn start_service(config_path: &std::path::Path, data: &std::path::Path) ->
 
 impl E2e {
     pub async fn start(edit: impl FnOnce(&mut Config)) -> E2e {
+        Self::start_with_tokens(edit, test_tokens()).await
+    }
+
+    pub async fn start_with_tokens(
+        edit: impl FnOnce(&mut Config),
+        tokens: cdnwatch::auth::Tokens,
+    ) -> E2e {
         let lab = Lab::start(LabOptions::default()).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("cdnwatch.toml");
@@ -64,7 +81,7 @@ impl E2e {
         fast(&mut config);
         edit(&mut config);
         std::fs::write(&config_path, config.to_toml()).unwrap();
-        let (running, base) = start_service(&config_path, &dir.path().join("data")).await;
+        let (running, base) = start_service(&config_path, &dir.path().join("data"), &tokens).await;
         cdnwatch::probe::tls::install_default_provider();
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -78,12 +95,18 @@ impl E2e {
             http,
             config_path,
             dir,
+            tokens,
         }
     }
 
     pub async fn restart(&mut self) {
         self.running.take().unwrap().shutdown().await;
-        let (running, base) = start_service(&self.config_path, &self.dir.path().join("data")).await;
+        let (running, base) = start_service(
+            &self.config_path,
+            &self.dir.path().join("data"),
+            &self.tokens,
+        )
+        .await;
         self.running = Some(running);
         self.base = base;
     }
@@ -166,17 +189,22 @@ impl E2e {
         }
     }
 
-    pub async fn events(&self) -> Vec<Value> {
+    /// A JSON array the service answers at `path`.
+    pub async fn list(&self, path: &str) -> Vec<Value> {
         let v: Value = self
             .http
-            .get(format!("{}/api/v1/events", self.base))
+            .get(format!("{}{path}", self.base))
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        v.as_array().unwrap().clone()
+        v.as_array().expect("a JSON array").clone()
+    }
+
+    pub async fn events(&self) -> Vec<Value> {
+        self.list("/api/v1/events").await
     }
 
     pub async fn wait_event(&self, limit: Duration, reason: &str) -> Value {
@@ -200,16 +228,7 @@ impl E2e {
     }
 
     pub async fn versions(&self) -> Vec<Value> {
-        let v: Value = self
-            .http
-            .get(format!("{}/api/v1/hostlist/versions", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v.as_array().unwrap().clone()
+        self.list("/api/v1/hostlist/versions").await
     }
 
     pub async fn poll(&self, client: &mut HostListClient) -> Offer {
