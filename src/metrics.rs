@@ -66,6 +66,8 @@ impl Source {
 pub enum MetricsError {
     #[error("metrics: {0}")]
     Prometheus(#[from] prometheus::Error),
+    #[error("compressing the metrics: {0}")]
+    Compress(std::io::Error),
 }
 
 /// A cheap, cloneable handle on the registry.
@@ -88,7 +90,15 @@ struct Inner {
     status: IntGaugeVec,
     /// `probe_ssl_earliest_cert_expiry_timestamp_seconds{host, region, resolver, vendor}`.
     cert_expiry: GaugeVec,
-    rendered: Mutex<Option<(Instant, Bytes)>>,
+    rendered: Mutex<Option<(Instant, Rendered)>>,
+}
+
+/// One rendering of every metric, plain and gzip-compressed (Prometheus asks for gzip; the text is
+/// mostly repeated label names and compresses about twentyfold).
+#[derive(Clone)]
+pub struct Rendered {
+    pub plain: Bytes,
+    pub gzip: Bytes,
 }
 
 impl Metrics {
@@ -270,17 +280,30 @@ impl Metrics {
 
     /// The text for `GET /metrics`: a rendering at most [`RENDER_TTL`] old. Concurrent requests
     /// wait for the one rendering instead of each encoding (the lock is never held across an await).
-    pub fn render(&self) -> Result<Bytes, MetricsError> {
+    pub fn render(&self) -> Result<Rendered, MetricsError> {
         let mut cached = self.inner.rendered.lock().expect("metrics render cache");
         if let Some((at, body)) = cached.as_ref()
             && at.elapsed() < RENDER_TTL
         {
             return Ok(body.clone());
         }
-        let body = Bytes::from(self.encode()?);
-        *cached = Some((Instant::now(), body.clone()));
-        Ok(body)
+        let plain = self.encode()?;
+        let rendered = Rendered {
+            gzip: Bytes::from(gzip(plain.as_bytes())?),
+            plain: Bytes::from(plain),
+        };
+        *cached = Some((Instant::now(), rendered.clone()));
+        Ok(rendered)
     }
+}
+
+/// Fast compression: a scrape is compressed once per [`RENDER_TTL`] at most, and level 1 already
+/// removes most of the repeated label text.
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>, MetricsError> {
+    use std::io::Write as _;
+    let mut out = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    out.write_all(bytes).map_err(MetricsError::Compress)?;
+    out.finish().map_err(MetricsError::Compress)
 }
 
 #[cfg(test)]

@@ -1,23 +1,73 @@
-//! `GET /metrics`: every metric in Prometheus's text format. Public and cheap: a rendering is served
-//! again for up to a second, so a flood of requests costs one encoding per second.
+//! `GET /metrics`: every metric in Prometheus's text format, gzip-compressed when the client accepts
+//! it (Prometheus does). Public and cheap: a rendering is served again for up to a second, so a
+//! flood of requests costs one encoding per second.
 
 use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
 use crate::service::AppState;
 
-pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let body = state.metrics.render().map_err(|e| {
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let rendered = state.metrics.render().map_err(|e| {
         tracing::error!(error = %e, "encoding the metrics failed");
         ApiError::Unavailable("the metrics cannot be encoded right now".into())
     })?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    ))
+    let common = [
+        (header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::VARY, "accept-encoding"),
+    ];
+    Ok(if accepts_gzip(&headers) {
+        let encoding = [(header::CONTENT_ENCODING, "gzip")];
+        (common, encoding, rendered.gzip).into_response()
+    } else {
+        (common, rendered.plain).into_response()
+    })
+}
+
+/// Whether `Accept-Encoding` lists gzip with a non-zero weight.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                let weight = p
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f64>().ok());
+                weight == Some(0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT_ENCODING, value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn gzip_is_chosen_only_when_accepted_with_a_weight_above_zero() {
+        assert!(accepts_gzip(&with("gzip")));
+        assert!(accepts_gzip(&with("identity, GZIP;q=0.5")));
+        assert!(accepts_gzip(&with("*")));
+        assert!(!accepts_gzip(&with("gzip;q=0")));
+        assert!(!accepts_gzip(&with("gzip; q=0.000")));
+        assert!(!accepts_gzip(&with("br, deflate")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
 }
