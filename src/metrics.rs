@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use prometheus::{
-    Encoder as _, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::model::{EdgeResult, Phase};
@@ -273,9 +272,8 @@ impl Metrics {
 
     /// Every metric in the text exposition format.
     pub fn encode(&self) -> Result<String, MetricsError> {
-        let mut out = Vec::new();
-        TextEncoder::new().encode(&self.inner.registry.gather(), &mut out)?;
-        Ok(String::from_utf8_lossy(&out).into_owned())
+        let families = self.inner.registry.gather();
+        Ok(TextEncoder::new().encode_to_string(&families)?)
     }
 
     /// The text for `GET /metrics`: a rendering at most [`RENDER_TTL`] old. Concurrent requests

@@ -13,10 +13,14 @@ pub async fn metrics(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let rendered = state.metrics.render().map_err(|e| {
-        tracing::error!(error = %e, "encoding the metrics failed");
-        ApiError::Unavailable("the metrics cannot be encoded right now".into())
-    })?;
+    // Encoding thousands of series takes a while (README, Metrics): off the HTTP thread, which
+    // also answers the host list.
+    let metrics = state.metrics.clone();
+    let rendered = match tokio::task::spawn_blocking(move || metrics.render()).await {
+        Ok(Ok(rendered)) => rendered,
+        Ok(Err(e)) => return Err(unavailable(&e)),
+        Err(e) => return Err(unavailable(&e)),
+    };
     let common = [
         (header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE),
         (header::CACHE_CONTROL, "no-store"),
@@ -28,6 +32,12 @@ pub async fn metrics(
     } else {
         (common, rendered.plain).into_response()
     })
+}
+
+/// Our own fault (never the caller's): logged with its cause, answered 503.
+fn unavailable(cause: &dyn std::fmt::Display) -> ApiError {
+    tracing::error!(error = %cause, "encoding the metrics failed");
+    ApiError::Unavailable("the metrics cannot be encoded right now".into())
 }
 
 /// Whether `Accept-Encoding` lists gzip with a non-zero weight.
