@@ -17,7 +17,7 @@ use crate::store::SeriesLatest;
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Address of cdnwatch's HTTP server (status API, later the dashboard and /metrics).
+    /// Address of cdnwatch's HTTP server (status API, /metrics, the dashboard).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Address of the lab's fault-injection API.
@@ -55,6 +55,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let api = lab.api_addr();
     println!("cdnwatch demo: a simulated two-vendor CDN on loopback, probed continuously");
     println!("  status:     http://{}/api/v1/status", running.addr);
+    println!("  metrics:    http://{}/metrics", running.addr);
     println!("  config:     {}", config_path.display());
     println!("  fault API:  http://{api}/faults");
     println!(

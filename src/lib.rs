@@ -1,7 +1,7 @@
 //! cdnwatch: probes CDN domains from every region and resolver, and decides which ones clients may use.
 //!
 //! Module map: `config` (the typed TOML file), `model` (shared vocabulary), `trust` (CA stores),
-//! `probe` (one probe, a file per phase), `lab` (the simulated CDN on loopback), `report` (terminal
+//! `probe` (one probe, a file per phase), `metrics` (everything `/metrics` exports), `lab` (the simulated CDN on loopback), `report` (terminal
 //! output), `app` (the commands), `demo` (lab + prober in one process).
 
 pub mod app;
@@ -13,6 +13,7 @@ pub mod decider;
 pub mod demo;
 pub mod engine;
 pub mod lab;
+pub mod metrics;
 pub mod model;
 pub mod probe;
 pub mod publish;

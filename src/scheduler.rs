@@ -46,6 +46,8 @@ pub struct SchedulerStats {
     /// Start lag (planned → actual start) of every run, and the last one in µs.
     pub lag: Mutex<Histogram>,
     pub last_lag_us: AtomicU64,
+    /// The sum of every start lag in µs (a Prometheus histogram's `_sum`).
+    pub lag_sum_us: AtomicU64,
     /// Probes running now (holding a concurrency permit), and the most ever at once.
     pub in_flight: AtomicU64,
     pub peak_in_flight: AtomicU64,
@@ -215,9 +217,9 @@ impl Scheduler {
                 .await
                 .expect("the semaphore is never closed");
             let lag = Instant::now().saturating_duration_since(planned);
-            stats
-                .last_lag_us
-                .store(lag.as_micros() as u64, Ordering::Relaxed);
+            let lag_us = lag.as_micros() as u64;
+            stats.last_lag_us.store(lag_us, Ordering::Relaxed);
+            stats.lag_sum_us.fetch_add(lag_us, Ordering::Relaxed);
             stats
                 .lag
                 .lock()

@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::decider::{self, LatestResults};
+use crate::metrics::{Metrics, ServiceState, Source};
 use crate::probe::{ProbeSetupError, Prober};
 use crate::publish::{Publisher, Signer};
 use crate::scheduler::{Scheduler, SchedulerStats, Sink};
@@ -53,6 +54,8 @@ pub enum StartError {
     Prober(#[from] ProbeSetupError),
     #[error(transparent)]
     Publish(#[from] crate::publish::PublishError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -71,6 +74,7 @@ pub struct AppState {
     pub tokens: Arc<crate::auth::Tokens>,
     pub publisher: Arc<Publisher>,
     pub latest: Arc<LatestResults>,
+    pub metrics: Metrics,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<Publisher> {
@@ -128,10 +132,13 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         Arc::new(Publisher::open(store.clone(), signer, floor, opts.bump_version).await?);
     let latest = Arc::new(LatestResults::default());
 
+    let metrics = Metrics::new()?;
     let prober_id: Arc<str> = Arc::from(opts.prober_id.as_str());
     let sink_ingest = ingest.clone();
     let sink_latest = latest.clone();
+    let sink_metrics = metrics.clone();
     let sink: Sink = Arc::new(move |spec, report| {
+        sink_metrics.observe_probe(&spec.host.vendor, Source::Local, &report.results);
         sink_latest.put(spec.key.clone(), report.results.clone());
         for result in report.results {
             // A full queue drops (and counts) the record: probing never waits on the database.
@@ -151,7 +158,14 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         tokens: Arc::new(opts.tokens.clone()),
         publisher: publisher.clone(),
         latest: latest.clone(),
+        metrics,
     };
+    state.metrics.watch(ServiceState {
+        publisher: state.publisher.clone(),
+        config: state.config.clone(),
+        scheduler: state.scheduler.clone(),
+        ingest: state.ingest.clone(),
+    })?;
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let (probes_token, probes) = (CancellationToken::new(), TaskTracker::new());
     probes.spawn(scheduler.run(reload_rx, probes_token.clone()));

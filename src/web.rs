@@ -8,6 +8,7 @@ mod assets;
 mod console;
 pub mod hostlist;
 mod ingest;
+mod metrics;
 mod status;
 
 use axum::Json;
@@ -25,6 +26,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/v1/status", get(status::status))
         .route("/api/v1/hostlist", get(hostlist::current_list))
         .route("/api/v1/hostlist/watch", get(hostlist::watch))

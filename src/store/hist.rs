@@ -59,6 +59,20 @@ impl Histogram {
         self.counts.iter().map(|c| u64::from(*c)).sum()
     }
 
+    /// Cumulative counts at every doubling of the floor, `(upper bound in seconds, values below it)`,
+    /// from `10 µs × 2^first` to `10 µs × 2^last`: each bound is a bucket edge, so the counts are
+    /// exact (a Prometheus histogram's `le` buckets, read from this one at scrape time).
+    pub fn cumulative_at_doublings(&self, first: u32, last: u32) -> Vec<(f64, u64)> {
+        (first..=last)
+            .map(|k| {
+                // Buckets 0..=4k end at or below 10 µs × 2^k.
+                let end = (k as usize * PER_DOUBLING as usize + 1).min(BUCKETS);
+                let below = self.counts[..end].iter().map(|c| u64::from(*c)).sum();
+                (FLOOR_US * 2f64.powi(k as i32) / 1e6, below)
+            })
+            .collect()
+    }
+
     /// The q-quantile (0..=1) in milliseconds, or `None` when empty.
     pub fn quantile_ms(&self, q: f64) -> Option<f64> {
         let n = self.count();
@@ -162,6 +176,21 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.count(), 3);
         assert!(a.quantile_ms(1.0).unwrap() > 90.0);
+    }
+
+    #[test]
+    fn cumulative_counts_at_doublings_count_every_value_below_each_bound() {
+        let mut h = Histogram::default();
+        // 10 µs × 2^k bounds: 80 µs, 160 µs, 320 µs, 640 µs …
+        for ms in [0.05, 0.1, 0.15, 0.3, 0.3, 5.0] {
+            h.record_ms(ms);
+        }
+        let c = h.cumulative_at_doublings(3, 6);
+        let bounds: Vec<f64> = c.iter().map(|(b, _)| *b).collect();
+        assert_eq!(bounds, vec![0.00008, 0.00016, 0.00032, 0.00064]);
+        let counts: Vec<u64> = c.iter().map(|(_, n)| *n).collect();
+        assert_eq!(counts, vec![1, 3, 5, 5]);
+        assert_eq!(h.cumulative_at_doublings(0, 30).last().unwrap().1, 6);
     }
 
     #[test]

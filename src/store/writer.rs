@@ -5,14 +5,15 @@
 //! because a stalled database must never stall probing. The writer takes whatever is queued (up to
 //! a batch) and writes it in one transaction; between batches it rolls up and prunes in small steps.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::hist::Histogram;
 use super::{Record, Retention, Store};
 
 /// How the writer batches and maintains.
@@ -36,6 +37,9 @@ pub struct IngestStats {
     pub batches: AtomicU64,
     /// Duration of the last batch write, in microseconds.
     pub last_write_us: AtomicU64,
+    /// Durations of every successful batch write (one transaction), and their sum in µs.
+    pub write_latency: Mutex<Histogram>,
+    pub write_sum_us: AtomicU64,
 }
 
 /// A cheap handle for submitting records.
@@ -61,6 +65,11 @@ impl Ingest {
     /// Records waiting to be written.
     pub fn depth(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// Records the queue holds before it drops.
+    pub fn capacity(&self) -> usize {
+        self.tx.max_capacity()
     }
 
     pub fn stats(&self) -> &Arc<IngestStats> {
@@ -127,9 +136,15 @@ async fn write_with_retry(
         let started = Instant::now();
         match store.write_batch(batch).await {
             Ok(()) => {
+                let took = started.elapsed();
+                let took_us = took.as_micros() as u64;
+                stats.last_write_us.store(took_us, Ordering::Relaxed);
+                stats.write_sum_us.fetch_add(took_us, Ordering::Relaxed);
                 stats
-                    .last_write_us
-                    .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    .write_latency
+                    .lock()
+                    .expect("write latency histogram")
+                    .record_ms(took.as_secs_f64() * 1000.0);
                 stats
                     .written
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 
 use super::ApiError;
+use crate::metrics::Source;
 use crate::model::EdgeResult;
 use crate::service::AppState;
 use crate::store::Record;
@@ -63,6 +64,11 @@ pub async fn ingest(
             )));
         }
     }
+    state
+        .metrics
+        .observe_results(Source::Agent, &results, |host| {
+            config.host(host).map(|h| h.vendor.as_str())
+        });
     let prober: Arc<str> = Arc::from(prober);
     let total = results.len();
     let dropped = results

@@ -1,6 +1,7 @@
 //! Shared by the integration tests: a lab on loopback, the config it writes, and a prober on it.
 #![allow(dead_code)]
 
+pub mod prometheus;
 pub mod service;
 
 use std::net::SocketAddr;
@@ -109,6 +110,26 @@ impl Setup {
 
     pub async fn shutdown(self) {
         self.lab.shutdown().await;
+    }
+}
+
+/// Polls `check` every 250 ms until it answers `Ok`; after `limit`, panics with `what` and the last
+/// `Err` (which should say what was seen instead).
+pub async fn eventually<T>(
+    limit: std::time::Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) => assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}; last seen: {last}"
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }
 
