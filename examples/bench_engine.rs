@@ -1,9 +1,11 @@
 //! Decision-engine benchmark on simulated time (printed figures, not a timed test): the pure engine
 //! fed rounds at a 10 s interval with the default policy, counting published version changes.
-//!   1. a month of noise: every result fails at random with probability 0.1 (and 0.2, 0.3 to show
-//!      the margin) — target: zero flips at 0.1;
-//!   2. the primary host failing 60 s, working 60 s, for 30 minutes in every region — target: at
-//!      most 5 version changes for that host; and one edge of it flapping the same way (no flip).
+//!
+//! 1. a month of noise: every result fails at random with probability 0.1 (and 0.2, 0.3 to show
+//!    the margin) — target: zero flips at 0.1;
+//! 2. the primary host failing 60 s, working 60 s, for 30 minutes in every region — target: at
+//!    most 5 version changes for that host; and one edge of it flapping the same way (no flip).
+//!
 //! Usage: cargo run --release --example bench_engine
 
 use std::net::IpAddr;

@@ -19,10 +19,13 @@ use crate::model::EdgeResult;
 use crate::publish::{Content, Publisher};
 use crate::store::{SeriesKey, Store};
 
+/// When a series' newest probe started, and its edge results.
+type Newest = (DateTime<Utc>, Vec<EdgeResult>);
+
 /// Every series' newest results, written by the scheduler's sink, read by the decider.
 #[derive(Default)]
 pub struct LatestResults {
-    by_series: Mutex<HashMap<SeriesKey, (DateTime<Utc>, Vec<EdgeResult>)>>,
+    by_series: Mutex<HashMap<SeriesKey, Newest>>,
 }
 
 impl LatestResults {

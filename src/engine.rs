@@ -726,10 +726,11 @@ fn active_override<'a>(
     host: &str,
     now: DateTime<Utc>,
 ) -> Option<&'a Override> {
+    // The newest of them wins.
     overrides
         .iter()
-        .filter(|o| o.host == host && o.expires_at > now)
-        .last()
+        .rev()
+        .find(|o| o.host == host && o.expires_at > now)
 }
 
 fn override_detail(o: Option<&Override>) -> String {

@@ -24,6 +24,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per command line: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Validate a config file: every problem with line, column and field, or a summary.

@@ -73,7 +73,7 @@ async fn series_are_spread_across_the_interval_and_keep_their_rhythm() {
         Duration::from_millis(2500),
     )
     .await;
-    let runs = runs.lock().unwrap();
+    let runs = runs.lock().unwrap().clone();
     assert_eq!(runs.len(), 54, "every series ran");
     // First round: 54 starts spread over one second, ~18.5 ms apart; no burst.
     let mut first: Vec<f64> = runs.values().map(|r| r[0].0).collect();
@@ -131,7 +131,7 @@ async fn a_series_slower_than_its_interval_never_overlaps_itself() {
         Duration::from_millis(2000),
     )
     .await;
-    let runs = runs.lock().unwrap();
+    let runs = runs.lock().unwrap().clone();
     let slow = runs
         .iter()
         .find(|(k, _)| k.path.starts_with("/image"))

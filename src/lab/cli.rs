@@ -36,6 +36,8 @@ pub enum LabCommand {
     Fault(FaultCommand),
 }
 
+// Parsed once per command line: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, clap::Subcommand)]
 pub enum FaultCommand {
     /// Adds a fault; prints its id.
