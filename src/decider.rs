@@ -23,6 +23,9 @@ use crate::store::{SeriesKey, Store};
 #[derive(Default)]
 pub struct LatestResults {
     by_series: Mutex<HashMap<SeriesKey, (DateTime<Utc>, Vec<EdgeResult>)>>,
+    /// Per region, whether its control targets answered in the latest round (the dashboard shows a
+    /// region whose own network is down as invalid, not as failing).
+    control: Mutex<BTreeMap<String, bool>>,
 }
 
 impl LatestResults {
@@ -32,6 +35,18 @@ impl LatestResults {
             .lock()
             .expect("latest results")
             .insert(key, (at, results));
+    }
+
+    /// Whether `region`'s control targets answered in the latest round; `None` before the first.
+    pub fn control_ok(&self, region: &str) -> Option<bool> {
+        self.control.lock().expect("control").get(region).copied()
+    }
+
+    fn put_control(&self, region: &str, ok: bool) {
+        self.control
+            .lock()
+            .expect("control")
+            .insert(region.to_string(), ok);
     }
 
     /// Results not older than `max_age` at `now`, by region.
@@ -171,6 +186,7 @@ pub async fn gather(config: &Config, latest: &LatestResults, now: DateTime<Utc>)
         .regions
         .iter()
         .zip(control_ok)
+        .inspect(|(r, ok)| latest.put_control(&r.name, *ok))
         .map(|(r, control_ok)| RegionRound {
             region: r.name.clone(),
             control_ok,
