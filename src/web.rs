@@ -4,6 +4,8 @@
 //! trace; a database failure is logged with its cause and answered with a 503.
 
 mod admin;
+mod assets;
+pub mod dashboard;
 pub mod hostlist;
 mod ingest;
 mod status;
@@ -45,6 +47,8 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(ingest::ingest)
                 .layer(axum::extract::DefaultBodyLimit::max(INGEST_BODY_LIMIT)),
         )
+        .merge(assets::routes())
+        .merge(dashboard::routes())
         .with_state(state)
 }
 
