@@ -225,6 +225,31 @@ async fn a_stale_resolver_is_marked_beside_the_others_answers_on_the_host_page()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_whose_own_network_is_down_is_shown_invalid_not_failing() {
+    let e = E2e::start(|_| {}).await;
+    e.wait_doc(SETTLE, "the cold-start document", all_enabled)
+        .await;
+    for f in [
+        r#"{"kind":"refuse","region":"cn-south"}"#,
+        r#"{"kind":"dns_timeout","region":"cn-south"}"#,
+    ] {
+        e.fault(f).await;
+    }
+    let body = wait_page(&e, "/", "cn-south invalid", |b| {
+        [PRIMARY, SAME_VENDOR, OTHER_VENDOR]
+            .iter()
+            .all(|h| cell(row(b, h), "cn-south").contains(r#"class="cell invalid""#))
+    })
+    .await;
+    assert!(
+        body.contains("cn-south cannot vote (its control targets are unreachable)"),
+        "{body}"
+    );
+    assert!(!body.contains(r#"<td class="cell failing""#), "{body}");
+    e.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_path_failing_on_every_vendor_is_marked_as_an_origin_fault_on_the_paths_page() {
     let e = E2e::start(|c| {
         for h in &mut c.hosts {

@@ -109,18 +109,17 @@ impl Frame {
     }
 }
 
-/// A value for an axis label: `0`, `0.5`, `12`, `1.5k`.
+/// A value for an axis label: `0`, `0.25`, `2.5`, `12`, `1.5k`.
 fn number(v: f64) -> String {
     if v >= 10_000.0 {
         format!("{:.0}k", v / 1000.0)
     } else if v >= 1000.0 {
         format!("{:.1}k", v / 1000.0)
-    } else if v >= 10.0 || v == 0.0 || v.fract() == 0.0 {
+    } else if v >= 100.0 {
         format!("{v:.0}")
-    } else if v >= 1.0 {
-        format!("{v:.1}")
     } else {
-        format!("{v:.2}")
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
@@ -175,10 +174,11 @@ pub fn lines(title: &str, unit: &str, from_ms: i64, to_ms: i64, lines: &[Line]) 
         .iter()
         .flat_map(|l| l.points.iter().filter_map(|p| p.1))
         .fold(0.0, f64::max);
+    // A little headroom, so the highest line does not run along the top edge.
     let frame = Frame {
         from_ms,
         to_ms,
-        max: nice_ceiling(top),
+        max: nice_ceiling(top * 1.05),
     };
     let mut out = String::with_capacity(4096);
     frame.axes(&mut out, title, unit);
@@ -284,7 +284,7 @@ pub fn stacked_bars(
         }
     }
     // The legend follows the title, each entry as wide as its name.
-    let mut x = LEFT + 110.0;
+    let mut x = LEFT + 130.0;
     for (i, name) in classes.iter().enumerate() {
         let _ = write!(
             out,
@@ -422,6 +422,10 @@ mod tests {
     fn axis_maxima_and_time_steps_are_round() {
         assert_eq!(nice_ceiling(0.0), 1.0);
         assert_eq!(nice_ceiling(3.2), 5.0);
+        assert_eq!(number(0.25), "0.25");
+        assert_eq!(number(2.5), "2.5");
+        assert_eq!(number(20.0), "20");
+        assert_eq!(number(1500.0), "1.5k");
         assert_eq!(nice_ceiling(12.0), 20.0);
         assert_eq!(nice_ceiling(100.0), 100.0);
         assert_eq!(time_step(60 * MIN), (10 * MIN, "%H:%M"));
