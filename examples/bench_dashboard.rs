@@ -531,8 +531,15 @@ async fn main() {
         "/events/incident?since=3h".to_string(),
         "/static/cdnwatch.css".to_string(),
     ];
+    let file_mb: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum::<u64>()
+        / 1_000_000;
     println!(
-        "BENCHDASH store series=3000 hour_rollups=30d minute_rollups=24h raw=30min cores={}",
+        "BENCHDASH store series=3000 hour_rollups=30d minute_rollups>=24h raw_results={} file_mb={file_mb} cores={}",
+        bench.state.store.result_count().await.unwrap(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     for uri in &pages {

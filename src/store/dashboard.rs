@@ -307,26 +307,56 @@ impl Store {
         split_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<(String, String, Tally, Tally)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT s.host, s.path,
-                    SUM(r.at_ms < ?2), SUM(r.at_ms < ?2 AND r.failure IS NOT NULL),
-                    SUM(r.at_ms >= ?2), SUM(r.at_ms >= ?2 AND r.failure IS NOT NULL)
-             FROM series s CROSS JOIN results r ON r.series_id = s.id AND r.at_ms >= ?1 AND r.at_ms < ?3
-             GROUP BY 1, 2",
-        )
-        .bind(from_ms)
-        .bind(split_ms)
-        .bind(to_ms)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(query_err("tallying recent results"))?;
-        let tally = |row: &sqlx::sqlite::SqliteRow, i: usize| Tally {
-            count: row.get::<i64, _>(i) as u64,
-            failures: row.get::<i64, _>(i + 1) as u64,
-        };
+        // Two index-only reads instead of one that looks up every row: the probes from the
+        // (series, time) index, the failures from the partial index of failed results.
+        let (probes, failures) = tokio::try_join!(
+            self.split_counts(
+                "SELECT s.host, s.path, SUM(r.at_ms < ?2), SUM(r.at_ms >= ?2)
+                 FROM series s CROSS JOIN results r
+                   ON r.series_id = s.id AND r.at_ms >= ?1 AND r.at_ms < ?3
+                 GROUP BY 1, 2",
+                (from_ms, split_ms, to_ms),
+            ),
+            self.split_counts(
+                "SELECT s.host, s.path, SUM(r.at_ms < ?2), SUM(r.at_ms >= ?2)
+                 FROM results r INDEXED BY results_failed_at JOIN series s ON s.id = r.series_id
+                 WHERE r.failure IS NOT NULL AND r.at_ms >= ?1 AND r.at_ms < ?3
+                 GROUP BY 1, 2",
+                (from_ms, split_ms, to_ms),
+            ),
+        )?;
+        Ok(probes
+            .into_iter()
+            .map(|((host, path), (before, after))| {
+                let failed = failures
+                    .get(&(host.clone(), path.clone()))
+                    .copied()
+                    .unwrap_or_default();
+                let tally = |count: u64, failures: u64| Tally { count, failures };
+                (host, path, tally(before, failed.0), tally(after, failed.1))
+            })
+            .collect())
+    }
+
+    /// Rows of (host, path, count before the split, count from it on), keyed by (host, path).
+    async fn split_counts(
+        &self,
+        sql: &'static str,
+        (from_ms, split_ms, to_ms): (i64, i64, i64),
+    ) -> Result<HashMap<(String, String), (u64, u64)>, StoreError> {
+        let rows = sqlx::query(sql)
+            .bind(from_ms)
+            .bind(split_ms)
+            .bind(to_ms)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(query_err("tallying recent results"))?;
         Ok(rows
             .iter()
-            .map(|row| (row.get(0), row.get(1), tally(row, 2), tally(row, 4)))
+            .map(|r| {
+                let n = |i: usize| r.get::<i64, _>(i) as u64;
+                ((r.get(0), r.get(1)), (n(2), n(3)))
+            })
             .collect())
     }
 
