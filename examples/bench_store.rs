@@ -11,13 +11,15 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use cdnwatch::model::{EdgeResult, Failure, FailureClass, Phase};
-use cdnwatch::store::rollup::Table;
 use cdnwatch::store::writer::{self, WriterSettings};
-use cdnwatch::store::{Agg, RawTimes, Record, Retention, SeriesKey, Store};
+use cdnwatch::store::{Record, Retention, Store};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-const HOUR_MS: i64 = 3_600_000;
+#[path = "support/bench_data.rs"]
+mod bench_data;
+
+use bench_data::HOUR_MS;
 
 fn result(at_ms: i64, host: usize, region: usize, resolver: usize, i: u64) -> EdgeResult {
     let jitter = (i % 17) as f64 * 0.05;
@@ -168,47 +170,9 @@ async fn queries(days: i64) {
     let store = Store::open(&dir.path().join("bench.db")).await.unwrap();
     let end = 1_800_000_000_000 - 1_800_000_000_000 % HOUR_MS;
     let start = end - days * 24 * HOUR_MS;
-    let key = |host: usize, region: usize, resolver: &str| SeriesKey {
-        host: format!("cdn{host}.shop.test"),
-        path: "/image/probe.jpg".into(),
-        region: format!("region-{region:02}"),
-        resolver: resolver.into(),
-    };
+    let key = bench_data::key;
     let t = Instant::now();
-    let mut rows = Vec::new();
-    let mut agg = Agg::default();
-    for i in 0..360u64 {
-        agg.add(RawTimes {
-            phases_us: [
-                Some(400 + i as i64),
-                Some(200),
-                Some(1000),
-                Some(600),
-                Some(100),
-                Some(2300),
-            ],
-            failure: (i % 20 == 0).then_some("http_status"),
-            status: Some(502),
-        });
-    }
-    for hour in 0..days * 24 {
-        for host in 0..50 {
-            for region in 0..20 {
-                for resolver in ["isp", "public", "doh"] {
-                    rows.push((
-                        key(host, region, resolver),
-                        start + hour * HOUR_MS,
-                        agg.clone(),
-                    ));
-                }
-            }
-        }
-        if rows.len() >= 30_000 {
-            store.import_rollups(Table::Hour, &rows).await.unwrap();
-            rows.clear();
-        }
-    }
-    store.import_rollups(Table::Hour, &rows).await.unwrap();
+    bench_data::import_hours(&store, start, days * 24).await;
     println!(
         "BENCHSTORE dataset hour_rows={} import_seconds={:.1} file_mb={:.0}",
         days * 24 * 3000,

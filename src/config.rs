@@ -42,6 +42,8 @@ pub const DEFAULT_HOUR_ROLLUP_DAYS: u64 = 90;
 /// The article's values (section 3.2): ten minutes each, in milliseconds.
 pub const DEFAULT_CONFIG_REQUEST_INTERVAL_MS: u64 = 600_000;
 pub const DEFAULT_REVIVE_PROBE_INTERVAL_MS: u64 = 600_000;
+/// Certificates expiring in fewer days than this are shown in the warning style on the dashboard.
+pub const DEFAULT_CERT_WARN_DAYS: u64 = 14;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -64,6 +66,9 @@ pub struct Config {
     /// The decision engine's thresholds (README: "Decision rules").
     #[serde(default)]
     pub engine: crate::engine::Policy,
+    /// The on-call pages (README: "Dashboard").
+    #[serde(default)]
+    pub dashboard: DashboardSettings,
     /// The directory relative paths in the file (CA files) are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -133,6 +138,22 @@ impl Default for StoreSettings {
             batch_size: 2_000,
             queue_capacity: 100_000,
             maintenance_interval_ms: 10_000,
+        }
+    }
+}
+
+/// What the on-call pages show.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardSettings {
+    /// A certificate with fewer days left than this is shown as a warning. Default 14.
+    pub cert_warn_days: u64,
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        DashboardSettings {
+            cert_warn_days: DEFAULT_CERT_WARN_DAYS,
         }
     }
 }
@@ -591,6 +612,7 @@ impl Config {
         self.check_regions(&mut out);
         self.check_store(&mut out);
         self.check_engine(&mut out);
+        self.check_dashboard(&mut out);
         out
     }
 
@@ -653,6 +675,14 @@ impl Config {
                 at("hold_cap_ms"),
                 "the cap must not be below hold_base_ms".into(),
             ));
+        }
+    }
+
+    fn check_dashboard(&self, out: &mut Vec<(FieldPath, String)>) {
+        let days = self.dashboard.cert_warn_days;
+        if days == 0 || days > 365 {
+            let at = FieldPath::root().key("dashboard").key("cert_warn_days");
+            out.push((at, format!("{days} must be from 1 to 365 days")));
         }
     }
 
@@ -975,6 +1005,7 @@ fn deserialize_sections(
             "regions" => take_each(text, &at, value, problems, |v| config.regions.push(v)),
             "store" => take(text, &at, value, problems, |v| config.store = v),
             "engine" => take(text, &at, value, problems, |v| config.engine = v),
+            "dashboard" => take(text, &at, value, problems, |v| config.dashboard = v),
             other => {
                 let (line, column) = line_col(text, key.span().start);
                 problems.push(Problem {
@@ -982,7 +1013,7 @@ fn deserialize_sections(
                     column,
                     field: at.to_string(),
                     message: format!(
-                        "unknown section `{other}` (expected one of probe, client, vendors, hosts, merged_hosts, regions, store, engine)"
+                        "unknown section `{other}` (expected one of probe, client, vendors, hosts, merged_hosts, regions, store, engine, dashboard)"
                     ),
                 });
             }

@@ -26,6 +26,9 @@ type Newest = (DateTime<Utc>, Vec<EdgeResult>);
 #[derive(Default)]
 pub struct LatestResults {
     by_series: Mutex<HashMap<SeriesKey, Newest>>,
+    /// Per region, whether its control targets answered in the latest round (the dashboard shows a
+    /// region whose own network is down as invalid, not as failing).
+    control: Mutex<BTreeMap<String, bool>>,
 }
 
 impl LatestResults {
@@ -35,6 +38,18 @@ impl LatestResults {
             .lock()
             .expect("latest results")
             .insert(key, (at, results));
+    }
+
+    /// Whether `region`'s control targets answered in the latest round; `None` before the first.
+    pub fn control_ok(&self, region: &str) -> Option<bool> {
+        self.control.lock().expect("control").get(region).copied()
+    }
+
+    fn put_control(&self, region: &str, ok: bool) {
+        self.control
+            .lock()
+            .expect("control")
+            .insert(region.to_string(), ok);
     }
 
     /// Results not older than `max_age` at `now`, by region.
@@ -174,6 +189,7 @@ pub async fn gather(config: &Config, latest: &LatestResults, now: DateTime<Utc>)
         .regions
         .iter()
         .zip(control_ok)
+        .inspect(|(r, ok)| latest.put_control(&r.name, *ok))
         .map(|(r, control_ok)| RegionRound {
             region: r.name.clone(),
             control_ok,

@@ -54,6 +54,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     .await?;
     let api = lab.api_addr();
     println!("cdnwatch demo: a simulated two-vendor CDN on loopback, probed continuously");
+    println!("  dashboard:  http://{}/", running.addr);
     println!("  status:     http://{}/api/v1/status", running.addr);
     println!("  metrics:    http://{}/metrics", running.addr);
     println!("  config:     {}", config_path.display());

@@ -6,6 +6,7 @@
 //! auto-vacuum so retention frees pages in small steps instead of one long VACUUM.
 
 mod agg;
+pub mod dashboard;
 pub mod hist;
 pub mod publish;
 mod query;

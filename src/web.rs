@@ -6,6 +6,7 @@
 mod admin;
 mod assets;
 mod console;
+pub mod dashboard;
 pub mod hostlist;
 mod ingest;
 mod metrics;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(assets::routes())
         .merge(console::routes())
+        .merge(dashboard::routes())
         .with_state(state)
 }
 

@@ -25,8 +25,19 @@ use futures_util::StreamExt as _;
 
 /// Every page checked with the fault in place: path, text that must appear, CSS selector of the
 /// element it must appear in. One line per page.
-const PAGES: &[(&str, &str, &str)] =
-    &[("/config", "cdn.shop.test: enabled → disabled", "#versions")];
+const PAGES: &[(&str, &str, &str)] = &[
+    ("/", "cdn.shop.test is disabled", "p.summary"),
+    ("/", "disabled", "table.board tbody tr:first-child"),
+    ("/hosts/cdn.shop.test", "http_status", "table.results"),
+    ("/paths", "http_status", "table.paths"),
+    ("/events", "vendor_wide", "main"),
+    (
+        "/events/incident?host=cdn.shop.test&since=1h",
+        "http_status",
+        "body",
+    ),
+    ("/config", "cdn.shop.test: enabled → disabled", "#versions"),
+];
 
 /// The fault the pages are looked at under: every alpha edge answers 502.
 const FAULT: &str = r#"{"kind":"http_status","status":502,"vendor":"alpha"}"#;

@@ -191,3 +191,25 @@ fn an_empty_file_says_what_is_missing() {
     assert!(p[0].message.contains("no [[hosts]]"));
     assert!(p[1].message.contains("no [[regions]]"));
 }
+
+#[test]
+fn the_dashboard_warns_about_certificates_two_weeks_ahead_unless_told_otherwise() {
+    assert_eq!(parse(GOOD).unwrap().dashboard.cert_warn_days, 14);
+    let c = parse(&format!("{GOOD}\n[dashboard]\ncert_warn_days = 30\n")).unwrap();
+    assert_eq!(c.dashboard.cert_warn_days, 30);
+}
+
+#[test]
+fn a_dashboard_warning_limit_of_zero_days_is_refused_at_its_line() {
+    let text = format!("{GOOD}\n[dashboard]\ncert_warn_days = 0\n");
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].field, "dashboard.cert_warn_days");
+    assert!(p[0].message.contains("from 1 to 365"), "{}", p[0].message);
+    assert_eq!(p[0].line, text.lines().count());
+    let p = problems(&format!("{GOOD}\n[dashboard]\ncert_warn_day = 3\n"));
+    assert!(
+        p[0].message.contains("unknown field `cert_warn_day`"),
+        "{p:?}"
+    );
+}

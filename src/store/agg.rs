@@ -71,23 +71,28 @@ impl Agg {
 
     /// Rebuilds an aggregate from a rollup row's columns; `None` if the blob or JSON is malformed.
     pub fn from_row(count: i64, failures: i64, by_class: Option<&str>, blob: &[u8]) -> Option<Agg> {
-        let mut hists: [Histogram; 6] = Default::default();
-        let mut rest = blob;
-        for h in hists.iter_mut() {
-            let (decoded, r) = Histogram::decode(rest)?;
-            *h = decoded;
-            rest = r;
-        }
         let by_class = match by_class {
             Some(j) => serde_json::from_str(j).ok()?,
             None => BTreeMap::new(),
         };
-        Some(Agg {
+        let mut agg = Agg {
             count: count as u64,
             failures: failures as u64,
             by_class,
-            hists,
-        })
+            hists: Default::default(),
+        };
+        agg.merge_hists(blob)?;
+        Some(agg)
+    }
+
+    /// Adds one row's six histograms from the front of `blob`, returning the rest (rows' blobs can
+    /// be read back to back, as `group_concat(hist, '')` returns them).
+    pub fn merge_hists<'a>(&mut self, blob: &'a [u8]) -> Option<&'a [u8]> {
+        let mut rest = blob;
+        for h in self.hists.iter_mut() {
+            rest = h.merge_encoded(rest)?;
+        }
+        Some(rest)
     }
 
     pub fn success_ratio(&self) -> Option<f64> {

@@ -109,26 +109,39 @@ impl Histogram {
         }
     }
 
-    /// Reads one histogram from the front of `bytes`, returning it and the rest.
-    pub fn decode(bytes: &[u8]) -> Option<(Histogram, &[u8])> {
+    /// Adds one encoded histogram from the front of `bytes` to this one without allocating,
+    /// returning the rest; `None` (and a partly merged histogram) if the bytes are malformed.
+    pub fn merge_encoded<'a>(&mut self, bytes: &'a [u8]) -> Option<&'a [u8]> {
         let (&used, mut rest) = bytes.split_first()?;
-        let mut h = Histogram::default();
         for _ in 0..used {
             let (&b, r) = rest.split_first()?;
+            let (v, r) = read_leb128(r)?;
             rest = r;
-            let (mut v, mut shift) = (0u32, 0u32);
-            loop {
-                let (&byte, r) = rest.split_first()?;
-                rest = r;
-                v |= u32::from(byte & 0x7f).checked_shl(shift)?;
-                if byte & 0x80 == 0 {
-                    break;
-                }
-                shift += 7;
-            }
-            *h.counts.get_mut(usize::from(b))? = v;
+            let slot = self.counts.get_mut(usize::from(b))?;
+            *slot = slot.saturating_add(v);
         }
+        Some(rest)
+    }
+
+    /// Reads one histogram from the front of `bytes`, returning it and the rest.
+    pub fn decode(bytes: &[u8]) -> Option<(Histogram, &[u8])> {
+        let mut h = Histogram::default();
+        let rest = h.merge_encoded(bytes)?;
         Some((h, rest))
+    }
+}
+
+/// One LEB128 count from the front of `bytes`, and the rest.
+fn read_leb128(mut rest: &[u8]) -> Option<(u32, &[u8])> {
+    let (mut v, mut shift) = (0u32, 0u32);
+    loop {
+        let (&byte, r) = rest.split_first()?;
+        rest = r;
+        v |= u32::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            return Some((v, rest));
+        }
+        shift += 7;
     }
 }
 

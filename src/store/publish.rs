@@ -47,6 +47,31 @@ fn version_row(row: &sqlx::sqlite::SqliteRow) -> VersionRow {
     }
 }
 
+/// An event row selected as `at_ms, host, old_enabled, new_enabled, reason, detail, evidence,
+/// samples, version`.
+pub(super) fn event_row(r: &sqlx::sqlite::SqliteRow) -> Result<(Event, Option<i64>), StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        what: "events",
+        detail,
+    };
+    let reason: String = r.get(4);
+    let reason = serde_json::from_value(serde_json::Value::String(reason.clone()))
+        .map_err(|_| corrupt(format!("unknown reason {reason}")))?;
+    let evidence: String = r.get(6);
+    let samples: String = r.get(7);
+    let event = Event {
+        at: chrono::DateTime::from_timestamp_millis(r.get(0)).unwrap_or_default(),
+        host: r.get(1),
+        old_enabled: r.get(2),
+        new_enabled: r.get(3),
+        reason,
+        detail: r.get(5),
+        evidence: serde_json::from_str(&evidence).map_err(|e| corrupt(e.to_string()))?,
+        samples: serde_json::from_str(&samples).map_err(|e| corrupt(e.to_string()))?,
+    };
+    Ok((event, r.get(8)))
+}
+
 impl Store {
     /// Writes a new version, its events and nothing else, in one transaction: the version number
     /// comes from the AUTOINCREMENT row, `build` turns it into the exact bytes and their signature.
@@ -195,31 +220,7 @@ impl Store {
         .fetch_all(&self.reader)
         .await
         .map_err(query_err("reading events"))?;
-        rows.iter()
-            .map(|r| {
-                let corrupt = |detail: String| StoreError::Corrupt {
-                    what: "events",
-                    detail,
-                };
-                let reason: String = r.get(4);
-                let reason = serde_json::from_value(serde_json::Value::String(reason.clone()))
-                    .map_err(|_| corrupt(format!("unknown reason {reason}")))?;
-                let evidence: String = r.get(6);
-                let samples: String = r.get(7);
-                let event = Event {
-                    at: chrono::DateTime::from_timestamp_millis(r.get(0)).unwrap_or_default(),
-                    host: r.get(1),
-                    old_enabled: r.get(2),
-                    new_enabled: r.get(3),
-                    reason,
-                    detail: r.get(5),
-                    evidence: serde_json::from_str(&evidence)
-                        .map_err(|e| corrupt(e.to_string()))?,
-                    samples: serde_json::from_str(&samples).map_err(|e| corrupt(e.to_string()))?,
-                };
-                Ok((event, r.get(8)))
-            })
-            .collect()
+        rows.iter().map(event_row).collect()
     }
 
     pub async fn add_override(&self, o: &Override, now_ms: i64) -> Result<i64, StoreError> {

@@ -1,0 +1,630 @@
+//! Read queries for the on-call pages: each series' newest probe, success tallies and latency over a
+//! window, rollup buckets for charts, failure periods and phases for incident reports, the last
+//! state change of each host.
+//!
+//! Two rules keep a page over thousands of series within milliseconds. SQLite aggregates, so few
+//! rows cross into Rust (each row costs microseconds there, against tens of nanoseconds inside
+//! SQLite); histograms of many rows travel as one concatenated blob (`group_concat(hist, '')`: the
+//! encoding is self-delimiting). And queries walk each series' primary-key range (`series CROSS
+//! JOIN rollup_… ON series_id`), reading its rows contiguously instead of looking each one up from
+//! the time index. Windows over every series go through [`periods::PeriodCache`], and charts
+//! through [`buckets::BucketCache`], which read each rolled-up period once.
+
+pub mod buckets;
+pub mod periods;
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::Row as _;
+
+use super::hist::Histogram;
+use super::rollup::Table;
+use super::{Agg, SeriesKey, Store, StoreError, query_err};
+use crate::engine::Event;
+
+/// One edge row of a series' newest probe, with every column the host page shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeRow {
+    pub series: SeriesKey,
+    pub at_ms: i64,
+    /// The edge IP; `None` when DNS failed.
+    pub edge: Option<String>,
+    /// dns, connect, tls, first byte, transfer, total, in microseconds (`None`: not reached).
+    pub phases_us: [Option<i64>; 6],
+    pub status: Option<i64>,
+    /// The leaf certificate's notAfter, Unix seconds.
+    pub cert_not_after_s: Option<i64>,
+    pub failure: Option<String>,
+    pub phase: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// The newest probes of every (host, path, region) with one outcome (a failure class and status,
+/// or success), counted: what the overview and path pages colour their cells by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewestGroup {
+    pub host: String,
+    pub path: String,
+    pub region: String,
+    pub failure: Option<String>,
+    pub status: Option<i64>,
+    /// Edge probes with this outcome.
+    pub count: u64,
+    /// The earliest certificate notAfter among them, Unix seconds.
+    pub cert_not_after_s: Option<i64>,
+    pub newest_at_ms: i64,
+}
+
+/// Probes and failed probes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub count: u64,
+    pub failures: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, other: Tally) {
+        self.count += other.count;
+        self.failures += other.failures;
+    }
+
+    /// Successful / all; `None` when nothing was probed.
+    pub fn success_ratio(&self) -> Option<f64> {
+        (self.count > 0).then(|| (self.count - self.failures) as f64 / self.count as f64)
+    }
+}
+
+/// One (host, path)'s probes in one rollup period: counts and the total-time histogram.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeriodSum {
+    pub start_ms: i64,
+    pub host: String,
+    pub path: String,
+    pub tally: Tally,
+    /// Total time of the successful probes.
+    pub total: Histogram,
+}
+
+/// One bucket of a chart: the merged aggregate of every rollup row that starts in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bucket {
+    pub start_ms: i64,
+    pub agg: Agg,
+}
+
+/// One rollup period (or raw minute) of one (host, region) with failures in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailurePeriod {
+    pub start_ms: i64,
+    pub host: String,
+    pub region: String,
+    pub failures: u64,
+    /// Failures by class (`http_status:502` …).
+    pub by_class: BTreeMap<String, u64>,
+}
+
+/// Failed raw results of one class in one phase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhaseCount {
+    pub class: String,
+    pub phase: String,
+    pub status: Option<i64>,
+    pub count: u64,
+}
+
+fn key_of(row: &sqlx::sqlite::SqliteRow) -> SeriesKey {
+    SeriesKey {
+        host: row.get(0),
+        path: row.get(1),
+        region: row.get(2),
+        resolver: row.get(3),
+    }
+}
+
+/// Merges rows' histograms packed back to back (six per row) into `agg`.
+fn merge_packed(agg: &mut Agg, mut packed: &[u8]) -> Option<()> {
+    while !packed.is_empty() {
+        packed = agg.merge_hists(packed)?;
+    }
+    Some(())
+}
+
+/// Adds `by_class` objects packed as a JSON array (`[{"dns_timeout":2},…]`) to `agg`.
+fn merge_classes(agg: &mut Agg, packed: Option<&str>) -> Option<()> {
+    let Some(json) = packed else { return Some(()) };
+    let maps: Vec<BTreeMap<String, u64>> = serde_json::from_str(json).ok()?;
+    for (class, n) in maps.into_iter().flatten() {
+        *agg.by_class.entry(class).or_default() += n;
+    }
+    Some(())
+}
+
+fn corrupt(what: &'static str, detail: String) -> StoreError {
+    StoreError::Corrupt { what, detail }
+}
+
+/// SQL over one rollup table, `$before` + the table's name + `$after`, as a `&'static str`.
+macro_rules! per_table {
+    ($table:expr, $before:literal, $after:literal) => {
+        match $table {
+            Table::Minute => concat!($before, "rollup_minute", $after),
+            Table::Hour => concat!($before, "rollup_hour", $after),
+        }
+    };
+}
+
+/// The rows of each series' newest probe, as `series s` and `results r`. A freshness test on them
+/// is written `+r.at_ms`, which keeps it off the index: the index must serve the equality.
+macro_rules! newest_probe_rows {
+    () => {
+        " FROM series s CROSS JOIN results r
+            ON r.series_id = s.id
+           AND r.at_ms = (SELECT MAX(at_ms) FROM results WHERE series_id = s.id) "
+    };
+}
+
+impl Store {
+    /// Runs `sql`, whose `?1` is a host (NULL: every host) and `?2`, `?3` a window's bounds.
+    async fn in_window(
+        &self,
+        sql: &'static str,
+        host: Option<&str>,
+        (from_ms, to_ms): (i64, i64),
+        what: &'static str,
+    ) -> Result<Vec<sqlx::sqlite::SqliteRow>, StoreError> {
+        sqlx::query(sql)
+            .bind(host)
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(query_err(what))
+    }
+
+    /// The rollup watermarks: (minutes done before, hours done before), Unix ms.
+    pub async fn watermarks(&self) -> Result<(Option<i64>, Option<i64>), StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT key, value FROM meta WHERE key IN ('minute_done_ms', 'hour_done_ms')",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(query_err("reading the rollup watermarks"))?;
+        let get = |k: &str| rows.iter().find(|(key, _)| key == k).map(|(_, v)| *v);
+        Ok((get("minute_done_ms"), get("hour_done_ms")))
+    }
+
+    /// Every edge row of one host's series' newest probes that started at or after
+    /// `fresh_since_ms`.
+    pub async fn newest_probes(
+        &self,
+        host: &str,
+        fresh_since_ms: i64,
+    ) -> Result<Vec<ProbeRow>, StoreError> {
+        let rows = sqlx::query(
+            concat!(
+                "SELECT s.host, s.path, s.region, s.resolver, r.at_ms, r.edge, r.dns_us,
+                        r.connect_us, r.tls_us, r.first_byte_us, r.transfer_us, r.total_us, r.status,
+                        r.cert_not_after, r.failure, r.phase, r.detail",
+                newest_probe_rows!(),
+                "WHERE s.host = ?1 AND +r.at_ms >= ?2 ORDER BY s.region, s.resolver, s.path, r.edge"
+            ),
+        )
+        .bind(host)
+        .bind(fresh_since_ms)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(query_err("reading the newest probes"))?;
+        Ok(rows
+            .iter()
+            .map(|row| ProbeRow {
+                series: key_of(row),
+                at_ms: row.get(4),
+                edge: row.get(5),
+                phases_us: [6, 7, 8, 9, 10, 11].map(|i| row.get(i)),
+                status: row.get(12),
+                cert_not_after_s: row.get(13),
+                failure: row.get(14),
+                phase: row.get(15),
+                detail: row.get(16),
+            })
+            .collect())
+    }
+
+    /// Every series' newest probe (when it started at or after `fresh_since_ms`), counted per
+    /// (host, path, region) and outcome.
+    pub async fn newest_groups(&self, fresh_since_ms: i64) -> Result<Vec<NewestGroup>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT s.host, s.path, s.region, r.failure, r.status, COUNT(*),
+                        MIN(r.cert_not_after), MAX(r.at_ms)",
+            newest_probe_rows!(),
+            "WHERE +r.at_ms >= ?1 GROUP BY 1, 2, 3, 4, 5"
+        ))
+        .bind(fresh_since_ms)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(query_err("reading the newest probes"))?;
+        Ok(rows
+            .iter()
+            .map(|row| NewestGroup {
+                host: row.get(0),
+                path: row.get(1),
+                region: row.get(2),
+                failure: row.get(3),
+                status: row.get(4),
+                count: row.get::<i64, _>(5) as u64,
+                cert_not_after_s: row.get(6),
+                newest_at_ms: row.get(7),
+            })
+            .collect())
+    }
+
+    /// Per (period, host, path): probes, failures and the total-time histogram of the rollup rows
+    /// in `[from_ms, to_ms)` of `table`.
+    pub async fn period_sums(
+        &self,
+        table: Table,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<PeriodSum>, StoreError> {
+        let sql = per_table!(
+            table,
+            "SELECT r.start_ms, s.host, s.path, TOTAL(r.count), TOTAL(r.failures),
+                    CAST(group_concat(r.hist, '') AS BLOB)
+             FROM series s CROSS JOIN ",
+            " r ON r.series_id = s.id AND r.start_ms >= ?2 AND r.start_ms < ?3
+             GROUP BY 1, 2, 3"
+        );
+        let rows = self
+            .in_window(sql, None, (from_ms, to_ms), "summing rollup periods")
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let mut agg = Agg::default();
+                let packed: Vec<u8> = row.get::<Option<Vec<u8>>, _>(5).unwrap_or_default();
+                merge_packed(&mut agg, &packed).ok_or_else(|| {
+                    corrupt("rollup hist", format!("period {}", row.get::<i64, _>(0)))
+                })?;
+                let [.., total] = agg.hists;
+                Ok(PeriodSum {
+                    start_ms: row.get(0),
+                    host: row.get(1),
+                    path: row.get(2),
+                    tally: Tally {
+                        count: row.get::<f64, _>(3) as u64,
+                        failures: row.get::<f64, _>(4) as u64,
+                    },
+                    total,
+                })
+            })
+            .collect()
+    }
+
+    /// Probes and failures per (host, path) in the raw rows of `[from_ms, to_ms)` (the last minutes,
+    /// not rolled up yet), split at `split_ms`: those before it, and those from it on.
+    pub async fn raw_tallies(
+        &self,
+        from_ms: i64,
+        split_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(String, String, Tally, Tally)>, StoreError> {
+        // Two index-only reads instead of one that looks up every row: the probes from the
+        // (series, time) index, the failures from the partial index of failed results.
+        let (probes, failures) = tokio::try_join!(
+            self.split_counts(
+                "SELECT s.host, s.path, SUM(r.at_ms < ?2), SUM(r.at_ms >= ?2)
+                 FROM series s CROSS JOIN results r
+                   ON r.series_id = s.id AND r.at_ms >= ?1 AND r.at_ms < ?3
+                 GROUP BY 1, 2",
+                (from_ms, split_ms, to_ms),
+            ),
+            self.split_counts(
+                "SELECT s.host, s.path, SUM(r.at_ms < ?2), SUM(r.at_ms >= ?2)
+                 FROM results r INDEXED BY results_failed_at JOIN series s ON s.id = r.series_id
+                 WHERE r.failure IS NOT NULL AND r.at_ms >= ?1 AND r.at_ms < ?3
+                 GROUP BY 1, 2",
+                (from_ms, split_ms, to_ms),
+            ),
+        )?;
+        Ok(probes
+            .into_iter()
+            .map(|((host, path), (before, after))| {
+                let failed = failures
+                    .get(&(host.clone(), path.clone()))
+                    .copied()
+                    .unwrap_or_default();
+                let tally = |count: u64, failures: u64| Tally { count, failures };
+                (host, path, tally(before, failed.0), tally(after, failed.1))
+            })
+            .collect())
+    }
+
+    /// Rows of (host, path, count before the split, count from it on), keyed by (host, path).
+    async fn split_counts(
+        &self,
+        sql: &'static str,
+        (from_ms, split_ms, to_ms): (i64, i64, i64),
+    ) -> Result<HashMap<(String, String), (u64, u64)>, StoreError> {
+        let rows = sqlx::query(sql)
+            .bind(from_ms)
+            .bind(split_ms)
+            .bind(to_ms)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(query_err("tallying recent results"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let n = |i: usize| r.get::<i64, _>(i) as u64;
+                ((r.get(0), r.get(1)), (n(2), n(3)))
+            })
+            .collect())
+    }
+
+    /// Probes and failures per (series, edge) of one host in `[from_ms, to_ms)`, from the raw rows
+    /// (kept 48 h by default): the rolling success of each edge.
+    pub async fn edge_tallies(
+        &self,
+        host: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(SeriesKey, Option<String>, Tally)>, StoreError> {
+        let rows = self.in_window("SELECT s.host, s.path, s.region, s.resolver, r.edge, COUNT(*), COUNT(r.failure)
+             FROM series s CROSS JOIN results r ON r.series_id = s.id AND r.at_ms >= ?2 AND r.at_ms < ?3
+             WHERE s.host = ?1 GROUP BY s.id, r.edge", Some(host), (from_ms, to_ms), "tallying edges").await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let tally = Tally {
+                    count: row.get::<i64, _>(5) as u64,
+                    failures: row.get::<i64, _>(6) as u64,
+                };
+                (key_of(row), row.get(4), tally)
+            })
+            .collect())
+    }
+
+    /// The edge IPs each (region, resolver) of one host answered in `[from_ms, to_ms)`, from the
+    /// raw rows: what the resolvers served before, to tell a stale answer from a new one.
+    pub async fn served_edges(
+        &self,
+        host: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let sql = "SELECT DISTINCT s.region, s.resolver, r.edge
+             FROM series s CROSS JOIN results r ON r.series_id = s.id AND r.at_ms >= ?2 AND r.at_ms < ?3
+             WHERE s.host = ?1 AND r.edge IS NOT NULL";
+        let rows = self
+            .in_window(
+                sql,
+                Some(host),
+                (from_ms, to_ms),
+                "reading the edges served",
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    /// One host's rollups of `table` in `[from_ms, to_ms)`, merged across its series into buckets
+    /// of `bucket_ms` counted from `from_ms`: the points of its charts.
+    pub async fn host_buckets(
+        &self,
+        host: &str,
+        table: Table,
+        from_ms: i64,
+        to_ms: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<Bucket>, StoreError> {
+        let sql = per_table!(
+            table,
+            "SELECT (r.start_ms - ?2) / ?4, TOTAL(r.count), TOTAL(r.failures),
+                    '[' || group_concat(r.by_class, ',') || ']', CAST(group_concat(r.hist, '') AS BLOB)
+             FROM series s CROSS JOIN ",
+            " r ON r.series_id = s.id AND r.start_ms >= ?2 AND r.start_ms < ?3
+             WHERE s.host = ?1 GROUP BY 1 ORDER BY 1"
+        );
+        let rows = sqlx::query(sql)
+            .bind(host)
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(bucket_ms.max(1))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(query_err("reading chart rollups"))?;
+        rows.iter()
+            .map(|row| {
+                let start_ms = from_ms + row.get::<i64, _>(0) * bucket_ms;
+                let mut agg = Agg {
+                    count: row.get::<f64, _>(1) as u64,
+                    failures: row.get::<f64, _>(2) as u64,
+                    ..Agg::default()
+                };
+                let packed: Vec<u8> = row.get::<Option<Vec<u8>>, _>(4).unwrap_or_default();
+                merge_packed(&mut agg, &packed)
+                    .and_then(|()| merge_classes(&mut agg, row.get(3)))
+                    .ok_or_else(|| corrupt("rollup row", format!("{host} at {start_ms}")))?;
+                Ok(Bucket { start_ms, agg })
+            })
+            .collect()
+    }
+
+    /// The periods of `table` in `[from_ms, to_ms)` with failures, per (host, region); one host's
+    /// series only when `host` is given.
+    pub async fn failure_periods(
+        &self,
+        host: Option<&str>,
+        table: Table,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<FailurePeriod>, StoreError> {
+        let sql = per_table!(
+            table,
+            "SELECT r.start_ms, s.host, s.region, TOTAL(r.failures),
+                    '[' || group_concat(r.by_class, ',') || ']'
+             FROM series s CROSS JOIN ",
+            " r ON r.series_id = s.id AND r.start_ms >= ?2 AND r.start_ms < ?3
+             WHERE (?1 IS NULL OR s.host = ?1) AND r.failures > 0
+             GROUP BY 1, 2, 3 ORDER BY 1"
+        );
+        let rows = self
+            .in_window(sql, host, (from_ms, to_ms), "reading failure periods")
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let mut agg = Agg::default();
+                merge_classes(&mut agg, row.get(4)).ok_or_else(|| {
+                    corrupt(
+                        "rollup by_class",
+                        format!("period {}", row.get::<i64, _>(0)),
+                    )
+                })?;
+                Ok(FailurePeriod {
+                    start_ms: row.get(0),
+                    host: row.get(1),
+                    region: row.get(2),
+                    failures: row.get::<f64, _>(3) as u64,
+                    by_class: agg.by_class,
+                })
+            })
+            .collect()
+    }
+
+    /// Probes and failures in the rollups of `table` in `[from_ms, to_ms)`; one host's only when
+    /// `host` is given.
+    pub async fn rollup_tally(
+        &self,
+        host: Option<&str>,
+        table: Table,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Tally, StoreError> {
+        let sql = per_table!(
+            table,
+            "SELECT TOTAL(r.count), TOTAL(r.failures) FROM series s CROSS JOIN ",
+            " r ON r.series_id = s.id AND r.start_ms >= ?2 AND r.start_ms < ?3
+             WHERE (?1 IS NULL OR s.host = ?1)"
+        );
+        let rows = self
+            .in_window(sql, host, (from_ms, to_ms), "tallying rollups")
+            .await?;
+        let (count, failures): (f64, f64) =
+            rows.first().map_or((0.0, 0.0), |r| (r.get(0), r.get(1)));
+        Ok(Tally {
+            count: count as u64,
+            failures: failures as u64,
+        })
+    }
+
+    /// Like [`Store::failure_periods`] for the raw rows not rolled up yet, a minute per period,
+    /// classes keyed as the rollups key them (`http_status:502`).
+    pub async fn raw_failure_periods(
+        &self,
+        host: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<(Vec<FailurePeriod>, Tally), StoreError> {
+        let rows = self.in_window("SELECT (r.at_ms / 60000) * 60000, s.host, s.region,
+                    CASE WHEN r.failure = 'http_status' AND r.status IS NOT NULL
+                         THEN 'http_status:' || r.status ELSE r.failure END,
+                    COUNT(*)
+             FROM series s CROSS JOIN results r ON r.series_id = s.id AND r.at_ms >= ?2 AND r.at_ms < ?3
+             WHERE (?1 IS NULL OR s.host = ?1) GROUP BY 1, 2, 3, 4 ORDER BY 1", host, (from_ms, to_ms), "reading recent failures").await?;
+        let mut total = Tally::default();
+        let mut out: Vec<FailurePeriod> = Vec::new();
+        for row in &rows {
+            let n = row.get::<i64, _>(4) as u64;
+            total.count += n;
+            let Some(class) = row.get::<Option<String>, _>(3) else {
+                continue;
+            };
+            total.failures += n;
+            let (start_ms, host, region): (i64, String, String) =
+                (row.get(0), row.get(1), row.get(2));
+            let same = out
+                .last()
+                .is_some_and(|p| (p.start_ms, &p.host, &p.region) == (start_ms, &host, &region));
+            if !same {
+                out.push(FailurePeriod {
+                    start_ms,
+                    host,
+                    region,
+                    failures: 0,
+                    by_class: BTreeMap::new(),
+                });
+            }
+            let p = out.last_mut().expect("pushed above");
+            p.failures += n;
+            *p.by_class.entry(class).or_default() += n;
+        }
+        Ok((out, total))
+    }
+
+    /// Failed raw results in `[from_ms, to_ms)` by class, phase and status, most first (the phase a
+    /// class failed in is only in the raw rows, kept 48 h by default).
+    pub async fn failure_phases(
+        &self,
+        host: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<PhaseCount>, StoreError> {
+        // Through the partial index of failed results (migration 0003): only failures are read.
+        let sql = "SELECT r.failure, r.phase, r.status, COUNT(*)
+             FROM results r INDEXED BY results_failed_at JOIN series s ON s.id = r.series_id
+             WHERE r.failure IS NOT NULL AND r.at_ms >= ?2 AND r.at_ms < ?3
+               AND (?1 IS NULL OR s.host = ?1)
+             GROUP BY 1, 2, 3 ORDER BY 4 DESC";
+        let rows = self
+            .in_window(sql, host, (from_ms, to_ms), "reading failure phases")
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| PhaseCount {
+                class: row.get(0),
+                phase: row.get::<Option<String>, _>(1).unwrap_or_default(),
+                status: row.get(2),
+                count: row.get::<i64, _>(3) as u64,
+            })
+            .collect())
+    }
+
+    /// Each of `hosts`' newest event that changed its enabled flag, with the version it produced.
+    pub async fn last_changes(
+        &self,
+        hosts: &[String],
+    ) -> Result<HashMap<String, (Event, Option<i64>)>, StoreError> {
+        let list = serde_json::to_string(hosts).expect("strings serialize");
+        let rows = sqlx::query(
+            "SELECT e.at_ms, e.host, e.old_enabled, e.new_enabled, e.reason, e.detail, e.evidence,
+                    e.samples, e.version
+             FROM json_each(?1) h CROSS JOIN events e ON e.id = (
+               SELECT id FROM events WHERE host = h.value AND new_enabled IS NOT NULL
+               ORDER BY at_ms DESC, id DESC LIMIT 1)",
+        )
+        .bind(list)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(query_err("reading the last state changes"))?;
+        rows.iter()
+            .map(|r| {
+                let (event, version) = super::publish::event_row(r)?;
+                Ok((event.host.clone().unwrap_or_default(), (event, version)))
+            })
+            .collect()
+    }
+
+    /// Whether any event names `host` (a host no longer configured can still be looked up).
+    pub async fn host_has_events(&self, host: &str) -> Result<bool, StoreError> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM events WHERE host = ? LIMIT 1")
+            .bind(host)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(query_err("looking up a host's events"))?;
+        Ok(row.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests;
