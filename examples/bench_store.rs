@@ -1,9 +1,11 @@
 //! Store benchmark, printing figures (not a timed test):
-//!   1. ingest: results per second through the real path (`Ingest::submit` → batching writer →
-//!      SQLite file), and bytes per raw result on disk;
-//!   2. rollups: bytes per series-day of minute and hour rollups;
-//!   3. dashboard-shaped queries on 30 days of rollups for 50 hosts × 20 regions × 3 resolvers:
-//!      per-host summary over 24 h and per-series hourly chart over 30 days, p50/p95.
+//!
+//! 1. ingest: results per second through the real path (`Ingest::submit` → batching writer →
+//!    SQLite file), and bytes per raw result on disk;
+//! 2. rollups: bytes per series-day of minute and hour rollups;
+//! 3. dashboard-shaped queries on 30 days of rollups for 50 hosts × 20 regions × 3 resolvers:
+//!    per-host summary over 24 h and per-series hourly chart over 30 days, p50/p95.
+//!
 //! Usage: cargo run --release --example bench_store [-- --results N --days D]
 
 use std::sync::Arc;
@@ -23,7 +25,7 @@ use bench_data::HOUR_MS;
 
 fn result(at_ms: i64, host: usize, region: usize, resolver: usize, i: u64) -> EdgeResult {
     let jitter = (i % 17) as f64 * 0.05;
-    let failed = i % 20 == 0;
+    let failed = i.is_multiple_of(20);
     EdgeResult {
         at: chrono::DateTime::from_timestamp_millis(at_ms).unwrap(),
         host: format!("cdn{host}.shop.test"),
