@@ -32,6 +32,7 @@ pub struct DemoArgs {
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let mut signals = service::Signals::install().context("listening for signals")?;
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("creating {}", args.data.display()))?;
     let lab = Lab::start(LabOptions {
@@ -77,11 +78,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     let mut round = 0u64;
     {
-        let signals = service::wait_for_signals(&running);
-        tokio::pin!(signals);
+        let stop = signals.wait(&running);
+        tokio::pin!(stop);
         loop {
             tokio::select! {
-                r = &mut signals => { r?; break }
+                _ = &mut stop => break,
                 _ = ticker.tick() => {}
             }
             round += 1;

@@ -367,28 +367,44 @@ impl Running {
 
 /// `cdnwatch serve`: runs until SIGTERM or SIGINT; SIGHUP reloads the config.
 pub async fn serve(opts: ServeOptions) -> anyhow::Result<std::process::ExitCode> {
+    let mut signals = Signals::install()?;
     let running = start(opts).await?;
     tracing::info!(addr = %running.addr, "serving");
     println!("cdnwatch listening on http://{}", running.addr);
-    wait_for_signals(&running).await?;
+    signals.wait(&running).await;
     tracing::info!("shutting down: finishing running probes, flushing the store");
     running.shutdown().await;
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// Waits for SIGTERM/SIGINT, reloading the config on each SIGHUP meanwhile.
-pub async fn wait_for_signals(running: &Running) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    loop {
-        tokio::select! {
-            _ = term.recv() => return Ok(()),
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            _ = hup.recv() => match running.reload().await {
-                Ok(()) => tracing::info!("SIGHUP: config reloaded"),
-                Err(e) => tracing::error!("SIGHUP: the new config was refused, the old one keeps running:\n{e}"),
-            },
+/// SIGTERM and SIGHUP, taken over before the service announces itself: whoever reads the address
+/// (a supervisor, a test) may signal at once, and the default action would kill the process
+/// without flushing the store.
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Waits for SIGTERM/SIGINT, reloading the config on each SIGHUP meanwhile.
+    pub async fn wait(&mut self, running: &Running) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = tokio::signal::ctrl_c() => return,
+                _ = self.hup.recv() => match running.reload().await {
+                    Ok(()) => tracing::info!("SIGHUP: config reloaded"),
+                    Err(e) => tracing::error!("SIGHUP: the new config was refused, the old one keeps running:\n{e}"),
+                },
+            }
         }
     }
 }

@@ -131,6 +131,10 @@ pub async fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn standalone(args: LabArgs) -> anyhow::Result<ExitCode> {
+    // SIGTERM is taken over before anything is printed: whoever reads the banner (a supervisor, a
+    // test) may stop the lab at once, and the default action would kill it uncleanly.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
     let lab = Lab::start(LabOptions {
         api_listen: args.listen,
         edge_port: args.edge_port,
@@ -154,24 +158,12 @@ async fn standalone(args: LabArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing {}", path.display()))?;
         println!("  config:     {}", path.display());
     }
-    wait_for_stop().await;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
     lab.shutdown().await;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn wait_for_stop() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn client() -> anyhow::Result<reqwest::Client> {
