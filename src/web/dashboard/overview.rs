@@ -106,9 +106,9 @@ pub async fn page(
         lines.push(line);
     }
     let version = published.as_ref().map(|p| p.version);
-    let summary = board::summary(&lines, &regions, version);
+    let (summary, healthy) = board::summary(&lines, &regions, version);
     Ok(OverviewPage {
-        healthy: summary.starts_with("All "),
+        healthy,
         summary,
         regions,
         rows,
