@@ -44,6 +44,15 @@ fn and_list<T: AsRef<str>>(items: &[T]) -> String {
     }
 }
 
+/// Up to four names listed, more counted: `cn-east and cn-north`, `20 regions`.
+fn few(names: &[String], many: &str) -> String {
+    if names.len() > 4 {
+        format!("{} {many}", names.len())
+    } else {
+        and_list(names)
+    }
+}
+
 /// The report.
 pub fn render(i: &Incident) -> String {
     let mut out = String::new();
@@ -154,8 +163,8 @@ fn summary(out: &mut String, i: &Incident) {
             "  {} of {} probes failed ({share:.1} %) on {} in {}, from {} to {}; mostly {main}.",
             count(failed),
             count(i.totals.count),
-            and_list(&hosts),
-            and_list(&regions),
+            few(&hosts, "hosts"),
+            few(&regions, "regions"),
             first.map(stamp).unwrap_or_default(),
             last.map(stamp).unwrap_or_default(),
         );
@@ -224,7 +233,7 @@ fn what_failed(out: &mut String, i: &Incident) {
     for (c, n) in classes {
         let phases = phases_of(i, &c);
         let phase = if phases.is_empty() {
-            "phase not known (raw results no longer kept)".to_string()
+            "phase unknown: its raw results are no longer kept".to_string()
         } else {
             format!("in {}", and_list(&phases))
         };
@@ -530,7 +539,7 @@ mod tests {
             "194 of 7,200 probes failed (2.7 %) on cdn-ss.shop.test and cdn.shop.test in cn-east and cn-north, from 2027-01-15 08:12:00 UTC to 2027-01-15 08:20:00 UTC; mostly http_status 502 in processing.",
             "cdn.shop.test and cdn-ss.shop.test disabled (vendor_wide) at 2027-01-15 08:13:05 UTC (version 8).",
             "http_status 502                   192 probes  in processing",
-            "tcp_refused                         2 probes  phase not known",
+            "tcp_refused                         2 probes  phase unknown",
             "first failure   2027-01-15 08:12:00 UTC (first minute with failures)",
             "detected        2027-01-15 08:12:40 UTC degraded: edge 127.21.1.1 (cn-east) fails",
             "switched        2027-01-15 08:13:05 UTC (version 8): cdn.shop.test and cdn-ss.shop.test disabled (vendor_wide)",
@@ -585,6 +594,25 @@ mod tests {
         let text = render(&i);
         assert!(text.contains("Scope:     all hosts"));
         assert!(text.ends_with("No probe failed and the engine decided nothing in this window.\n"));
+    }
+
+    #[test]
+    fn many_regions_are_counted_not_listed() {
+        let mut i = outage();
+        for r in 0..6 {
+            i.periods.push(period(
+                30,
+                "cdn.shop.test",
+                &format!("r{r}"),
+                "tcp_refused",
+                1,
+            ));
+        }
+        let text = render(&i);
+        assert!(
+            text.contains("on cdn-ss.shop.test and cdn.shop.test in 8 regions,"),
+            "{text}"
+        );
     }
 
     #[test]
