@@ -251,18 +251,7 @@ async fn a_region_whose_own_network_is_down_is_shown_invalid_not_failing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_path_failing_on_every_vendor_is_marked_as_an_origin_fault_on_the_paths_page() {
-    let e = E2e::start(|c| {
-        for h in &mut c.hosts {
-            let image = h.paths[0].clone();
-            h.paths.push(cdnwatch::config::ProbePath {
-                path: "/product/probe.json".into(),
-                expect_sha256: None,
-                min_size: Some(1),
-                ..image
-            });
-        }
-    })
-    .await;
+    let e = E2e::start(with_product_path).await;
     e.wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
     e.fault(r#"{"kind":"http_status","status":504,"path_prefix":"/product"}"#)

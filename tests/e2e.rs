@@ -159,18 +159,7 @@ async fn when_every_host_fails_one_stays_enabled_and_fail_open_is_raised() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_path_broken_at_the_origin_flips_nothing() {
-    let e = E2e::start(|c| {
-        for h in &mut c.hosts {
-            let image = h.paths[0].clone();
-            h.paths.push(cdnwatch::config::ProbePath {
-                path: "/product/probe.json".into(),
-                expect_sha256: None,
-                min_size: Some(1),
-                ..image
-            });
-        }
-    })
-    .await;
+    let e = E2e::start(with_product_path).await;
     let first = e
         .wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;

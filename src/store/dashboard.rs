@@ -10,8 +10,21 @@
 //! the time index. Windows over every series go through [`periods::PeriodCache`], and charts
 //! through [`buckets::BucketCache`], which read each rolled-up period once.
 
+/// SQL over one rollup table, `$before` + the table's name + `$after`, as a `&'static str`.
+macro_rules! per_table {
+    ($table:expr, $before:literal, $after:literal) => {
+        match $table {
+            Table::Minute => concat!($before, "rollup_minute", $after),
+            Table::Hour => concat!($before, "rollup_hour", $after),
+        }
+    };
+}
+
 pub mod buckets;
+mod failures;
 pub mod periods;
+
+pub use failures::{FailurePeriod, PhaseCount};
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -70,7 +83,8 @@ impl Tally {
 
     /// Successful / all; `None` when nothing was probed.
     pub fn success_ratio(&self) -> Option<f64> {
-        (self.count > 0).then(|| (self.count - self.failures) as f64 / self.count as f64)
+        (self.count > 0)
+            .then(|| self.count.saturating_sub(self.failures) as f64 / self.count as f64)
     }
 }
 
@@ -92,26 +106,6 @@ pub struct Bucket {
     pub agg: Agg,
 }
 
-/// One rollup period (or raw minute) of one (host, region) with failures in it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FailurePeriod {
-    pub start_ms: i64,
-    pub host: String,
-    pub region: String,
-    pub failures: u64,
-    /// Failures by class (`http_status:502` …).
-    pub by_class: BTreeMap<String, u64>,
-}
-
-/// Failed raw results of one class in one phase.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PhaseCount {
-    pub class: String,
-    pub phase: String,
-    pub status: Option<i64>,
-    pub count: u64,
-}
-
 fn key_of(row: &sqlx::sqlite::SqliteRow) -> SeriesKey {
     SeriesKey {
         host: row.get(0),
@@ -130,7 +124,7 @@ fn merge_packed(agg: &mut Agg, mut packed: &[u8]) -> Option<()> {
 }
 
 /// Adds `by_class` objects packed as a JSON array (`[{"dns_timeout":2},…]`) to `agg`.
-fn merge_classes(agg: &mut Agg, packed: Option<&str>) -> Option<()> {
+pub(super) fn merge_classes(agg: &mut Agg, packed: Option<&str>) -> Option<()> {
     let Some(json) = packed else { return Some(()) };
     let maps: Vec<BTreeMap<String, u64>> = serde_json::from_str(json).ok()?;
     for (class, n) in maps.into_iter().flatten() {
@@ -139,18 +133,8 @@ fn merge_classes(agg: &mut Agg, packed: Option<&str>) -> Option<()> {
     Some(())
 }
 
-fn corrupt(what: &'static str, detail: String) -> StoreError {
+pub(super) fn corrupt(what: &'static str, detail: String) -> StoreError {
     StoreError::Corrupt { what, detail }
-}
-
-/// SQL over one rollup table, `$before` + the table's name + `$after`, as a `&'static str`.
-macro_rules! per_table {
-    ($table:expr, $before:literal, $after:literal) => {
-        match $table {
-            Table::Minute => concat!($before, "rollup_minute", $after),
-            Table::Hour => concat!($before, "rollup_hour", $after),
-        }
-    };
 }
 
 /// The rows of each series' newest probe, as `series s` and `results r`. A freshness test on them
@@ -165,7 +149,7 @@ macro_rules! newest_probe_rows {
 
 impl Store {
     /// Runs `sql`, whose `?1` is a host (NULL: every host) and `?2`, `?3` a window's bounds.
-    async fn in_window(
+    pub(super) async fn in_window(
         &self,
         sql: &'static str,
         host: Option<&str>,
@@ -308,55 +292,34 @@ impl Store {
         to_ms: i64,
     ) -> Result<Vec<(String, String, Tally, Tally)>, StoreError> {
         // Two index-only reads instead of one that looks up every row: the probes from the
-        // (series, time) index, the failures from the partial index of failed results.
-        let (probes, failures) = tokio::try_join!(
-            self.split_counts(
-                "SELECT s.host, s.path, SUM(r.at_ms < ?2), SUM(r.at_ms >= ?2)
-                 FROM series s CROSS JOIN results r
-                   ON r.series_id = s.id AND r.at_ms >= ?1 AND r.at_ms < ?3
-                 GROUP BY 1, 2",
-                (from_ms, split_ms, to_ms),
-            ),
-            self.split_counts(
-                "SELECT s.host, s.path, SUM(r.at_ms < ?2), SUM(r.at_ms >= ?2)
-                 FROM results r INDEXED BY results_failed_at JOIN series s ON s.id = r.series_id
-                 WHERE r.failure IS NOT NULL AND r.at_ms >= ?1 AND r.at_ms < ?3
-                 GROUP BY 1, 2",
-                (from_ms, split_ms, to_ms),
-            ),
-        )?;
-        Ok(probes
-            .into_iter()
-            .map(|((host, path), (before, after))| {
-                let failed = failures
-                    .get(&(host.clone(), path.clone()))
-                    .copied()
-                    .unwrap_or_default();
-                let tally = |count: u64, failures: u64| Tally { count, failures };
-                (host, path, tally(before, failed.0), tally(after, failed.1))
-            })
-            .collect())
-    }
-
-    /// Rows of (host, path, count before the split, count from it on), keyed by (host, path).
-    async fn split_counts(
-        &self,
-        sql: &'static str,
-        (from_ms, split_ms, to_ms): (i64, i64, i64),
-    ) -> Result<HashMap<(String, String), (u64, u64)>, StoreError> {
-        let rows = sqlx::query(sql)
-            .bind(from_ms)
-            .bind(split_ms)
-            .bind(to_ms)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(query_err("tallying recent results"))?;
+        // (series, time) index, the failures from the partial index of failed results. One
+        // statement, so both see the same rows.
+        let rows = sqlx::query(
+            "SELECT host, path, SUM(n1), SUM(f1), SUM(n2), SUM(f2) FROM (
+               SELECT s.host, s.path, SUM(r.at_ms < ?2) AS n1, 0 AS f1, SUM(r.at_ms >= ?2) AS n2, 0 AS f2
+               FROM series s CROSS JOIN results r
+                 ON r.series_id = s.id AND r.at_ms >= ?1 AND r.at_ms < ?3
+               GROUP BY 1, 2
+               UNION ALL
+               SELECT s.host, s.path, 0, SUM(r.at_ms < ?2), 0, SUM(r.at_ms >= ?2)
+               FROM results r INDEXED BY results_failed_at JOIN series s ON s.id = r.series_id
+               WHERE r.failure IS NOT NULL AND r.at_ms >= ?1 AND r.at_ms < ?3
+               GROUP BY 1, 2)
+             GROUP BY 1, 2",
+        )
+        .bind(from_ms)
+        .bind(split_ms)
+        .bind(to_ms)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(query_err("tallying recent results"))?;
+        let tally = |row: &sqlx::sqlite::SqliteRow, i: usize| Tally {
+            count: row.get::<i64, _>(i) as u64,
+            failures: row.get::<i64, _>(i + 1) as u64,
+        };
         Ok(rows
             .iter()
-            .map(|r| {
-                let n = |i: usize| r.get::<i64, _>(i) as u64;
-                ((r.get(0), r.get(1)), (n(2), n(3)))
-            })
+            .map(|row| (row.get(0), row.get(1), tally(row, 2), tally(row, 4)))
             .collect())
     }
 
@@ -449,145 +412,6 @@ impl Store {
                 Ok(Bucket { start_ms, agg })
             })
             .collect()
-    }
-
-    /// The periods of `table` in `[from_ms, to_ms)` with failures, per (host, region); one host's
-    /// series only when `host` is given.
-    pub async fn failure_periods(
-        &self,
-        host: Option<&str>,
-        table: Table,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<FailurePeriod>, StoreError> {
-        let sql = per_table!(
-            table,
-            "SELECT r.start_ms, s.host, s.region, TOTAL(r.failures),
-                    '[' || group_concat(r.by_class, ',') || ']'
-             FROM series s CROSS JOIN ",
-            " r ON r.series_id = s.id AND r.start_ms >= ?2 AND r.start_ms < ?3
-             WHERE (?1 IS NULL OR s.host = ?1) AND r.failures > 0
-             GROUP BY 1, 2, 3 ORDER BY 1"
-        );
-        let rows = self
-            .in_window(sql, host, (from_ms, to_ms), "reading failure periods")
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let mut agg = Agg::default();
-                merge_classes(&mut agg, row.get(4)).ok_or_else(|| {
-                    corrupt(
-                        "rollup by_class",
-                        format!("period {}", row.get::<i64, _>(0)),
-                    )
-                })?;
-                Ok(FailurePeriod {
-                    start_ms: row.get(0),
-                    host: row.get(1),
-                    region: row.get(2),
-                    failures: row.get::<f64, _>(3) as u64,
-                    by_class: agg.by_class,
-                })
-            })
-            .collect()
-    }
-
-    /// Probes and failures in the rollups of `table` in `[from_ms, to_ms)`; one host's only when
-    /// `host` is given.
-    pub async fn rollup_tally(
-        &self,
-        host: Option<&str>,
-        table: Table,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Tally, StoreError> {
-        let sql = per_table!(
-            table,
-            "SELECT TOTAL(r.count), TOTAL(r.failures) FROM series s CROSS JOIN ",
-            " r ON r.series_id = s.id AND r.start_ms >= ?2 AND r.start_ms < ?3
-             WHERE (?1 IS NULL OR s.host = ?1)"
-        );
-        let rows = self
-            .in_window(sql, host, (from_ms, to_ms), "tallying rollups")
-            .await?;
-        let (count, failures): (f64, f64) =
-            rows.first().map_or((0.0, 0.0), |r| (r.get(0), r.get(1)));
-        Ok(Tally {
-            count: count as u64,
-            failures: failures as u64,
-        })
-    }
-
-    /// Like [`Store::failure_periods`] for the raw rows not rolled up yet, a minute per period,
-    /// classes keyed as the rollups key them (`http_status:502`).
-    pub async fn raw_failure_periods(
-        &self,
-        host: Option<&str>,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<(Vec<FailurePeriod>, Tally), StoreError> {
-        let rows = self.in_window("SELECT (r.at_ms / 60000) * 60000, s.host, s.region,
-                    CASE WHEN r.failure = 'http_status' AND r.status IS NOT NULL
-                         THEN 'http_status:' || r.status ELSE r.failure END,
-                    COUNT(*)
-             FROM series s CROSS JOIN results r ON r.series_id = s.id AND r.at_ms >= ?2 AND r.at_ms < ?3
-             WHERE (?1 IS NULL OR s.host = ?1) GROUP BY 1, 2, 3, 4 ORDER BY 1", host, (from_ms, to_ms), "reading recent failures").await?;
-        let mut total = Tally::default();
-        let mut out: Vec<FailurePeriod> = Vec::new();
-        for row in &rows {
-            let n = row.get::<i64, _>(4) as u64;
-            total.count += n;
-            let Some(class) = row.get::<Option<String>, _>(3) else {
-                continue;
-            };
-            total.failures += n;
-            let (start_ms, host, region): (i64, String, String) =
-                (row.get(0), row.get(1), row.get(2));
-            let same = out
-                .last()
-                .is_some_and(|p| (p.start_ms, &p.host, &p.region) == (start_ms, &host, &region));
-            if !same {
-                out.push(FailurePeriod {
-                    start_ms,
-                    host,
-                    region,
-                    failures: 0,
-                    by_class: BTreeMap::new(),
-                });
-            }
-            let p = out.last_mut().expect("pushed above");
-            p.failures += n;
-            *p.by_class.entry(class).or_default() += n;
-        }
-        Ok((out, total))
-    }
-
-    /// Failed raw results in `[from_ms, to_ms)` by class, phase and status, most first (the phase a
-    /// class failed in is only in the raw rows, kept 48 h by default).
-    pub async fn failure_phases(
-        &self,
-        host: Option<&str>,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<PhaseCount>, StoreError> {
-        // Through the partial index of failed results (migration 0003): only failures are read.
-        let sql = "SELECT r.failure, r.phase, r.status, COUNT(*)
-             FROM results r INDEXED BY results_failed_at JOIN series s ON s.id = r.series_id
-             WHERE r.failure IS NOT NULL AND r.at_ms >= ?2 AND r.at_ms < ?3
-               AND (?1 IS NULL OR s.host = ?1)
-             GROUP BY 1, 2, 3 ORDER BY 4 DESC";
-        let rows = self
-            .in_window(sql, host, (from_ms, to_ms), "reading failure phases")
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| PhaseCount {
-                class: row.get(0),
-                phase: row.get::<Option<String>, _>(1).unwrap_or_default(),
-                status: row.get(2),
-                count: row.get::<i64, _>(3) as u64,
-            })
-            .collect())
     }
 
     /// Each of `hosts`' newest event that changed its enabled flag, with the version it produced.

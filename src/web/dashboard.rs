@@ -38,8 +38,6 @@ use crate::store::dashboard::periods::{HostPath, PeriodCache, WindowSum};
 use crate::store::rollup::{HOUR_MS, Table};
 use crate::store::{Store, StoreError};
 
-pub use board::CellState;
-
 /// The dashboard's routes, with the caches of rolled-up periods and chart buckets they share.
 pub fn routes() -> Router<AppState> {
     Router::new()

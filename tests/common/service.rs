@@ -45,6 +45,19 @@ pub fn fast(c: &mut Config) {
     }
 }
 
+/// Adds the `/product` object to every host beside its image (a second path, for origin faults).
+pub fn with_product_path(c: &mut Config) {
+    for h in &mut c.hosts {
+        let image = h.paths[0].clone();
+        h.paths.push(cdnwatch::config::ProbePath {
+            path: "/product/probe.json".into(),
+            expect_sha256: None,
+            min_size: Some(1),
+            ..image
+        });
+    }
+}
+
 async fn start_service(
     config_path: &std::path::Path,
     data: &std::path::Path,

@@ -57,52 +57,20 @@ impl BucketCache {
         done_ms: i64,
     ) -> Result<Vec<Bucket>, StoreError> {
         let key: Key = (host.to_string(), table == Table::Hour, bucket_ms);
-        // What the cache holds for this window, copied out so no lock is held while reading.
-        let (held, read_from) = {
-            let charts = self.charts.lock().expect("bucket cache");
-            match charts.get(&key) {
-                Some(c) if c.from <= from_ms && c.to > from_ms => {
-                    let held: Vec<(i64, Encoded)> = c
-                        .buckets
-                        .range(from_ms..c.to.min(to_ms))
-                        .map(|(k, v)| (*k, v.clone()))
-                        .collect();
-                    (held, c.to.min(to_ms))
-                }
-                _ => (Vec::new(), from_ms),
-            }
-        };
+        let (held, read_from) = self.held(&key, from_ms, to_ms);
         let fresh = store
             .host_buckets(host, table, read_from, to_ms, bucket_ms)
             .await?;
-        let complete_to = read_from
-            + (done_ms.min(to_ms) - read_from)
-                .max(0)
-                .div_euclid(bucket_ms)
-                * bucket_ms;
-        {
-            let mut charts = self.charts.lock().expect("bucket cache");
-            let chart = charts.entry(key).or_default();
-            let contiguous =
-                chart.from <= from_ms && chart.to >= read_from && chart.to > chart.from;
-            if !contiguous {
-                *chart = Chart {
-                    from: read_from,
-                    to: read_from,
-                    buckets: BTreeMap::new(),
-                };
-            }
-            for b in fresh
-                .iter()
-                .filter(|b| b.start_ms + bucket_ms <= complete_to)
-            {
-                chart.buckets.insert(b.start_ms, encode(&b.agg));
-            }
-            chart.to = chart.to.max(complete_to);
-            // A later request starts later: what is before this one's start is not asked again.
-            chart.buckets = chart.buckets.split_off(&from_ms);
-            chart.from = chart.from.max(from_ms).min(chart.to);
-        }
+        let whole = (done_ms.min(to_ms) - read_from)
+            .max(0)
+            .div_euclid(bucket_ms);
+        self.keep(
+            key,
+            &fresh,
+            (read_from, read_from + whole * bucket_ms),
+            from_ms,
+            bucket_ms,
+        );
         let mut out = Vec::with_capacity(held.len() + fresh.len());
         for (start_ms, (count, failures, by_class, blob)) in held {
             let agg =
@@ -116,5 +84,49 @@ impl BucketCache {
         }
         out.extend(fresh);
         Ok(out)
+    }
+
+    /// The complete buckets held for `[from_ms, to_ms)`, copied out (no lock is held while
+    /// reading the store), and where the buckets still to read start.
+    fn held(&self, key: &Key, from_ms: i64, to_ms: i64) -> (Vec<(i64, Encoded)>, i64) {
+        let charts = self.charts.lock().expect("bucket cache");
+        match charts.get(key) {
+            Some(c) if c.from <= from_ms && c.to > from_ms => {
+                let to = c.to.min(to_ms);
+                let held = c
+                    .buckets
+                    .range(from_ms..to)
+                    .map(|(k, v)| (*k, v.clone()))
+                    .collect();
+                (held, to)
+            }
+            _ => (Vec::new(), from_ms),
+        }
+    }
+
+    /// Keeps the complete buckets among those just read (`read` = where they started, where the
+    /// complete ones end), after the chart's held ones when they join up, else instead of them.
+    fn keep(&self, key: Key, fresh: &[Bucket], read: (i64, i64), from_ms: i64, bucket_ms: i64) {
+        let (read_from, complete_to) = read;
+        let mut charts = self.charts.lock().expect("bucket cache");
+        let chart = charts.entry(key).or_default();
+        let joins = chart.from <= from_ms && chart.to >= read_from && chart.to > chart.from;
+        if !joins {
+            *chart = Chart {
+                from: read_from,
+                to: read_from,
+                buckets: BTreeMap::new(),
+            };
+        }
+        for b in fresh
+            .iter()
+            .filter(|b| b.start_ms + bucket_ms <= complete_to)
+        {
+            chart.buckets.insert(b.start_ms, encode(&b.agg));
+        }
+        chart.to = chart.to.max(complete_to);
+        // A later request starts later: what is before this one's start is not asked again.
+        chart.buckets = chart.buckets.split_off(&from_ms);
+        chart.from = chart.from.max(from_ms).min(chart.to);
     }
 }

@@ -239,8 +239,9 @@ fn whole_regions(hosts: &[HostLine], regions: &[String], state: CellState) -> Ve
         .collect()
 }
 
-/// The sentence at the top of the overview: whether anything is wrong right now.
-pub fn summary(hosts: &[HostLine], regions: &[String], version: Option<i64>) -> String {
+/// The sentence at the top of the overview: whether anything is wrong right now; and true when
+/// nothing is.
+pub fn summary(hosts: &[HostLine], regions: &[String], version: Option<i64>) -> (String, bool) {
     let serving = match version {
         Some(v) => format!("serving version {v}"),
         None => "no version published yet".to_string(),
@@ -272,14 +273,15 @@ pub fn summary(hosts: &[HostLine], regions: &[String], version: Option<i64>) -> 
     parts.extend(by_region(hosts, regions, CellState::Failing));
     parts.extend(by_region(hosts, regions, CellState::Degraded));
     if parts.is_empty() {
-        return format!(
+        let text = format!(
             "All {} healthy in {}; {serving}.",
             plural(hosts.len(), "host", "hosts"),
             plural(regions.len(), "region", "regions")
         );
+        return (text, true);
     }
     // Not capitalised: the sentence usually starts with a host name, which is lower case.
-    format!("{}; {serving}.", parts.join("; "))
+    (format!("{}; {serving}.", parts.join("; ")), false)
 }
 
 #[cfg(test)]
@@ -303,6 +305,12 @@ mod tests {
 
     use CellState::*;
 
+    fn sentence(hosts: &[HostLine], regions: &[String], version: Option<i64>) -> String {
+        let (text, healthy) = summary(hosts, regions, version);
+        assert_eq!(healthy, text.starts_with("All "), "{text}");
+        text
+    }
+
     #[test]
     fn a_healthy_board_says_so_in_one_sentence_with_the_version() {
         let hosts = [
@@ -311,7 +319,7 @@ mod tests {
             line("cdn-bak.shop.test", [Ok; 3]),
         ];
         assert_eq!(
-            summary(&hosts, &regions(), Some(7)),
+            sentence(&hosts, &regions(), Some(7)),
             "All 3 hosts healthy in 3 regions; serving version 7."
         );
     }
@@ -330,7 +338,7 @@ mod tests {
             line("cdn-bak.shop.test", [Ok, Ok, Degraded]),
         ];
         assert_eq!(
-            summary(&hosts, &regions(), Some(8)),
+            sentence(&hosts, &regions(), Some(8)),
             "cdn.shop.test is disabled (vendor_wide since 03:12 UTC); \
              cdn.shop.test and cdn-ss.shop.test failing in cn-east; \
              cdn.shop.test failing in cn-north and cn-south; \
@@ -344,7 +352,7 @@ mod tests {
             .map(|i| line(&format!("h{i}.test"), [Failing, Invalid, Ok]))
             .collect();
         assert_eq!(
-            summary(&hosts, &regions(), None),
+            sentence(&hosts, &regions(), None),
             "cn-north cannot vote (its control targets are unreachable); \
              every host failing in cn-east; no version published yet."
         );
@@ -357,7 +365,7 @@ mod tests {
             })
             .collect();
         assert_eq!(
-            summary(&hosts, &regions(), Some(2)),
+            sentence(&hosts, &regions(), Some(2)),
             "no recent probes from cn-south; every host failing in cn-east; \
              3 hosts failing in cn-north; serving version 2."
         );
@@ -375,7 +383,7 @@ mod tests {
             })
             .collect();
         assert_eq!(
-            summary(&hosts, &regions, Some(3)),
+            sentence(&hosts, &regions, Some(3)),
             "6 hosts degraded in 6 regions; serving version 3."
         );
     }
@@ -387,7 +395,7 @@ mod tests {
             reason: "fail_open".into(),
             at: "03:20 UTC".into(),
         });
-        let s = summary(&[kept], &regions(), Some(9));
+        let s = sentence(&[kept], &regions(), Some(9));
         assert!(
             s.starts_with("cdn-bak.shop.test is kept enabled (fail_open since 03:20 UTC)"),
             "{s}"

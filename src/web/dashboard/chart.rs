@@ -183,36 +183,7 @@ pub fn lines(title: &str, unit: &str, from_ms: i64, to_ms: i64, lines: &[Line]) 
     let mut out = String::with_capacity(4096);
     frame.axes(&mut out, title, unit);
     for (i, line) in lines.iter().enumerate() {
-        for run in line
-            .points
-            .split(|p| p.1.is_none())
-            .filter(|r| !r.is_empty())
-        {
-            let pts: Vec<(f64, f64)> = run
-                .iter()
-                .filter_map(|(t, v)| v.map(|v| (frame.x(*t), frame.y(v))))
-                .collect();
-            match pts.as_slice() {
-                // A lone point has no line to draw: a dot.
-                [(x, y)] => {
-                    let _ = write!(
-                        out,
-                        r#"<circle class="dot {}" cx="{x:.1}" cy="{y:.1}" r="2"/>"#,
-                        esc(line.class)
-                    );
-                }
-                _ => {
-                    let text: Vec<String> =
-                        pts.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
-                    let _ = write!(
-                        out,
-                        r#"<polyline class="line {}" points="{}"/>"#,
-                        esc(line.class),
-                        text.join(" ")
-                    );
-                }
-            }
-        }
+        draw(&mut out, &frame, line);
         // Legends at the right end of the title line, clear of the title.
         let x = WIDTH - RIGHT - 56.0 * (lines.len() - i) as f64;
         let _ = write!(
@@ -229,6 +200,35 @@ pub fn lines(title: &str, unit: &str, from_ms: i64, to_ms: i64, lines: &[Line]) 
     }
     out.push_str("</svg>");
     Svg(out)
+}
+
+/// A line's runs between gaps: polylines, or dots for lone points (nothing to join them to).
+fn draw(out: &mut String, frame: &Frame, line: &Line) {
+    for run in line
+        .points
+        .split(|p| p.1.is_none())
+        .filter(|r| !r.is_empty())
+    {
+        let pts: Vec<(f64, f64)> = run
+            .iter()
+            .filter_map(|(t, v)| v.map(|v| (frame.x(*t), frame.y(v))))
+            .collect();
+        if let [(x, y)] = pts.as_slice() {
+            let _ = write!(
+                out,
+                r#"<circle class="dot {}" cx="{x:.1}" cy="{y:.1}" r="2"/>"#,
+                esc(line.class)
+            );
+            continue;
+        }
+        let text: Vec<String> = pts.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+        let _ = write!(
+            out,
+            r#"<polyline class="line {}" points="{}"/>"#,
+            esc(line.class),
+            text.join(" ")
+        );
+    }
 }
 
 fn empty_note(out: &mut String) {

@@ -143,27 +143,12 @@ pub async fn page(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<HostPage, PageError> {
     query::only(&params, &["window"])?;
-    let window = match query::given(&params, "window") {
-        None => &WINDOWS[DEFAULT_WINDOW],
-        Some(w) => WINDOWS.iter().find(|c| c.name == w).ok_or_else(|| {
-            PageError::bad(
-                "window",
-                format!("`{w}` is not a window (use 1h, 6h, 24h, 7d or 30d)"),
-            )
-        })?,
-    };
+    let window = chart_window(&params)?;
     let now = Now::of(&state);
-    let Some(cfg) = now.config.host(&host).cloned() else {
-        let known: Vec<&str> = now.config.hosts.iter().map(|h| h.domain.as_str()).collect();
-        return Err(PageError::NotFound(format!(
-            "no host named `{host}` is configured (configured: {})",
-            known.join(", ")
-        )));
-    };
-    let store = &state.store;
+    let cfg = configured(&now, &host)?;
     // Buckets start at whole multiples of their width, so points stay put between refreshes.
     let from = (now.ms() - window.span_ms).div_euclid(window.bucket_ms) * window.bucket_ms;
-    let one = std::slice::from_ref(&host);
+    let store = &state.store;
     let marks = Marks::read(store).await?;
     let done = match window.table {
         Table::Minute => marks.minutes,
@@ -179,30 +164,25 @@ pub async fn page(
             window.table,
             (from, now.ms()),
             window.bucket_ms,
-            done.unwrap_or(i64::MIN),
+            done.unwrap_or(i64::MIN)
         ),
-        store.last_changes(one),
+        store.last_changes(std::slice::from_ref(&host)),
         store.events(Some(&host), 0, i64::MAX, RECENT_EVENTS),
     )?;
     let enabled = !disabled_hosts(state.publisher.current().as_deref())
         .get(&host)
         .copied()
         .unwrap_or(false);
+    let span = (from, now.ms(), window.bucket_ms);
     Ok(HostPage {
         head: HostHead::new(&cfg, enabled, change.get(&host).map(|c| &c.0), now.ms()),
         cert: cert_days(newest.iter().filter_map(|r| r.cert_not_after_s).min(), &now),
         generated: stamp(now.ms()),
-        windows: WINDOWS
-            .iter()
-            .map(|w| WindowLink {
-                name: w.name,
-                current: w.name == window.name,
-            })
-            .collect(),
+        windows: window_links(window),
         results: results(&newest, &rolling),
         dns: dns_tables(&now, &newest, &served),
-        phase_charts: phase_charts(&buckets, from, now.ms(), window.bucket_ms),
-        failure_chart: Safe(failure_chart(&buckets, from, now.ms(), window.bucket_ms)),
+        phase_charts: phase_charts(&buckets, span),
+        failure_chart: Safe(failure_chart(&buckets, span)),
         events: events
             .iter()
             .map(|(e, _)| EventLine {
@@ -211,6 +191,40 @@ pub async fn page(
                 detail: e.detail.clone(),
             })
             .collect(),
+    })
+}
+
+/// The chart window the `window` parameter names (6 h when absent).
+fn chart_window(params: &HashMap<String, String>) -> Result<&'static ChartWindow, PageError> {
+    match query::given(params, "window") {
+        None => Ok(&WINDOWS[DEFAULT_WINDOW]),
+        Some(w) => WINDOWS.iter().find(|c| c.name == w).ok_or_else(|| {
+            PageError::bad(
+                "window",
+                format!("`{w}` is not a window (use 1h, 6h, 24h, 7d or 30d)"),
+            )
+        }),
+    }
+}
+
+fn window_links(current: &ChartWindow) -> Vec<WindowLink> {
+    WINDOWS
+        .iter()
+        .map(|w| WindowLink {
+            name: w.name,
+            current: w.name == current.name,
+        })
+        .collect()
+}
+
+/// The configured host of that name, or a 404 naming it and the hosts there are.
+fn configured(now: &Now, host: &str) -> Result<crate::config::Host, PageError> {
+    now.config.host(host).cloned().ok_or_else(|| {
+        let known: Vec<&str> = now.config.hosts.iter().map(|h| h.domain.as_str()).collect();
+        PageError::NotFound(format!(
+            "no host named `{host}` is configured (configured: {})",
+            known.join(", ")
+        ))
     })
 }
 
@@ -273,28 +287,6 @@ fn dns_tables(
             for (_, res, edge) in served.iter().filter(|s| s.0 == region.name) {
                 history.entry(res.clone()).or_default().insert(edge.clone());
             }
-            let rows = dns::compare(&answers, &history)
-                .into_iter()
-                .map(|row| DnsRow {
-                    cells: row
-                        .cells
-                        .iter()
-                        .map(|c| match c {
-                            Served::Ok => "✓ served",
-                            Served::Failing => "✗ served, failing",
-                            Served::Absent => "·",
-                        })
-                        .collect(),
-                    stale: matches!(row.mark, Mark::Stale(_)),
-                    differs: row.mark != Mark::Same,
-                    mark: match &row.mark {
-                        Mark::Same => "same".into(),
-                        Mark::Differs => "differs".into(),
-                        Mark::Stale(on) => format!("⚠ stale DNS on {}", on.join(", ")),
-                    },
-                    edge: row.edge,
-                })
-                .collect();
             DnsTable {
                 region: region.name.clone(),
                 resolvers: answers
@@ -304,10 +296,36 @@ fn dns_tables(
                         None => a.resolver.clone(),
                     })
                     .collect(),
-                rows,
+                rows: dns::compare(&answers, &history)
+                    .into_iter()
+                    .map(dns_row)
+                    .collect(),
             }
         })
         .collect()
+}
+
+/// An edge's row of a DNS table, in words and symbols.
+fn dns_row(row: dns::EdgeRow) -> DnsRow {
+    DnsRow {
+        cells: row
+            .cells
+            .iter()
+            .map(|c| match c {
+                Served::Ok => "✓ served",
+                Served::Failing => "✗ served, failing",
+                Served::Absent => "·",
+            })
+            .collect(),
+        stale: matches!(row.mark, Mark::Stale(_)),
+        differs: row.mark != Mark::Same,
+        mark: match &row.mark {
+            Mark::Same => "same".into(),
+            Mark::Differs => "differs".into(),
+            Mark::Stale(on) => format!("⚠ stale DNS on {}", on.join(", ")),
+        },
+        edge: row.edge,
+    }
 }
 
 /// What `resolver` in `region` answered in the newest probes: each edge reached, ok when every
@@ -344,7 +362,8 @@ fn grid(buckets: &[Bucket], from: i64, to: i64, step: i64) -> Vec<(i64, Option<&
         .collect()
 }
 
-fn phase_charts(buckets: &[Bucket], from: i64, to: i64, step: i64) -> Vec<Safe<Svg>> {
+/// One chart per phase over `(from, to, step)`: p50 and p95 per bucket.
+fn phase_charts(buckets: &[Bucket], (from, to, step): (i64, i64, i64)) -> Vec<Safe<Svg>> {
     let grid = grid(buckets, from, to, step);
     PHASES
         .iter()
@@ -369,7 +388,8 @@ fn phase_charts(buckets: &[Bucket], from: i64, to: i64, step: i64) -> Vec<Safe<S
         .collect()
 }
 
-fn failure_chart(buckets: &[Bucket], from: i64, to: i64, step: i64) -> Svg {
+/// Failures per bucket over `(from, to, step)`, stacked by class, most frequent class first.
+fn failure_chart(buckets: &[Bucket], (from, to, step): (i64, i64, i64)) -> Svg {
     let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
     for b in buckets {
         for (c, n) in &b.agg.by_class {

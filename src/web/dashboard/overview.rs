@@ -106,9 +106,9 @@ pub async fn page(
         lines.push(line);
     }
     let version = published.as_ref().map(|p| p.version);
-    let summary = board::summary(&lines, &regions, version);
+    let (summary, healthy) = board::summary(&lines, &regions, version);
     Ok(OverviewPage {
-        healthy: summary.starts_with("All "),
+        healthy,
         summary,
         regions,
         rows,
@@ -150,21 +150,7 @@ impl RowContext<'_> {
             .iter()
             .filter(|g| g.host == host.domain)
             .collect();
-        let ratio = self.now.config.engine.round_fail_ratio;
-        let cells: Vec<Cell> = regions
-            .iter()
-            .map(|region| {
-                let mut counts = CellCounts::default();
-                mine.iter()
-                    .filter(|g| &g.region == region)
-                    .for_each(|g| counts.add(g));
-                let st = counts.state(self.state.latest.control_ok(region), ratio);
-                Cell {
-                    state: st,
-                    title: format!("{region}: {}", counts.title(st)),
-                }
-            })
-            .collect();
+        let cells = self.cells(&mine, regions);
         let line = HostLine {
             host: host.domain.clone(),
             enabled,
@@ -188,6 +174,25 @@ impl RowContext<'_> {
             ),
         };
         (row, line)
+    }
+
+    /// A cell per region from the host's newest probes there.
+    fn cells(&self, mine: &[&NewestGroup], regions: &[String]) -> Vec<Cell> {
+        let ratio = self.now.config.engine.round_fail_ratio;
+        regions
+            .iter()
+            .map(|region| {
+                let mut counts = CellCounts::default();
+                mine.iter()
+                    .filter(|g| &g.region == region)
+                    .for_each(|g| counts.add(g));
+                let st = counts.state(self.state.latest.control_ok(region), ratio);
+                Cell {
+                    state: st,
+                    title: format!("{region}: {}", counts.title(st)),
+                }
+            })
+            .collect()
     }
 }
 

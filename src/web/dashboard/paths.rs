@@ -15,7 +15,7 @@ use super::board::{CellCounts, CellState};
 use super::{Marks, Now, PageError, add_raw, percent, query, rolled_sums, stamp};
 use crate::config::{Config, MergedHost};
 use crate::service::AppState;
-use crate::store::dashboard::periods::PeriodCache;
+use crate::store::dashboard::periods::{HostPath, PeriodCache, WindowSum};
 use crate::store::dashboard::{NewestGroup, Tally};
 use crate::store::rollup::MINUTE_MS;
 
@@ -92,34 +92,9 @@ pub async fn page(
         .into_iter()
         .filter(|g| state.latest.control_ok(&g.region) != Some(false))
         .collect();
-    let tally = |host: &str, paths: &BTreeSet<String>| {
-        let mut t = Tally::default();
-        for p in paths {
-            if let Some(s) = sums.get(&(host.to_string(), p.clone())) {
-                t.add(s.tally);
-            }
-        }
-        t
-    };
     let mut rows: Vec<PathRow> = prefixes(&now.config)
         .into_iter()
-        .map(|(prefix, merged_host, by_host)| {
-            let all: BTreeSet<String> = by_host.iter().flatten().cloned().collect();
-            let cells = now
-                .config
-                .hosts
-                .iter()
-                .zip(&by_host)
-                .map(|(h, paths)| cell(&h.domain, paths, &groups, tally(&h.domain, paths), &now))
-                .collect();
-            PathRow {
-                prefix,
-                merged_host,
-                paths: all.into_iter().collect::<Vec<_>>().join(", "),
-                cells,
-                origin_fault: false,
-            }
-        })
+        .map(|p| path_row(&now, p, &groups, &sums))
         .collect();
     let vendors: Vec<&str> = now.config.hosts.iter().map(|h| h.vendor.as_str()).collect();
     mark_origin_faults(&mut rows, &vendors);
@@ -138,10 +113,13 @@ pub async fn page(
     })
 }
 
-/// Each prefix with its merged host name (if any) and, per configured host, the paths it probes
-/// under that prefix.
-fn prefixes(config: &Config) -> Vec<(String, String, Vec<BTreeSet<String>>)> {
-    let mut out: Vec<(String, String, Vec<BTreeSet<String>>)> = Vec::new();
+/// A path prefix: its merged host name (if any) and, per configured host, the paths it probes
+/// under the prefix.
+type Prefix = (String, String, Vec<BTreeSet<String>>);
+
+/// Each prefix of the probed paths, in config order.
+fn prefixes(config: &Config) -> Vec<Prefix> {
+    let mut out: Vec<Prefix> = Vec::new();
     for (i, host) in config.hosts.iter().enumerate() {
         for p in &host.paths {
             let prefix = prefix_of(&p.path, &config.merged_hosts);
@@ -162,6 +140,38 @@ fn prefixes(config: &Config) -> Vec<(String, String, Vec<BTreeSet<String>>)> {
         }
     }
     out
+}
+
+/// A prefix's row: a cell per configured host.
+fn path_row(
+    now: &Now,
+    (prefix, merged_host, by_host): Prefix,
+    groups: &[NewestGroup],
+    sums: &HashMap<HostPath, WindowSum>,
+) -> PathRow {
+    let all: BTreeSet<&String> = by_host.iter().flatten().collect();
+    let cells = now
+        .config
+        .hosts
+        .iter()
+        .zip(&by_host)
+        .map(|(h, paths)| {
+            let mut tally = Tally::default();
+            for p in paths {
+                if let Some(s) = sums.get(&(h.domain.clone(), p.clone())) {
+                    tally.add(s.tally);
+                }
+            }
+            cell(&h.domain, paths, groups, tally, now)
+        })
+        .collect();
+    PathRow {
+        paths: all.into_iter().cloned().collect::<Vec<_>>().join(", "),
+        prefix,
+        merged_host,
+        cells,
+        origin_fault: false,
+    }
 }
 
 fn cell(

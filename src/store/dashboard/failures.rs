@@ -1,0 +1,171 @@
+//! The failures of a window for the incident report: the periods with failures per (host, region)
+//! and their classes, the probe totals, and the phase each class failed in.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row as _;
+
+use super::{Agg, Tally, corrupt, merge_classes};
+use crate::store::rollup::Table;
+use crate::store::{Store, StoreError};
+
+/// One rollup period (or raw minute) of one (host, region) with failures in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailurePeriod {
+    pub start_ms: i64,
+    pub host: String,
+    pub region: String,
+    pub failures: u64,
+    /// Failures by class (`http_status:502` …).
+    pub by_class: BTreeMap<String, u64>,
+}
+
+/// Failed raw results of one class in one phase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhaseCount {
+    pub class: String,
+    pub phase: String,
+    pub status: Option<i64>,
+    pub count: u64,
+}
+
+impl Store {
+    /// The periods of `table` in `[from_ms, to_ms)` with failures, per (host, region); one host's
+    /// series only when `host` is given.
+    pub async fn failure_periods(
+        &self,
+        host: Option<&str>,
+        table: Table,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<FailurePeriod>, StoreError> {
+        let sql = per_table!(
+            table,
+            "SELECT r.start_ms, s.host, s.region, TOTAL(r.failures),
+                    '[' || group_concat(r.by_class, ',') || ']'
+             FROM series s CROSS JOIN ",
+            " r ON r.series_id = s.id AND r.start_ms >= ?2 AND r.start_ms < ?3
+             WHERE (?1 IS NULL OR s.host = ?1) AND r.failures > 0
+             GROUP BY 1, 2, 3 ORDER BY 1"
+        );
+        let rows = self
+            .in_window(sql, host, (from_ms, to_ms), "reading failure periods")
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let mut agg = Agg::default();
+                merge_classes(&mut agg, row.get(4)).ok_or_else(|| {
+                    corrupt(
+                        "rollup by_class",
+                        format!("period {}", row.get::<i64, _>(0)),
+                    )
+                })?;
+                Ok(FailurePeriod {
+                    start_ms: row.get(0),
+                    host: row.get(1),
+                    region: row.get(2),
+                    failures: row.get::<f64, _>(3) as u64,
+                    by_class: agg.by_class,
+                })
+            })
+            .collect()
+    }
+
+    /// Probes and failures in the rollups of `table` in `[from_ms, to_ms)`; one host's only when
+    /// `host` is given.
+    pub async fn rollup_tally(
+        &self,
+        host: Option<&str>,
+        table: Table,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Tally, StoreError> {
+        let sql = per_table!(
+            table,
+            "SELECT TOTAL(r.count), TOTAL(r.failures) FROM series s CROSS JOIN ",
+            " r ON r.series_id = s.id AND r.start_ms >= ?2 AND r.start_ms < ?3
+             WHERE (?1 IS NULL OR s.host = ?1)"
+        );
+        let rows = self
+            .in_window(sql, host, (from_ms, to_ms), "tallying rollups")
+            .await?;
+        let (count, failures): (f64, f64) =
+            rows.first().map_or((0.0, 0.0), |r| (r.get(0), r.get(1)));
+        Ok(Tally {
+            count: count as u64,
+            failures: failures as u64,
+        })
+    }
+
+    /// Like [`Store::failure_periods`] for the raw rows not rolled up yet, a minute per period,
+    /// classes keyed as the rollups key them (`http_status:502`).
+    pub async fn raw_failure_periods(
+        &self,
+        host: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<(Vec<FailurePeriod>, Tally), StoreError> {
+        let rows = self.in_window("SELECT (r.at_ms / 60000) * 60000, s.host, s.region,
+                    CASE WHEN r.failure = 'http_status' AND r.status IS NOT NULL
+                         THEN 'http_status:' || r.status ELSE r.failure END,
+                    COUNT(*)
+             FROM series s CROSS JOIN results r ON r.series_id = s.id AND r.at_ms >= ?2 AND r.at_ms < ?3
+             WHERE (?1 IS NULL OR s.host = ?1) GROUP BY 1, 2, 3, 4 ORDER BY 1", host, (from_ms, to_ms), "reading recent failures").await?;
+        let mut total = Tally::default();
+        let mut out: Vec<FailurePeriod> = Vec::new();
+        for row in &rows {
+            let n = row.get::<i64, _>(4) as u64;
+            total.count += n;
+            let Some(class) = row.get::<Option<String>, _>(3) else {
+                continue;
+            };
+            total.failures += n;
+            let (start_ms, host, region): (i64, String, String) =
+                (row.get(0), row.get(1), row.get(2));
+            let same = out
+                .last()
+                .is_some_and(|p| (p.start_ms, &p.host, &p.region) == (start_ms, &host, &region));
+            if !same {
+                out.push(FailurePeriod {
+                    start_ms,
+                    host,
+                    region,
+                    failures: 0,
+                    by_class: BTreeMap::new(),
+                });
+            }
+            let p = out.last_mut().expect("pushed above");
+            p.failures += n;
+            *p.by_class.entry(class).or_default() += n;
+        }
+        Ok((out, total))
+    }
+
+    /// Failed raw results in `[from_ms, to_ms)` by class, phase and status, most first (the phase a
+    /// class failed in is only in the raw rows, kept 48 h by default).
+    pub async fn failure_phases(
+        &self,
+        host: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<PhaseCount>, StoreError> {
+        // Through the partial index of failed results (migration 0003): only failures are read.
+        let sql = "SELECT r.failure, r.phase, r.status, COUNT(*)
+             FROM results r INDEXED BY results_failed_at JOIN series s ON s.id = r.series_id
+             WHERE r.failure IS NOT NULL AND r.at_ms >= ?2 AND r.at_ms < ?3
+               AND (?1 IS NULL OR s.host = ?1)
+             GROUP BY 1, 2, 3 ORDER BY 4 DESC";
+        let rows = self
+            .in_window(sql, host, (from_ms, to_ms), "reading failure phases")
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| PhaseCount {
+                class: row.get(0),
+                phase: row.get::<Option<String>, _>(1).unwrap_or_default(),
+                status: row.get(2),
+                count: row.get::<i64, _>(3) as u64,
+            })
+            .collect())
+    }
+}
