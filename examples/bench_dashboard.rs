@@ -186,6 +186,28 @@ async fn main() {
     for uri in &pages {
         page(&router, uri, n).await;
     }
+    // What `serve` does at start and every minute (web::dashboard::keep_warm): on fresh caches, the
+    // background pass, then an engineer's first view.
+    let fresh = cdnwatch::web::router(bench.state.clone());
+    let t = Instant::now();
+    cdnwatch::web::dashboard::warm(&fresh).await;
+    let warm_ms = t.elapsed().as_secs_f64() * 1000.0;
+    for uri in ["/", "/paths"] {
+        let t = Instant::now();
+        let resp = fresh
+            .clone()
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        println!(
+            "BENCHDASH after_warm_pass page={uri} first_ms={:.1} (background pass {warm_ms:.1} ms)",
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+    }
     if let Some(out) = dump {
         dump_pages(&router, &pages, &out).await;
     }

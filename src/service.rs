@@ -179,6 +179,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
 
     let (http_token, http) = (CancellationToken::new(), TaskTracker::new());
     let app = web::router(state.clone());
+    http.spawn(web::dashboard::keep_warm(app.clone(), http_token.clone()));
     let done = serve_http(
         listener,
         app,
