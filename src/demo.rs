@@ -56,6 +56,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let api = lab.api_addr();
     println!("cdnwatch demo: a simulated two-vendor CDN on loopback, probed continuously");
     println!("  dashboard:  http://{}/", running.addr);
+    println!(
+        "  overrides:  http://{}/config ({})",
+        running.addr,
+        if running.state.tokens.admin.is_some() {
+            "sign in with $CDNWATCH_ADMIN_TOKEN"
+        } else {
+            "start the demo with CDNWATCH_ADMIN_TOKEN set to use its forms"
+        }
+    );
     println!("  status:     http://{}/api/v1/status", running.addr);
     println!("  metrics:    http://{}/metrics", running.addr);
     println!("  config:     {}", config_path.display());
