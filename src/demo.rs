@@ -96,11 +96,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             }
             round += 1;
             match running.state.store.latest().await {
-                Ok(latest) => print!(
-                    "\n{}\n{}",
-                    chrono::Utc::now().format("%H:%M:%S"),
-                    matrix(&latest)
-                ),
+                Ok(latest) => {
+                    use std::io::Write as _;
+                    let shown = write!(
+                        std::io::stdout(),
+                        "\n{}\n{}",
+                        chrono::Utc::now().format("%H:%M:%S"),
+                        matrix(&latest)
+                    );
+                    // Whoever read our output is gone (`demo | head`): stop cleanly, as on SIGTERM.
+                    if let Err(e) = shown {
+                        eprintln!("stopping: the output is closed ({e})");
+                        break;
+                    }
+                }
                 Err(e) => eprintln!("reading the latest results failed: {e}"),
             }
             if args.rounds != 0 && round >= args.rounds {

@@ -416,3 +416,93 @@ async fn every_dashboard_query_returns_data(prom: &Prometheus) {
         prom.wait_for(&q, SETTLE, |r| !r.is_empty()).await;
     }
 }
+
+/// A `cdnwatch demo` process (the README's main command), killed when dropped.
+struct DemoProcess {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl DemoProcess {
+    fn start() -> DemoProcess {
+        use std::io::BufRead as _;
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cdnwatch"))
+            .args([
+                "demo",
+                "--listen",
+                "127.0.0.1:0",
+                "--lab-api",
+                "127.0.0.1:0",
+            ])
+            .arg("--data")
+            .arg(dir.path())
+            .env_remove("CDNWATCH_ADMIN_TOKEN")
+            .env_remove("CDNWATCH_AGENT_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut addr = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(url) = line.trim().strip_prefix("dashboard:") {
+                let url = url
+                    .trim()
+                    .trim_start_matches("http://")
+                    .trim_end_matches('/');
+                addr = Some(url.parse().unwrap());
+                break;
+            }
+        }
+        // The demo prints a matrix every interval: keep reading, or it dies on a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        DemoProcess {
+            child,
+            addr: addr.expect("the demo printed its dashboard address"),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for DemoProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_scrapes_a_running_demo_process_and_reads_its_served_version_back() {
+    cdnwatch::probe::tls::install_default_provider();
+    let demo = DemoProcess::start();
+    let prom = Prometheus::start(demo.addr, &[]).await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("http://{}/api/v1/hostlist", demo.addr);
+    eventually(SETTLE, "the demo's version in Prometheus", async || {
+        let doc: Value = http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let served = doc["configVersion"].as_f64().ok_or("no configVersion")?;
+        let seen = prom.query("cdnwatch_config_version").await?;
+        match seen.first().map(value) {
+            Some(v) if v == served => Ok(()),
+            other => Err(format!("served {served}, Prometheus has {other:?}")),
+        }
+    })
+    .await;
+    // Every host is probed from every region of the demo's lab (one series per resolver).
+    prom.wait_for(
+        "count by (host, region) (probe_success)",
+        Duration::from_secs(30),
+        |r| r.len() == 9,
+    )
+    .await;
+}
