@@ -378,11 +378,12 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<std::process::ExitCode>
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// SIGTERM and SIGHUP, taken over before the service announces itself: whoever reads the address
+/// SIGTERM, SIGINT and SIGHUP, taken over before the service announces itself: whoever reads the address
 /// (a supervisor, a test) may signal at once, and the default action would kill the process
 /// without flushing the store.
 pub struct Signals {
     term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
 }
 
@@ -391,6 +392,7 @@ impl Signals {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Signals {
             term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
             hup: signal(SignalKind::hangup())?,
         })
     }
@@ -400,7 +402,7 @@ impl Signals {
         loop {
             tokio::select! {
                 _ = self.term.recv() => return,
-                _ = tokio::signal::ctrl_c() => return,
+                _ = self.int.recv() => return,
                 _ = self.hup.recv() => match running.reload().await {
                     Ok(()) => tracing::info!("SIGHUP: config reloaded"),
                     Err(e) => tracing::error!("SIGHUP: the new config was refused, the old one keeps running:\n{e}"),

@@ -106,15 +106,6 @@ pub struct Bucket {
     pub agg: Agg,
 }
 
-fn key_of(row: &sqlx::sqlite::SqliteRow) -> SeriesKey {
-    SeriesKey {
-        host: row.get(0),
-        path: row.get(1),
-        region: row.get(2),
-        resolver: row.get(3),
-    }
-}
-
 /// Merges rows' histograms packed back to back (six per row) into `agg`.
 fn merge_packed(agg: &mut Agg, mut packed: &[u8]) -> Option<()> {
     while !packed.is_empty() {
@@ -201,7 +192,7 @@ impl Store {
         Ok(rows
             .iter()
             .map(|row| ProbeRow {
-                series: key_of(row),
+                series: SeriesKey::from_row(row),
                 at_ms: row.get(4),
                 edge: row.get(5),
                 phases_us: [6, 7, 8, 9, 10, 11].map(|i| row.get(i)),
@@ -341,7 +332,7 @@ impl Store {
                     count: row.get::<i64, _>(5) as u64,
                     failures: row.get::<i64, _>(6) as u64,
                 };
-                (key_of(row), row.get(4), tally)
+                (SeriesKey::from_row(row), row.get(4), tally)
             })
             .collect())
     }

@@ -16,6 +16,16 @@ pub struct SeriesKey {
 }
 
 impl SeriesKey {
+    /// The key of a row whose first four columns are host, path, region and resolver.
+    pub(crate) fn from_row(row: &sqlx::sqlite::SqliteRow) -> SeriesKey {
+        SeriesKey {
+            host: row.get(0),
+            path: row.get(1),
+            region: row.get(2),
+            resolver: row.get(3),
+        }
+    }
+
     pub fn of(r: &EdgeResult) -> SeriesKey {
         SeriesKey {
             host: r.host.clone(),
@@ -59,12 +69,7 @@ impl Store {
         Ok(rows
             .iter()
             .map(|row| SeriesLatest {
-                series: SeriesKey {
-                    host: row.get(0),
-                    path: row.get(1),
-                    region: row.get(2),
-                    resolver: row.get(3),
-                },
+                series: SeriesKey::from_row(row),
                 at_ms: row.get(4),
                 edge: row.get(5),
                 failure: row.get(6),
