@@ -14,16 +14,16 @@ mod bench_data;
 mod dashboard_store;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bench_data::host_name;
 use cdnwatch::publish::{Publisher, Signer};
-use cdnwatch::service::AppState;
 use cdnwatch::store::writer::{self, WriterSettings};
 use cdnwatch::store::{Retention, Store};
+use cdnwatch::web::AppState;
 use dashboard_store::{DAY_MS, config, fill, history, newest_result};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -76,19 +76,22 @@ async fn open(dir: &Path, rebuild: bool) -> Bench {
         token.clone(),
         &tracker,
     );
+    let config = cdnwatch::config::LiveConfig::new(config);
+    let metrics = cdnwatch::metrics::Metrics::new().expect("metrics");
+    let results = cdnwatch::results::Results::new(ingest.clone(), metrics.clone(), config.clone());
     let state = AppState {
         store,
         ingest,
+        results,
         scheduler: Arc::default(),
-        config: Arc::new(RwLock::new(Arc::new(config))),
+        config,
         started_at: chrono::Utc::now(),
         tokens: Arc::new(cdnwatch::auth::Tokens {
             admin: None,
             agent: None,
         }),
         publisher,
-        latest: Arc::default(),
-        metrics: cdnwatch::metrics::Metrics::new().expect("metrics"),
+        metrics,
     };
     Bench {
         state,

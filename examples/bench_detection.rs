@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use cdnwatch::config::Config;
 use cdnwatch::lab::{Lab, LabOptions};
-use cdnwatch::service::{self, ServeOptions};
+use cdnwatch::startup::{self as service, ServeOptions};
 use serde_json::Value;
 
 const INTERVAL_MS: u64 = 10_000;

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use cdnwatch::config::Config;
-use cdnwatch::service::{self, ServeOptions};
+use cdnwatch::startup::{self as service, ServeOptions};
 
 fn arg(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();

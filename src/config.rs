@@ -5,6 +5,7 @@
 //! collected, each with its line, column and field path, so `check-config` can list every one.
 //! Defaults are named constants with their unit in the name.
 
+mod live;
 mod locate;
 
 use std::collections::HashSet;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
+pub use live::LiveConfig;
 pub use locate::FieldPath;
 use locate::{line_col, span_of};
 

@@ -10,7 +10,6 @@
 
 pub mod api;
 mod ca;
-pub mod cli;
 mod dns;
 mod edge;
 pub mod fault;

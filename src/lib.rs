@@ -1,16 +1,34 @@
 //! cdnwatch: probes CDN domains from every region and resolver, and decides which ones clients may use.
 //!
-//! Module map: `config` (the typed TOML file), `model` (shared vocabulary), `trust` (CA stores),
-//! `probe` (one probe, a file per phase), `metrics` (everything `/metrics` exports), `lab` (the simulated CDN on loopback), `report` (terminal
-//! output), `app` (the commands), `demo` (lab + prober in one process).
+//! # Layout
+//!
+//! - `commands` — the command line: one file per command (`check-config`, `probe`, `serve`, `demo`, `lab`).
+//! - `startup` — builds the running service's state, starts every task, stops them in order.
+//! - `config` — the typed TOML file, loaded and validated once; `LiveConfig` is the one in force.
+//! - `model` — the shared vocabulary: phases, failure classes, host roles, the per-edge result.
+//! - `trust` — the certificate stores a probe verifies against.
+//! - `probe` — one probe of one series, a file per phase; `probe::control` checks a region's own network.
+//! - `scheduler` — when each series (and each region's control check) runs.
+//! - `results` — the one way in for results, local and remote alike, and each series' newest round.
+//! - `store` — the only place with SQL: the results, rollups, events, versions and overrides.
+//! - `engine` — pure decisions: (evidence, state, policy, now) → decisions; no I/O, no clock.
+//! - `decision_loop` — the loop that feeds the engine each interval and hands its verdict to `publish`.
+//! - `publish` — the versioned, signed host-list document (the article's JSON).
+//! - `client` — the reference client that polls the host list and picks a domain.
+//! - `metrics` — everything `/metrics` exports, on one private registry.
+//! - `auth` — admin and agent token digests.
+//! - `web` — the router, its state and the HTTP server: API, config center, on-call pages.
+//! - `report` — the terminal output of `probe`.
+//! - `lab` — the simulated two-vendor CDN on loopback: DNS, TLS edges, faults, its CA.
+//!
+//! Data flow: config → scheduler → probe → results → store / latest rounds → decision loop →
+//! engine → publish → web.
 
-pub mod app;
 pub mod auth;
 pub mod client;
+pub mod commands;
 pub mod config;
-pub mod control;
-pub mod decider;
-pub mod demo;
+pub mod decision_loop;
 pub mod engine;
 pub mod lab;
 pub mod metrics;
@@ -18,8 +36,9 @@ pub mod model;
 pub mod probe;
 pub mod publish;
 pub mod report;
+pub mod results;
 pub mod scheduler;
-pub mod service;
+pub mod startup;
 pub mod store;
 pub mod trust;
 pub mod web;

@@ -5,6 +5,7 @@
 //! one failure class. `Err` is for our own faults (a CA file that cannot be read). Each phase lives
 //! in its own file; this one only orchestrates.
 
+pub mod control;
 pub mod dns;
 pub mod doh;
 pub mod http;

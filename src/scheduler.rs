@@ -4,21 +4,27 @@
 //! The scheduler owns timing only: what a probe does is `probe`'s, where its results go is the
 //! sink's. `tick(now)` starts everything due at `now`, so tests can step it; `run` is the loop the
 //! service uses. A reload keeps every unchanged series on its rhythm.
+//!
+//! Beside the probe series it runs each region's control-target check once per interval, at the
+//! start of the interval (see [`Scheduler::with_control`]), so whoever decides reads the verdict
+//! instead of probing anything itself.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, Host, ProbePath, Region, ResolverConfig};
-use crate::probe::{ProbeReport, Prober};
+use crate::probe::{ProbeReport, Prober, control};
 use crate::store::SeriesKey;
 use crate::store::hist::Histogram;
 
@@ -36,6 +42,17 @@ pub struct SeriesSpec {
 
 /// Where finished probes go (the store's ingest, metrics, the engine).
 pub type Sink = Arc<dyn Fn(&SeriesSpec, ProbeReport) + Send + Sync>;
+
+/// Where finished control checks go: the region, when the check started, whether any target answered.
+pub type ControlSink = Arc<dyn Fn(&str, DateTime<Utc>, bool) + Send + Sync>;
+
+/// One region's control-target check in the schedule.
+struct ControlSlot {
+    region: String,
+    targets: Arc<Vec<SocketAddr>>,
+    due: Instant,
+    running: Arc<AtomicBool>,
+}
 
 /// What the scheduler measures about itself.
 #[derive(Debug, Default)]
@@ -74,6 +91,10 @@ pub struct Scheduler {
     next_generation: u64,
     tasks: TaskTracker,
     stats: Arc<SchedulerStats>,
+    /// Control checks, when a control sink is set; their timeout is the connect timeout.
+    control: Option<ControlSink>,
+    controls: Vec<ControlSlot>,
+    control_timeout: Duration,
 }
 
 /// Every series of a config, in config order.
@@ -125,6 +146,9 @@ impl Scheduler {
             next_generation: 0,
             tasks: TaskTracker::new(),
             stats: Arc::default(),
+            control: None,
+            controls: Vec::new(),
+            control_timeout: config.probe.timeouts.connect(),
         };
         let specs = series_of(config);
         let n = specs.len().max(1) as u32;
@@ -175,9 +199,38 @@ impl Scheduler {
             .map(|Reverse((at, _, _))| *at)
     }
 
-    /// When the next series is due.
+    /// Also checks every region's control targets once per interval, the first check due at
+    /// `start`, and hands each verdict to `sink`.
+    pub fn with_control(mut self, config: &Config, sink: ControlSink, start: Instant) -> Scheduler {
+        self.control = Some(sink);
+        self.set_controls(config, start);
+        self
+    }
+
+    /// One control slot per region of `config`; a region already scheduled keeps its time.
+    fn set_controls(&mut self, config: &Config, first_due: Instant) {
+        let old = std::mem::take(&mut self.controls);
+        self.controls = config
+            .regions
+            .iter()
+            .map(|r| {
+                let kept = old.iter().find(|c| c.region == r.name);
+                ControlSlot {
+                    region: r.name.clone(),
+                    targets: Arc::new(r.control_addrs()),
+                    due: kept.map_or(first_due, |c| c.due),
+                    running: kept.map_or_else(Arc::default, |c| c.running.clone()),
+                }
+            })
+            .collect();
+        self.control_timeout = config.probe.timeouts.connect();
+    }
+
+    /// When the next series (or control check) is due.
     pub fn next_due(&self) -> Option<Instant> {
-        self.due.peek().map(|Reverse((at, _, _))| *at)
+        let probe = self.due.peek().map(|Reverse((at, _, _))| *at);
+        let control = self.controls.iter().map(|c| c.due).min();
+        probe.into_iter().chain(control).min()
     }
 
     /// Starts every series due at or before `now`; returns how many were started.
@@ -201,7 +254,34 @@ impl Scheduler {
             self.launch(slot.spec.clone(), slot.running.clone(), at);
             started += 1;
         }
+        self.tick_controls(now);
         started
+    }
+
+    /// Starts the control checks due at or before `now` (a check still running is skipped).
+    fn tick_controls(&mut self, now: Instant) {
+        let Some(sink) = self.control.clone() else {
+            return;
+        };
+        for c in self.controls.iter_mut().filter(|c| c.due <= now) {
+            c.due += self.interval;
+            if c.running.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            let (region, targets, running, sink) = (
+                c.region.clone(),
+                c.targets.clone(),
+                c.running.clone(),
+                sink.clone(),
+            );
+            let timeout = self.control_timeout;
+            self.tasks.spawn(async move {
+                let at = Utc::now();
+                let ok = control::any_reachable(&targets, timeout).await;
+                sink(&region, at, ok);
+                running.store(false, Ordering::Release);
+            });
+        }
     }
 
     fn launch(&self, spec: Arc<SeriesSpec>, running: Arc<AtomicBool>, planned: Instant) {
@@ -273,6 +353,9 @@ impl Scheduler {
             };
             let first = kept.unwrap_or_else(|| now + phase_of(&key, self.interval));
             self.insert(spec, first);
+        }
+        if self.control.is_some() {
+            self.set_controls(config, now);
         }
         self.stats
             .series

@@ -10,6 +10,8 @@ pub mod dashboard;
 pub mod hostlist;
 mod ingest;
 mod metrics;
+pub mod server;
+mod state;
 mod status;
 
 use axum::Json;
@@ -18,7 +20,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::service::AppState;
+pub use state::AppState;
 
 /// Largest ingest body accepted, in bytes.
 const INGEST_BODY_LIMIT: usize = 8 * 1024 * 1024;

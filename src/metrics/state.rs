@@ -2,14 +2,14 @@
 //! the scheduler's and the store writer's counters. Nothing here is stored twice or updated on the
 //! hot path; a scrape reads atomics, one small mutex-held histogram each, and the current document.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, RwLock};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, LabelPair, Metric, MetricFamily, MetricType};
 
 use super::MetricsError;
-use crate::config::Config;
+use crate::config::LiveConfig;
 use crate::publish::{Content, Publisher};
 use crate::scheduler::SchedulerStats;
 use crate::store::hist::Histogram;
@@ -19,7 +19,7 @@ use crate::store::writer::Ingest;
 #[derive(Clone)]
 pub struct ServiceState {
     pub publisher: Arc<Publisher>,
-    pub config: Arc<RwLock<Arc<Config>>>,
+    pub config: LiveConfig,
     pub scheduler: Arc<SchedulerStats>,
     pub ingest: Ingest,
 }
@@ -176,7 +176,7 @@ impl StateCollector {
         let Some(current) = self.state.publisher.current() else {
             return Vec::new(); // cold start: nothing published yet
         };
-        let config = self.state.config.read().expect("config lock").clone();
+        let config = self.state.config.get();
         let hosts = serde_json::from_str::<Content>(&current.content)
             .map(|c| c.host_list_config)
             .unwrap_or_default();

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::ApiError;
 use crate::engine::{Override, OverrideKind};
-use crate::service::AppState;
 use crate::store::publish::OverrideRow;
+use crate::web::AppState;
 
 /// Default lifetime of an override.
 pub const DEFAULT_EXPIRY_S: i64 = 24 * 3600;
@@ -34,7 +34,7 @@ fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// Validates and stores an override; shared by the JSON API and the config page's form.
 pub async fn add(state: &AppState, o: NewOverride) -> Result<i64, ApiError> {
-    let config = state.config.read().expect("config lock").clone();
+    let config = state.config.get();
     if config.host(&o.host).is_none() {
         return Err(ApiError::BadRequest(format!(
             "no host `{}` in the config",

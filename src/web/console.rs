@@ -30,7 +30,7 @@ use super::ApiError;
 use super::admin::{self, NewOverride};
 use crate::auth::AuthError;
 use crate::engine::OverrideKind;
-use crate::service::AppState;
+use crate::web::AppState;
 
 /// Largest form body accepted, in bytes (a reason and an actor of 500 characters fit many times).
 const FORM_BODY_LIMIT: usize = 16 * 1024;

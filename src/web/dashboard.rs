@@ -5,7 +5,7 @@
 //! while open. Every HTML answer carries a Content-Security-Policy of `default-src 'self'` and
 //! `nosniff`; bad input gets a 4xx page naming what is wrong, a database failure a 503 page. The
 //! pages only read: what to show comes from the store, the config, the published version and the
-//! decider's view of the regions' control targets.
+//! latest control-target verdicts (`results`).
 
 mod board;
 mod chart;
@@ -31,12 +31,12 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::engine::{Event, Reason};
-use crate::service::AppState;
 use crate::store::dashboard::Tally;
 use crate::store::dashboard::buckets::BucketCache;
 use crate::store::dashboard::periods::{HostPath, PeriodCache, WindowSum};
 use crate::store::rollup::{HOUR_MS, Table};
 use crate::store::{Store, StoreError};
+use crate::web::AppState;
 
 /// The dashboard's routes, with the caches of rolled-up periods and chart buckets they share.
 pub fn routes() -> Router<AppState> {
@@ -162,7 +162,7 @@ struct Now {
 impl Now {
     fn of(state: &AppState) -> Now {
         Now {
-            config: state.config.read().expect("config lock").clone(),
+            config: state.config.get(),
             at: Utc::now(),
         }
     }

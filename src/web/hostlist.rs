@@ -17,7 +17,7 @@ use base64::Engine as _;
 
 use super::ApiError;
 use crate::publish::{Published, Publisher};
-use crate::service::AppState;
+use crate::web::AppState;
 
 /// For the current document: caches may keep it briefly, and serve it stale when we fail.
 const CACHE_CURRENT: &str = "public, max-age=10, stale-if-error=86400, no-transform";

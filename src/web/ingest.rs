@@ -1,8 +1,10 @@
-//! `POST /api/v1/ingest`: the HTTP side of the one ingest path, for remote regional agents.
+//! `POST /api/v1/ingest`: the HTTP side of the one way in for results, for remote regional agents.
 //!
 //! An agent sends a JSON array of results (the records `cdnwatch probe --json` prints) with its
-//! identity in `X-Prober-Id` and the agent token as a bearer token. Results go through the same
-//! queue as local probes; a full queue drops and counts, and the answer says how many.
+//! identity in `X-Prober-Id` and the agent token as a bearer token. Results go through
+//! [`Results::accept`](crate::results::Results::accept) exactly as local probes do — counted,
+//! stored, and voting in the engine when their series is configured; a full queue drops and counts,
+//! and the answer says how many.
 
 use std::sync::Arc;
 
@@ -14,8 +16,7 @@ use serde::Serialize;
 use super::ApiError;
 use crate::metrics::Source;
 use crate::model::EdgeResult;
-use crate::service::AppState;
-use crate::store::Record;
+use crate::web::AppState;
 
 /// Most results in one request.
 pub const MAX_RESULTS: usize = 10_000;
@@ -55,7 +56,7 @@ pub async fn ingest(
             results.len()
         )));
     }
-    let config = state.config.read().expect("config lock").clone();
+    let config = state.config.get();
     for (i, r) in results.iter().enumerate() {
         if config.host(&r.host).is_none() || !config.regions.iter().any(|g| g.name == r.region) {
             return Err(ApiError::BadRequest(format!(
@@ -64,30 +65,13 @@ pub async fn ingest(
             )));
         }
     }
-    state
-        .metrics
-        .observe_results(Source::Agent, &results, |host| {
-            config.host(host).map(|h| h.vendor.as_str())
-        });
     let prober: Arc<str> = Arc::from(prober);
-    let total = results.len();
-    let dropped = results
-        .into_iter()
-        .filter(|r| {
-            state
-                .ingest
-                .submit(Record {
-                    prober: prober.clone(),
-                    result: r.clone(),
-                })
-                .is_err()
-        })
-        .count();
+    let done = state.results.accept(Source::Agent, &prober, results);
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
-            accepted: total - dropped,
-            dropped,
+            accepted: done.queued,
+            dropped: done.dropped,
         }),
     ))
 }

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
-use crate::service::AppState;
+use crate::web::AppState;
 
 pub async fn metrics(
     State(state): State<AppState>,

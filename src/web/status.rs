@@ -9,8 +9,8 @@ use axum::extract::State;
 use serde::Serialize;
 
 use super::ApiError;
-use crate::service::AppState;
 use crate::store::SeriesLatest;
+use crate::web::AppState;
 
 /// The window of the rolling success ratio.
 const RATIO_WINDOW_MS: i64 = 15 * 60 * 1000;

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use cdnwatch::client::{HostListClient, Offer};
 use cdnwatch::config::Config;
 use cdnwatch::lab::{Lab, LabOptions};
-use cdnwatch::service::{self, Running, ServeOptions};
+use cdnwatch::startup::{self as service, Running, ServeOptions};
 use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
 

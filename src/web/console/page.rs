@@ -11,10 +11,10 @@ use serde::Deserialize;
 use super::diff;
 use super::guard::CrossSite;
 use crate::engine::OverrideKind;
-use crate::service::AppState;
 use crate::store::StoreError;
 use crate::store::publish::OverrideRow;
 use crate::web::ApiError;
+use crate::web::AppState;
 use crate::web::admin::DEFAULT_EXPIRY_S;
 
 /// Versions listed, newest first.
@@ -87,7 +87,7 @@ impl ConfigPage {
         form: OverrideForm,
     ) -> Result<ConfigPage, StoreError> {
         let now = Utc::now();
-        let config = state.config.read().expect("config lock").clone();
+        let config = state.config.get();
         let rows = state.store.active_overrides(now.timestamp_millis()).await?;
         Ok(ConfigPage {
             admin_enabled: state.tokens.admin.is_some(),

@@ -10,9 +10,9 @@ use axum::extract::{Query, State};
 
 use super::{Now, PageError, query, stamp};
 use crate::engine::Event;
-use crate::service::AppState;
 use crate::store::Store;
 use crate::store::rollup::HOUR_MS;
+use crate::web::AppState;
 
 /// The most events one page lists.
 const LIMIT: i64 = 500;

@@ -19,10 +19,10 @@ use super::{
     Figure, HostHead, Marks, Now, PageError, cert_days, disabled_hosts, millis, percent, query,
     stamp, when,
 };
-use crate::service::AppState;
 use crate::store::dashboard::buckets::BucketCache;
 use crate::store::dashboard::{Bucket, ProbeRow, Tally};
 use crate::store::rollup::{HOUR_MS, MINUTE_MS, Table};
+use crate::web::AppState;
 
 /// The rolling success of each edge is over this window.
 const ROLLING_MS: i64 = 15 * MINUTE_MS;

@@ -14,10 +14,10 @@ use axum::response::{IntoResponse, Response};
 use super::events::{DEFAULT_SPAN_MS, host_param};
 use super::{Now, PageError, query};
 use crate::engine::Event;
-use crate::service::AppState;
 use crate::store::dashboard::{FailurePeriod, PhaseCount, Tally};
 use crate::store::rollup::{HOUR_MS, MINUTE_MS, Table};
 use crate::store::{Store, StoreError};
+use crate::web::AppState;
 
 /// The events a report reads at most.
 const MAX_EVENTS: i64 = 2_000;

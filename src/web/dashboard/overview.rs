@@ -18,11 +18,11 @@ use super::{
 };
 use crate::config::Host;
 use crate::engine::{Event, Reason};
-use crate::service::AppState;
 use crate::store::dashboard::NewestGroup;
 use crate::store::dashboard::periods::{HostPath, PeriodCache, WindowSum};
 use crate::store::hist::Histogram;
 use crate::store::rollup::HOUR_MS;
+use crate::web::AppState;
 
 /// Below this availability a figure is shown in the warning style.
 const AVAILABILITY_WARN: f64 = 0.99;
@@ -186,7 +186,7 @@ impl RowContext<'_> {
                 mine.iter()
                     .filter(|g| &g.region == region)
                     .for_each(|g| counts.add(g));
-                let st = counts.state(self.state.latest.control_ok(region), ratio);
+                let st = counts.state(self.state.latest().control_ok(region), ratio);
                 Cell {
                     state: st,
                     title: format!("{region}: {}", counts.title(st)),

@@ -14,10 +14,10 @@ use axum::extract::{Query, State};
 use super::board::{CellCounts, CellState};
 use super::{Marks, Now, PageError, add_raw, percent, query, rolled_sums, stamp};
 use crate::config::{Config, MergedHost};
-use crate::service::AppState;
 use crate::store::dashboard::periods::{HostPath, PeriodCache, WindowSum};
 use crate::store::dashboard::{NewestGroup, Tally};
 use crate::store::rollup::MINUTE_MS;
+use crate::web::AppState;
 
 /// The success shown per cell is over this window.
 const WINDOW_MS: i64 = 15 * MINUTE_MS;
@@ -90,7 +90,7 @@ pub async fn page(
     // Results of a region whose own network is down do not count here either.
     let groups: Vec<NewestGroup> = groups
         .into_iter()
-        .filter(|g| state.latest.control_ok(&g.region) != Some(false))
+        .filter(|g| state.latest().control_ok(&g.region) != Some(false))
         .collect();
     let mut rows: Vec<PathRow> = prefixes(&now.config)
         .into_iter()

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 
-use super::fault::{Fault, FaultKind, FaultSpec};
-use super::{Lab, LabOptions};
+use crate::lab::fault::{Fault, FaultKind, FaultSpec};
+use crate::lab::{Lab, LabOptions};
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]

@@ -1,75 +1,24 @@
 //! The decision loop: once per interval it gathers the latest round (every series' newest results,
-//! plus each region's control targets), runs the engine, and hands the outcome to the publisher.
+//! plus each region's latest control-target verdict), runs the engine, and hands the outcome to the
+//! publisher.
 //!
-//! It owns the engine's state; the engine itself stays pure. All I/O (control probes, the store,
-//! publishing) happens here.
+//! It owns the engine's state; the engine itself stays pure. It probes nothing: results and control
+//! verdicts arrive through [`crate::results`] (the scheduler checks the control targets); its only
+//! I/O is reading overrides from the store and publishing.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, LiveConfig};
 use crate::engine::{
     Engine, Evaluation, HostInfo, Observation, Override, Reason, RegionRound, Round,
 };
-use crate::model::EdgeResult;
 use crate::publish::{Content, Publisher};
-use crate::store::{SeriesKey, Store};
-
-/// When a series' newest probe started, and its edge results.
-type Newest = (DateTime<Utc>, Vec<EdgeResult>);
-
-/// Every series' newest results, written by the scheduler's sink, read by the decider.
-#[derive(Default)]
-pub struct LatestResults {
-    by_series: Mutex<HashMap<SeriesKey, Newest>>,
-    /// Per region, whether its control targets answered in the latest round (the dashboard shows a
-    /// region whose own network is down as invalid, not as failing).
-    control: Mutex<BTreeMap<String, bool>>,
-}
-
-impl LatestResults {
-    pub fn put(&self, key: SeriesKey, results: Vec<EdgeResult>) {
-        let at = results.first().map_or_else(Utc::now, |r| r.at);
-        self.by_series
-            .lock()
-            .expect("latest results")
-            .insert(key, (at, results));
-    }
-
-    /// Whether `region`'s control targets answered in the latest round; `None` before the first.
-    pub fn control_ok(&self, region: &str) -> Option<bool> {
-        self.control.lock().expect("control").get(region).copied()
-    }
-
-    fn put_control(&self, region: &str, ok: bool) {
-        self.control
-            .lock()
-            .expect("control")
-            .insert(region.to_string(), ok);
-    }
-
-    /// Results not older than `max_age` at `now`, by region.
-    fn fresh_by_region(
-        &self,
-        now: DateTime<Utc>,
-        max_age: Duration,
-    ) -> BTreeMap<String, Vec<EdgeResult>> {
-        let max_age = chrono::Duration::from_std(max_age).unwrap_or_default();
-        let mut out: BTreeMap<String, Vec<EdgeResult>> = BTreeMap::new();
-        for (key, (at, results)) in self.by_series.lock().expect("latest results").iter() {
-            if now - *at <= max_age {
-                out.entry(key.region.clone())
-                    .or_default()
-                    .extend(results.iter().cloned());
-            }
-        }
-        out
-    }
-}
+use crate::results::LatestResults;
+use crate::store::Store;
 
 fn engine_for(config: &Config, now: DateTime<Utc>) -> Engine {
     let hosts = config
@@ -83,21 +32,21 @@ fn engine_for(config: &Config, now: DateTime<Utc>) -> Engine {
     Engine::new(config.engine.clone(), hosts, now)
 }
 
-/// The decider's state between ticks.
-pub struct Decider {
+/// The decision loop's state between ticks.
+pub struct DecisionLoop {
     engine: Engine,
     hosts: Vec<String>,
     overrides: Vec<Override>,
 }
 
-impl Decider {
-    /// A decider whose engine starts from the currently published document (or all enabled).
-    pub fn new(config: &Config, publisher: &Publisher, now: DateTime<Utc>) -> Decider {
+impl DecisionLoop {
+    /// A loop whose engine starts from the currently published document (or all enabled).
+    pub fn new(config: &Config, publisher: &Publisher, now: DateTime<Utc>) -> DecisionLoop {
         let mut engine = engine_for(config, now);
         if let Some(cur) = publisher.current() {
             engine.restore(&enabled_in(&cur.content));
         }
-        Decider {
+        DecisionLoop {
             engine,
             hosts: config.hosts.iter().map(|h| h.domain.clone()).collect(),
             overrides: Vec::new(),
@@ -115,7 +64,7 @@ impl Decider {
     ) -> Option<Evaluation> {
         let hosts: Vec<String> = config.hosts.iter().map(|h| h.domain.clone()).collect();
         if hosts != self.hosts {
-            *self = Decider::new(config, publisher, now);
+            *self = DecisionLoop::new(config, publisher, now);
         }
         match store.active_overrides(now.timestamp_millis()).await {
             Ok(rows) => self.overrides = rows.into_iter().map(|r| r.rule).collect(),
@@ -123,7 +72,7 @@ impl Decider {
                 tracing::warn!(error = %e, "reading overrides failed; using the last known ones")
             }
         }
-        let round = gather(config, latest, now).await;
+        let round = gather(config, latest, now);
         let evaluation = self.engine.evaluate(&round, &self.overrides, now);
         let result = if evaluation.publishable {
             let content = Content::new(config, |h| {
@@ -175,24 +124,19 @@ fn enabled_in(content: &str) -> BTreeMap<String, bool> {
         .unwrap_or_default()
 }
 
-/// The round at `now`: each region's fresh results and whether its control targets answer.
-pub async fn gather(config: &Config, latest: &LatestResults, now: DateTime<Utc>) -> Round {
-    let interval = config.probe.interval();
-    let by_region = latest.fresh_by_region(now, interval * 2);
-    let timeout = config.probe.timeouts.connect();
-    let controls = config.regions.iter().map(|r| {
-        let addrs = r.control_addrs();
-        async move { crate::control::any_reachable(&addrs, timeout).await }
-    });
-    let control_ok = futures_util::future::join_all(controls).await;
+/// The round at `now`: each region's fresh results and whether its control targets answered in a
+/// fresh check (a region with no fresh check has no valid evidence).
+pub fn gather(config: &Config, latest: &LatestResults, now: DateTime<Utc>) -> Round {
+    let max_age = config.probe.interval() * 2;
+    let by_region = latest.fresh_by_region(now, max_age);
     let regions = config
         .regions
         .iter()
-        .zip(control_ok)
-        .inspect(|(r, ok)| latest.put_control(&r.name, *ok))
-        .map(|(r, control_ok)| RegionRound {
+        .map(|r| RegionRound {
             region: r.name.clone(),
-            control_ok,
+            control_ok: latest
+                .fresh_control_ok(&r.name, now, max_age)
+                .unwrap_or(false),
             observations: by_region
                 .get(&r.name)
                 .into_iter()
@@ -213,14 +157,14 @@ pub async fn gather(config: &Config, latest: &LatestResults, now: DateTime<Utc>)
 
 /// The service loop: a tick every interval until cancelled.
 pub async fn run(
-    config: Arc<std::sync::RwLock<Arc<Config>>>,
+    config: LiveConfig,
     latest: Arc<LatestResults>,
     store: Store,
     publisher: Arc<Publisher>,
     token: CancellationToken,
 ) {
-    let first = config.read().expect("config lock").clone();
-    let mut decider = Decider::new(&first, &publisher, Utc::now());
+    let first = config.get();
+    let mut decisions = DecisionLoop::new(&first, &publisher, Utc::now());
     if publisher.current().is_none() {
         // Cold start: all enabled, published at once so clients have a document from the first poll.
         let content = Content::new(&first, |_| false);
@@ -238,8 +182,8 @@ pub async fn run(
         tokio::select! {
             _ = token.cancelled() => break,
             _ = ticker.tick() => {
-                let cfg = config.read().expect("config lock").clone();
-                decider.tick(&cfg, &latest, &store, &publisher, Utc::now()).await;
+                let cfg = config.get();
+                decisions.tick(&cfg, &latest, &store, &publisher, Utc::now()).await;
             }
         }
     }

@@ -11,8 +11,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
+use super::Signals;
 use crate::lab::{Lab, LabOptions};
-use crate::service::{self, ServeOptions};
+use crate::startup::{self, ServeOptions};
 use crate::store::SeriesLatest;
 
 #[derive(Debug, clap::Args)]
@@ -32,7 +33,7 @@ pub struct DemoArgs {
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let mut signals = service::Signals::install().context("listening for signals")?;
+    let mut signals = Signals::install().context("listening for signals")?;
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("creating {}", args.data.display()))?;
     let lab = Lab::start(LabOptions {
@@ -44,7 +45,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let config_path = args.data.join("cdnwatch.toml");
     lab.write_config(&config_path)
         .context("writing the lab config")?;
-    let running = service::start(ServeOptions {
+    let running = startup::start(ServeOptions {
         config_path: config_path.clone(),
         data_dir: args.data.clone(),
         listen: args.listen,
@@ -77,13 +78,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         config_path.display()
     );
     println!("  clear:      cargo run --release -- lab fault clear --api {api}");
-    let interval = running
-        .state
-        .config
-        .read()
-        .expect("config lock")
-        .probe
-        .interval();
+    let interval = running.state.config.get().probe.interval();
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     let mut round = 0u64;
     {

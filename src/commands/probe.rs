@@ -1,7 +1,7 @@
-//! The commands: wires config, prober and output together for each subcommand.
+//! `cdnwatch probe`: probes the selected series once and prints a table (or JSON lines).
 //!
-//! Owns no logic of its own beyond selection and exit codes; what is probed and how lives in `probe`,
-//! what the output looks like in `report`.
+//! Owns no logic of its own beyond selection and exit codes; what is probed and how lives in
+//! `probe`, what the output looks like in `report`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,40 +10,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::sync::Semaphore;
 
-use crate::config::{Config, ConfigError, Series};
+use super::check_config::load_or_report;
+use super::{EXIT_FAILED, EXIT_USAGE};
+use crate::config::{Config, Series};
 use crate::model::EdgeResult;
 use crate::probe::Prober;
 use crate::report;
-
-/// Exit status for a run whose probes (or checks) found failures.
-pub const EXIT_FAILED: u8 = 1;
-/// Exit status for bad input: an unreadable or invalid config, an unknown filter value.
-pub const EXIT_USAGE: u8 = 2;
-
-/// `cdnwatch check-config FILE`: every problem with its place, or a summary of what would run.
-pub fn check_config(file: &Path) -> ExitCode {
-    match Config::load(file) {
-        Ok(config) => {
-            println!("{}: ok: {}", file.display(), config.summary());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::from(EXIT_USAGE)
-        }
-    }
-}
-
-/// Loads a config or prints its problems; the caller exits with [`EXIT_USAGE`] on `None`.
-pub fn load_or_report(file: &Path) -> Option<Config> {
-    match Config::load(file) {
-        Ok(c) => Some(c),
-        Err(e @ (ConfigError::Invalid { .. } | ConfigError::Read { .. })) => {
-            eprintln!("{e}");
-            None
-        }
-    }
-}
 
 /// Which series a one-shot probe covers; `None` matches all.
 #[derive(Debug, Default, Clone)]
@@ -141,8 +113,8 @@ pub async fn probe_once(
     rows
 }
 
-/// `cdnwatch probe`: one run, a table (or JSON lines), exit 0 only when every probe passed.
-pub async fn probe(file: &Path, selection: &Selection, json: bool) -> anyhow::Result<ExitCode> {
+/// One run, a table (or JSON lines), exit 0 only when every probe passed.
+pub async fn run(file: &Path, selection: &Selection, json: bool) -> anyhow::Result<ExitCode> {
     let Some(config) = load_or_report(file) else {
         return Ok(ExitCode::from(EXIT_USAGE));
     };

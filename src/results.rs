@@ -1,0 +1,277 @@
+//! The one way in for probe results: this process's scheduler and remote agents alike hand their
+//! results to [`Results::accept`], which counts them on `/metrics`, keeps each series' newest round
+//! for the decision loop, and queues them for the store. Nothing else feeds any of the three.
+//!
+//! What a result must be to **vote** (to be seen by the engine): its series — host, path, region
+//! and resolver — is one the config in force probes, and it is not older than two probe intervals
+//! when the decision loop reads it (older rounds are ignored there, see [`LatestResults`]). A result
+//! of a series the config does not have is still stored and counted, but never votes. A late result
+//! never replaces a newer one of the same series. Whether a region's own network works (its control
+//! targets) comes in beside the results, through [`Results::accept_control`].
+//!
+//! This module decides nothing and does no I/O: a full store queue drops and counts the record, and
+//! probing never waits on the database.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{Config, LiveConfig};
+use crate::metrics::{Metrics, Source};
+use crate::model::EdgeResult;
+use crate::store::writer::Ingest;
+use crate::store::{Record, SeriesKey};
+
+/// When a series' newest probe started, and its edge results.
+type Newest = (DateTime<Utc>, Vec<EdgeResult>);
+
+/// Every series' newest results and every region's latest control verdict: written by
+/// [`Results::accept`], read by the decision loop and the pages.
+#[derive(Default)]
+pub struct LatestResults {
+    by_series: Mutex<HashMap<SeriesKey, Newest>>,
+    /// Per region, whether its control targets answered in the latest check, and when it ran (the
+    /// dashboard shows a region whose own network is down as invalid, not as failing).
+    control: Mutex<BTreeMap<String, (DateTime<Utc>, bool)>>,
+}
+
+impl LatestResults {
+    /// Keeps `results` as the newest round of `key`, unless a newer one is already kept.
+    fn put(&self, key: SeriesKey, results: Vec<EdgeResult>) {
+        let at = results.first().map_or_else(Utc::now, |r| r.at);
+        let mut by_series = self.by_series.lock().expect("latest results");
+        match by_series.get(&key) {
+            Some((newest, _)) if *newest > at => {}
+            _ => {
+                by_series.insert(key, (at, results));
+            }
+        }
+    }
+
+    /// Whether `region`'s control targets answered in the latest check; `None` before the first.
+    pub fn control_ok(&self, region: &str) -> Option<bool> {
+        self.control
+            .lock()
+            .expect("control")
+            .get(region)
+            .map(|(_, ok)| *ok)
+    }
+
+    /// Whether `region`'s control targets answered in a check not older than `max_age` at `now`;
+    /// `None` when there is no such check.
+    pub fn fresh_control_ok(
+        &self,
+        region: &str,
+        now: DateTime<Utc>,
+        max_age: Duration,
+    ) -> Option<bool> {
+        let max_age = chrono::Duration::from_std(max_age).unwrap_or_default();
+        let control = self.control.lock().expect("control");
+        let (at, ok) = control.get(region)?;
+        (now - *at <= max_age).then_some(*ok)
+    }
+
+    fn put_control(&self, region: &str, at: DateTime<Utc>, ok: bool) {
+        self.control
+            .lock()
+            .expect("control")
+            .insert(region.to_string(), (at, ok));
+    }
+
+    /// Results not older than `max_age` at `now`, by region.
+    pub fn fresh_by_region(
+        &self,
+        now: DateTime<Utc>,
+        max_age: Duration,
+    ) -> BTreeMap<String, Vec<EdgeResult>> {
+        let max_age = chrono::Duration::from_std(max_age).unwrap_or_default();
+        let mut out: BTreeMap<String, Vec<EdgeResult>> = BTreeMap::new();
+        for (key, (at, results)) in self.by_series.lock().expect("latest results").iter() {
+            if now - *at <= max_age {
+                out.entry(key.region.clone())
+                    .or_default()
+                    .extend(results.iter().cloned());
+            }
+        }
+        out
+    }
+}
+
+/// What [`Results::accept`] did with a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Accepted {
+    /// Results queued for the store.
+    pub queued: usize,
+    /// Results the full store queue dropped (counted on `/metrics` as well).
+    pub dropped: usize,
+}
+
+/// The handle every producer of results holds; cheap to clone.
+#[derive(Clone)]
+pub struct Results {
+    ingest: Ingest,
+    latest: Arc<LatestResults>,
+    metrics: Metrics,
+    config: LiveConfig,
+}
+
+impl Results {
+    /// Results go to `ingest` (the store queue), `metrics`, and a new [`LatestResults`].
+    pub fn new(ingest: Ingest, metrics: Metrics, config: LiveConfig) -> Results {
+        Results {
+            ingest,
+            latest: Arc::default(),
+            metrics,
+            config,
+        }
+    }
+
+    /// Every series' newest round, as the decision loop and the pages read it.
+    pub fn latest(&self) -> &Arc<LatestResults> {
+        &self.latest
+    }
+
+    /// Takes in the results of `prober` (this process's id, or an agent's): one probe's or a batch
+    /// mixing series and probes. Every result is counted and queued for the store; each configured
+    /// series' newest round is kept for the engine.
+    pub fn accept(&self, source: Source, prober: &Arc<str>, results: Vec<EdgeResult>) -> Accepted {
+        let config = self.config.get();
+        self.metrics.observe_results(source, &results, |host| {
+            config.host(host).map(|h| h.vendor.as_str())
+        });
+        let mut accepted = Accepted::default();
+        for (key, round) in by_series(&results) {
+            if is_configured(&config, &key) {
+                self.latest.put(key, round);
+            }
+        }
+        for result in results {
+            let record = Record {
+                prober: prober.clone(),
+                result,
+            };
+            match self.ingest.submit(record) {
+                Ok(()) => accepted.queued += 1,
+                Err(_) => accepted.dropped += 1,
+            }
+        }
+        accepted
+    }
+
+    /// Takes in one check of `region`'s control targets, made at `at`.
+    pub fn accept_control(&self, region: &str, at: DateTime<Utc>, ok: bool) {
+        self.latest.put_control(region, at, ok);
+    }
+}
+
+/// The results grouped by series, each group the newest probe of its series in the batch.
+fn by_series(results: &[EdgeResult]) -> HashMap<SeriesKey, Vec<EdgeResult>> {
+    let mut out: HashMap<SeriesKey, Vec<EdgeResult>> = HashMap::new();
+    for r in results {
+        let key = SeriesKey {
+            host: r.host.clone(),
+            path: r.path.clone(),
+            region: r.region.clone(),
+            resolver: r.resolver.clone(),
+        };
+        let round = out.entry(key).or_default();
+        // A batch may hold several probes of one series: keep only the newest one's edges.
+        match round.first().map(|first| first.at) {
+            Some(at) if r.at < at => continue,
+            Some(at) if r.at > at => round.clear(),
+            _ => {}
+        }
+        round.push(r.clone());
+    }
+    out
+}
+
+/// Whether the config in force probes `key`'s series.
+fn is_configured(config: &Config, key: &SeriesKey) -> bool {
+    let path_ok = config
+        .host(&key.host)
+        .is_some_and(|h| h.paths.iter().any(|p| p.path == key.path));
+    let resolver_ok = config
+        .regions
+        .iter()
+        .find(|r| r.name == key.region)
+        .is_some_and(|r| r.resolvers.iter().any(|x| x.name == key.resolver));
+    path_ok && resolver_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(host: &str, region: &str, at: DateTime<Utc>, edge: u8) -> EdgeResult {
+        EdgeResult {
+            at,
+            host: host.into(),
+            path: "/p".into(),
+            region: region.into(),
+            resolver: "isp".into(),
+            edge_ip: Some(std::net::IpAddr::from([127, 0, 0, edge])),
+            dns_ms: None,
+            connect_ms: None,
+            tls_ms: None,
+            first_byte_ms: None,
+            transfer_ms: None,
+            total_ms: None,
+            status: Some(200),
+            body_bytes: 0,
+            cert: None,
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn a_batch_keeps_only_the_newest_probe_of_each_series() {
+        let t = Utc::now();
+        let older = t - chrono::Duration::seconds(10);
+        let batch = vec![
+            result("a", "east", older, 1),
+            result("a", "east", t, 2),
+            result("a", "east", t, 3),
+            result("a", "east", older, 4),
+            result("a", "west", older, 5),
+        ];
+        let groups = by_series(&batch);
+        assert_eq!(groups.len(), 2);
+        let east: Vec<_> = groups
+            .iter()
+            .find(|(k, _)| k.region == "east")
+            .unwrap()
+            .1
+            .iter()
+            .map(|r| r.edge_ip)
+            .collect();
+        assert_eq!(east, vec![batch[1].edge_ip, batch[2].edge_ip]);
+    }
+
+    #[test]
+    fn a_late_round_never_replaces_a_newer_one() {
+        let latest = LatestResults::default();
+        let t = Utc::now();
+        let key = SeriesKey {
+            host: "a".into(),
+            path: "/p".into(),
+            region: "east".into(),
+            resolver: "isp".into(),
+        };
+        latest.put(key.clone(), vec![result("a", "east", t, 1)]);
+        latest.put(
+            key.clone(),
+            vec![result("a", "east", t - chrono::Duration::seconds(5), 2)],
+        );
+        let fresh = latest.fresh_by_region(t, Duration::from_secs(60));
+        assert_eq!(fresh["east"][0].edge_ip, Some([127, 0, 0, 1].into()));
+        latest.put(
+            key,
+            vec![result("a", "east", t + chrono::Duration::seconds(5), 3)],
+        );
+        let fresh = latest.fresh_by_region(t, Duration::from_secs(600));
+        assert_eq!(fresh["east"][0].edge_ip, Some([127, 0, 0, 3].into()));
+    }
+}

@@ -1,0 +1,221 @@
+//! Start-up and shutdown of the long-running service (`serve`, `demo`, the integration tests and
+//! the benchmarks): opens the store, builds the shared state, starts every task, stops them in order.
+//! It only wires things; each part's behaviour lives in its own module.
+//!
+//! Data flow: config → scheduler → probe → [`results`](crate::results) → store queue, metrics and
+//! the latest rounds → decision loop → engine → publisher → web.
+//!
+//! Shutdown order: stop starting probes and wait for running ones (they end within their phase
+//! timeouts), then let the writer flush its queue and checkpoint, then stop the HTTP server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, LiveConfig};
+use crate::decision_loop;
+use crate::metrics::{Metrics, ServiceState, Source};
+use crate::probe::{ProbeSetupError, Prober};
+use crate::publish::{Publisher, Signer};
+use crate::results::Results;
+use crate::scheduler::{ControlSink, Scheduler, Sink};
+use crate::store::writer::{self, WriterSettings};
+use crate::store::{Retention, Store, StoreError};
+use crate::web::{self, AppState};
+
+/// What `serve` needs beyond the config.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub config_path: PathBuf,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// This prober's identity, stored with every result.
+    pub prober_id: String,
+    /// Admin and agent tokens (from the environment for `serve`).
+    pub tokens: crate::auth::Tokens,
+    /// Raise the next config version above this (after restoring an older database).
+    pub bump_version: Option<i64>,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Prober(#[from] ProbeSetupError),
+    #[error(transparent)]
+    Publish(#[from] crate::publish::PublishError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running service.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    reload_tx: mpsc::Sender<(Config, Arc<Prober>)>,
+    config_path: PathBuf,
+    probes_token: CancellationToken,
+    writer_token: CancellationToken,
+    http_token: CancellationToken,
+    probes: TaskTracker,
+    writer: TaskTracker,
+    http: TaskTracker,
+}
+
+/// Opens the store, binds the listener (port 0 is fine) and starts the scheduler, the writer, the
+/// decision loop and the HTTP server.
+pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
+    let config = Config::load(&opts.config_path)?;
+    std::fs::create_dir_all(&opts.data_dir).map_err(|source| StartError::DataDir {
+        path: opts.data_dir.clone(),
+        source,
+    })?;
+    let store = Store::open(&opts.data_dir.join("cdnwatch.db")).await?;
+    let prober = Arc::new(Prober::new(&config)?);
+    let listen_err = |source| StartError::Listen {
+        addr: opts.listen,
+        source,
+    };
+    let listener = TcpListener::bind(opts.listen).await.map_err(listen_err)?;
+    let addr = listener.local_addr().map_err(listen_err)?;
+
+    let (writer_token, writer) = (CancellationToken::new(), TaskTracker::new());
+    let ingest = writer::spawn(
+        store.clone(),
+        writer_settings(&config),
+        writer_token.clone(),
+        &writer,
+    );
+    let signer = Arc::new(Signer::load_or_create(&opts.data_dir.join("signing.key"))?);
+    let floor = opts.data_dir.join("version.floor");
+    let publisher =
+        Arc::new(Publisher::open(store.clone(), signer, floor, opts.bump_version).await?);
+    let metrics = Metrics::new()?;
+    let live = LiveConfig::new(config.clone());
+    let results = Results::new(ingest.clone(), metrics.clone(), live.clone());
+    let scheduler = scheduler(&config, prober, &results, &opts.prober_id);
+    let state = AppState {
+        store,
+        ingest,
+        results,
+        scheduler: scheduler.stats(),
+        config: live,
+        started_at: chrono::Utc::now(),
+        tokens: Arc::new(opts.tokens.clone()),
+        publisher,
+        metrics,
+    };
+    state.metrics.watch(ServiceState {
+        publisher: state.publisher.clone(),
+        config: state.config.clone(),
+        scheduler: state.scheduler.clone(),
+        ingest: state.ingest.clone(),
+    })?;
+    let (reload_tx, reload_rx) = mpsc::channel(4);
+    let (probes_token, probes) = (CancellationToken::new(), TaskTracker::new());
+    probes.spawn(scheduler.run(reload_rx, probes_token.clone()));
+    probes.spawn(decision_loop::run(
+        state.config.clone(),
+        state.latest().clone(),
+        state.store.clone(),
+        state.publisher.clone(),
+        probes_token.clone(),
+    ));
+    let (http_token, http) = (CancellationToken::new(), TaskTracker::new());
+    let server = web::server::serve(listener, state.clone(), http_token.clone())
+        .map_err(|source| StartError::Listen { addr, source })?;
+    http.spawn(server.stopped());
+    Ok(Running {
+        addr,
+        state,
+        reload_tx,
+        config_path: opts.config_path,
+        probes_token,
+        writer_token,
+        http_token,
+        probes,
+        writer,
+        http,
+    })
+}
+
+/// The scheduler of every series of `config`, its probes and control checks handed to `results`
+/// as this prober's (`prober_id`).
+fn scheduler(
+    config: &Config,
+    prober: Arc<Prober>,
+    results: &Results,
+    prober_id: &str,
+) -> Scheduler {
+    let prober_id: Arc<str> = Arc::from(prober_id);
+    let to_results = results.clone();
+    let sink: Sink = Arc::new(move |_spec, report| {
+        to_results.accept(Source::Local, &prober_id, report.results);
+    });
+    let to_results = results.clone();
+    let control: ControlSink =
+        Arc::new(move |region, at, ok| to_results.accept_control(region, at, ok));
+    let now = tokio::time::Instant::now();
+    Scheduler::new(config, prober, sink, now).with_control(config, control, now)
+}
+
+fn writer_settings(config: &Config) -> WriterSettings {
+    let st = &config.store;
+    WriterSettings {
+        batch_size: st.batch_size,
+        queue_capacity: st.queue_capacity,
+        maintenance_interval: Duration::from_millis(st.maintenance_interval_ms),
+        retention: Retention {
+            raw: Duration::from_secs(st.raw_retention_hours * 3600),
+            minute: Duration::from_secs(st.minute_rollup_days * 86_400),
+            hour: Duration::from_secs(st.hour_rollup_days * 86_400),
+        },
+    }
+}
+
+impl Running {
+    /// Re-reads the config file. A bad file is refused with the same problems `check-config`
+    /// prints, and the running config stays in force.
+    pub async fn reload(&self) -> Result<(), StartError> {
+        let config = Config::load(&self.config_path)?;
+        let prober = Arc::new(Prober::new(&config)?);
+        self.state.config.set(config.clone());
+        // The scheduler only stops receiving at shutdown; a reload then has nothing left to apply.
+        let _ = self.reload_tx.send((config, prober)).await;
+        Ok(())
+    }
+
+    /// Stops everything in order; returns once the store is flushed and closed.
+    pub async fn shutdown(self) {
+        self.probes_token.cancel();
+        self.probes.close();
+        self.probes.wait().await;
+        self.writer_token.cancel();
+        self.writer.close();
+        self.writer.wait().await;
+        self.http_token.cancel();
+        self.http.close();
+        self.http.wait().await;
+        self.state.store.close().await;
+    }
+}
