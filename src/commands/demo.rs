@@ -117,13 +117,51 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Host rows × region columns: `ok n/m`, or the most frequent failure class with its count.
+/// Host rows × region columns: `ok n/m`, or the most frequent failure class with its count. Each
+/// column is as wide as its widest cell, so a long class never runs into the next cell.
 fn matrix(rows: &[SeriesLatest]) -> String {
-    type Cell<'a> = (usize, usize, BTreeMap<&'a str, usize>);
-    let mut cells: BTreeMap<(&str, &str), Cell<'_>> = BTreeMap::new();
+    let cells = cells(rows);
     let mut regions: Vec<&str> = rows.iter().map(|r| r.series.region.as_str()).collect();
     regions.sort_unstable();
     regions.dedup();
+    let mut hosts: Vec<&str> = cells.keys().map(|(h, _)| *h).collect();
+    hosts.dedup();
+    let text = |host: &str, region: &str| cells.get(&(host, region)).map_or("-".into(), cell_text);
+    let mut table: Vec<Vec<String>> = vec![
+        std::iter::once("HOST".to_string())
+            .chain(regions.iter().map(|r| r.to_string()))
+            .collect(),
+    ];
+    for host in hosts {
+        let row = regions.iter().map(|region| text(host, region));
+        table.push(std::iter::once(host.to_string()).chain(row).collect());
+    }
+    let widths: Vec<usize> = (0..table[0].len())
+        .map(|c| {
+            table
+                .iter()
+                .map(|row| row[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in &table {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(&format!("  {}\n", line.join("  ").trim_end()));
+    }
+    out
+}
+
+/// Per (host, region): probes that passed, probes in all, and the failures by class.
+type Cell<'a> = (usize, usize, BTreeMap<&'a str, usize>);
+
+fn cells(rows: &[SeriesLatest]) -> BTreeMap<(&str, &str), Cell<'_>> {
+    let mut cells: BTreeMap<(&str, &str), Cell<'_>> = BTreeMap::new();
     for r in rows {
         let cell = cells
             .entry((r.series.host.as_str(), r.series.region.as_str()))
@@ -134,27 +172,57 @@ fn matrix(rows: &[SeriesLatest]) -> String {
             Some(c) => *cell.2.entry(c.as_str()).or_default() += 1,
         }
     }
-    let mut hosts: Vec<&str> = cells.keys().map(|(h, _)| *h).collect();
-    hosts.dedup();
-    let mut out = format!("  {:<20}", "HOST");
-    for region in &regions {
-        out.push_str(&format!("{region:<28}"));
+    cells
+}
+
+fn cell_text((ok, n, fails): &Cell<'_>) -> String {
+    match fails.iter().max_by_key(|(_, c)| **c) {
+        None => format!("ok {ok}/{n}"),
+        Some((class, count)) => format!("{class} {count}/{n} (ok {ok})"),
     }
-    out.push('\n');
-    for host in hosts {
-        out.push_str(&format!("  {host:<20}"));
-        for region in &regions {
-            let text = match cells.get(&(host, *region)) {
-                None => "-".to_string(),
-                Some((ok, n, _)) if ok == n => format!("ok {ok}/{n}"),
-                Some((ok, n, fails)) => {
-                    let (class, count) = fails.iter().max_by_key(|(_, c)| **c).expect("a failure");
-                    format!("{class} {count}/{n} (ok {ok})")
-                }
-            };
-            out.push_str(&format!("{text:<28}"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SeriesKey;
+
+    fn row(host: &str, region: &str, failure: Option<&str>) -> SeriesLatest {
+        SeriesLatest {
+            series: SeriesKey {
+                host: host.into(),
+                path: "/p".into(),
+                region: region.into(),
+                resolver: "isp".into(),
+            },
+            at_ms: 0,
+            edge: None,
+            failure: failure.map(String::from),
+            status: None,
+            total_ms: None,
         }
-        out.push('\n');
     }
-    out
+
+    #[test]
+    fn a_long_failure_class_widens_its_column_instead_of_running_into_the_next() {
+        let rows = vec![
+            row("cdn.shop.test", "cn-east", Some("content_mismatch")),
+            row("cdn.shop.test", "cn-north", Some("content_mismatch")),
+            row("cdn-bak.shop.test", "cn-east", None),
+            row("cdn-bak.shop.test", "cn-north", None),
+        ];
+        let text = matrix(&rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        let failing = lines.iter().find(|l| l.contains("cdn.shop.test")).unwrap();
+        assert!(
+            failing.contains("content_mismatch 1/1 (ok 0)  content_mismatch 1/1 (ok 0)"),
+            "{text}"
+        );
+        // Every column starts at the same offset on every line.
+        let north = lines[0].find("cn-north").unwrap();
+        let healthy = lines.iter().find(|l| l.contains("cdn-bak")).unwrap();
+        assert_eq!(&healthy[north..north + 6], "ok 1/1", "{text}");
+        assert_eq!(&failing[north..north + 16], "content_mismatch", "{text}");
+    }
 }
