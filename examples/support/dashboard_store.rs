@@ -8,7 +8,7 @@ use std::time::Instant;
 use cdnwatch::config::{
     Config, Host, MergedHost, Method, ProbePath, Region, ResolverConfig, Scheme, Vendor,
 };
-use cdnwatch::engine::{Event, Reason, RegionCounts};
+use cdnwatch::engine::{Event, Reason, RegionCounts, Sample};
 use cdnwatch::model::{CertInfo, EdgeResult, Failure, FailureClass, HostRole, Phase};
 use cdnwatch::publish::{Content, Publisher};
 use cdnwatch::store::rollup::Table;
@@ -308,11 +308,15 @@ fn event(at: i64, host: usize, change: Option<bool>, reason: Reason, detail: &st
         reason,
         detail: detail.into(),
         evidence,
-        samples: vec![format!(
-            "{} {}/isp 127.21.1.1 {PATH} http_status 502",
-            host_name(host),
-            region_name(0)
-        )],
+        samples: vec![Sample {
+            host: host_name(host),
+            region: region_name(0),
+            resolver: "isp".into(),
+            edge: Some(std::net::Ipv4Addr::new(127, 21, 1, 1).into()),
+            path: PATH.into(),
+            class: FailureClass::HttpStatus,
+            status: Some(502),
+        }],
     }
 }
 

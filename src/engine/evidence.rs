@@ -1,12 +1,17 @@
 //! One round of evidence and what it says: which regions may vote, each region's round verdict per
-//! host, origin faults (a path failing on every vendor) and degradations (one edge, one resolver).
+//! host, origin faults (a path failing on every vendor), degraded [`Scope`]s (one edge, one
+//! resolver) and the failed results kept as samples. It reads the round only: no history, no
+//! decisions.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{HostInfo, Policy, RegionCounts};
+use super::event::{RegionCounts, Sample};
+use super::{HostInfo, Policy};
 use crate::model::FailureClass;
 
 /// One result of the round, keyed by (host, path, region, resolver, edge IP).
@@ -67,11 +72,43 @@ pub struct Analysis {
     pub valid_regions: BTreeSet<String>,
     pub verdicts: BTreeMap<String, BTreeMap<String, RoundVerdict>>,
     pub origin_faults: BTreeSet<String>,
-    /// Per host, the scopes that fail alone (`edge 127.21.1.9 (cn-east)`, `resolver cn-east/isp`).
-    pub degraded: BTreeMap<String, BTreeSet<String>>,
+    /// Per host, the scopes that fail alone.
+    pub degraded: BTreeMap<String, BTreeSet<Scope>>,
     pub host_counts: BTreeMap<String, BTreeMap<String, RegionCounts>>,
     pub path_counts: BTreeMap<String, BTreeMap<String, RegionCounts>>,
-    pub samples: Vec<String>,
+    pub samples: Vec<Sample>,
+}
+
+/// A part of one host that fails alone while the rest of the host works: degraded, not disabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// One edge IP in one region: shown as `edge 127.21.1.9 (cn-east)`.
+    Edge { region: String, edge: IpAddr },
+    /// One resolver of one region: shown as `resolver cn-east/isp`.
+    Resolver { region: String, resolver: String },
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Edge { region, edge } => write!(f, "edge {edge} ({region})"),
+            Scope::Resolver { region, resolver } => write!(f, "resolver {region}/{resolver}"),
+        }
+    }
+}
+
+// Scopes are ordered by their text, so a round's degraded events keep the order they have always
+// come in (`edge 127.21.1.10` before `edge 127.21.1.2`).
+impl Ord for Scope {
+    fn cmp(&self, other: &Scope) -> Ordering {
+        self.to_string().cmp(&other.to_string())
+    }
+}
+
+impl PartialOrd for Scope {
+    fn partial_cmp(&self, other: &Scope) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 const MAX_SAMPLES: usize = 40;
@@ -92,36 +129,41 @@ pub fn analyse(round: &Round, hosts: &[HostInfo], policy: &Policy) -> Analysis {
         count(&mut a, r);
     }
     for h in hosts {
-        let per_region = a.verdicts.entry(h.host.clone()).or_default();
-        for r in &round.regions {
-            let verdict = if !r.control_ok {
-                RoundVerdict::Invalid
-            } else {
-                let mine = r
-                    .observations
-                    .iter()
-                    .filter(|o| o.host == h.host && !a.origin_faults.contains(&o.path));
-                let (ok, failed) = mine.fold((0, 0), |(ok, f), o| {
-                    if o.cdn_failure() {
-                        (ok, f + 1)
-                    } else {
-                        (ok + 1, f)
-                    }
-                });
-                if ok + failed == 0 {
-                    RoundVerdict::NoData
-                } else {
-                    RoundVerdict::Voted { ok, failed }
-                }
-            };
-            per_region.insert(r.region.clone(), verdict);
-        }
+        let per_region = round
+            .regions
+            .iter()
+            .map(|r| (r.region.clone(), verdict(r, &h.host, &a.origin_faults)))
+            .collect();
+        a.verdicts.insert(h.host.clone(), per_region);
         let degraded = degraded_scopes(round, &h.host, &a.valid_regions, &a.origin_faults);
         if !degraded.is_empty() {
             a.degraded.insert(h.host.clone(), degraded);
         }
     }
     a
+}
+
+/// Region `r`'s round for `host`, leaving out paths broken at the origin.
+fn verdict(r: &RegionRound, host: &str, origin: &BTreeSet<String>) -> RoundVerdict {
+    if !r.control_ok {
+        return RoundVerdict::Invalid;
+    }
+    let mine = r
+        .observations
+        .iter()
+        .filter(|o| o.host == host && !origin.contains(&o.path));
+    let (ok, failed) = mine.fold((0, 0), |(ok, f), o| {
+        if o.cdn_failure() {
+            (ok, f + 1)
+        } else {
+            (ok + 1, f)
+        }
+    });
+    if ok + failed == 0 {
+        RoundVerdict::NoData
+    } else {
+        RoundVerdict::Voted { ok, failed }
+    }
 }
 
 fn count(a: &mut Analysis, r: &RegionRound) {
@@ -147,15 +189,22 @@ fn count(a: &mut Analysis, r: &RegionRound) {
             }
         }
         if failed && a.samples.len() < MAX_SAMPLES {
-            let class = o.class.map_or("-", |c| c.as_str());
-            let status = o.status.map(|s| format!(" {s}")).unwrap_or_default();
-            let edge = o.edge.map_or_else(|| "-".to_string(), |e| e.to_string());
-            a.samples.push(format!(
-                "{} {}/{} {edge} {} {class}{status}",
-                o.host, r.region, o.resolver, o.path
-            ));
+            a.samples.extend(sample(r, o));
         }
     }
+}
+
+/// A failed observation as a sample (an observation with no failure class has none).
+fn sample(r: &RegionRound, o: &Observation) -> Option<Sample> {
+    Some(Sample {
+        host: o.host.clone(),
+        region: r.region.clone(),
+        resolver: o.resolver.clone(),
+        edge: o.edge,
+        path: o.path.clone(),
+        class: o.class?,
+        status: o.status,
+    })
 }
 
 /// Paths that fail on every vendor (at least two) while some other path works somewhere.
@@ -207,7 +256,7 @@ fn degraded_scopes(
     host: &str,
     valid: &BTreeSet<String>,
     origin: &BTreeSet<String>,
-) -> BTreeSet<String> {
+) -> BTreeSet<Scope> {
     let mut edges: BTreeMap<(String, IpAddr), (u32, u32)> = BTreeMap::new();
     let mut resolvers: BTreeMap<(String, String), (u32, u32)> = BTreeMap::new();
     for r in round.regions.iter().filter(|r| valid.contains(&r.region)) {
@@ -232,7 +281,10 @@ fn degraded_scopes(
     let any_edge_ok = edges.values().any(|t| t.1 < t.0);
     for ((region, edge), t) in &edges {
         if dead(t) && any_edge_ok {
-            out.insert(format!("edge {edge} ({region})"));
+            out.insert(Scope::Edge {
+                region: region.clone(),
+                edge: *edge,
+            });
         }
     }
     for ((region, resolver), t) in &resolvers {
@@ -240,7 +292,10 @@ fn degraded_scopes(
             .iter()
             .any(|((rg, rs), u)| rg == region && rs != resolver && u.1 < u.0);
         if dead(t) && others_ok {
-            out.insert(format!("resolver {region}/{resolver}"));
+            out.insert(Scope::Resolver {
+                region: region.clone(),
+                resolver: resolver.clone(),
+            });
         }
     }
     out

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use super::*;
 use crate::model::FailureClass as F;
 
@@ -111,7 +113,9 @@ fn a_vendor_wide_outage_disables_both_alpha_hosts_in_one_evaluation_after_three_
         }
     );
     assert!(
-        ev.samples[0].starts_with("cdn east/isp 127.21.1.1 /image/p.jpg http_status 502"),
+        ev.samples[0]
+            .to_string()
+            .starts_with("cdn east/isp 127.21.1.1 /image/p.jpg http_status 502"),
         "{:?}",
         ev.samples
     );
@@ -363,6 +367,7 @@ fn overrides_win_until_they_expire_and_can_never_disable_every_host() {
     );
     assert_eq!(enabled(&e), [false, true, true]);
     assert_eq!(e.events[0].reason, Reason::Override);
+    assert_eq!(e.events[0].detail, "force_disable by alice: maintenance");
     // Force enable holds against a failing vendor.
     let force_on = [ov("cdn", OverrideKind::ForceEnable, 1000)];
     let mut last = None;
@@ -415,4 +420,72 @@ fn observe_only_records_what_the_engine_would_do_but_keeps_the_host() {
     let e = last.unwrap();
     assert_eq!(enabled(&e), [true, true, true]);
     assert!(e.events.iter().any(|ev| ev.detail.contains("observe only")));
+}
+
+#[test]
+fn an_override_event_names_its_kind_in_its_one_spelling_and_keeps_the_operators_words() {
+    let mut en = engine();
+    let mut o = ov("cdn", OverrideKind::ForceDisable, 100);
+    o.actor = "Alice".into();
+    o.reason = "CDN-42: Edge pool drained".into();
+    let e = en.evaluate(&round(ok, &[]), &[o], t(0));
+    assert_eq!(
+        e.events[0].detail,
+        "force_disable by Alice: CDN-42: Edge pool drained"
+    );
+}
+
+#[test]
+fn a_sample_is_stored_as_its_text_and_read_back_unchanged() {
+    let sample = Sample {
+        host: "cdn".into(),
+        region: "east".into(),
+        resolver: "isp".into(),
+        edge: Some("127.21.1.1".parse().unwrap()),
+        path: "/image/p.jpg".into(),
+        class: F::HttpStatus,
+        status: Some(502),
+    };
+    let json = serde_json::to_string(&vec![sample.clone()]).unwrap();
+    assert_eq!(
+        json,
+        r#"["cdn east/isp 127.21.1.1 /image/p.jpg http_status 502"]"#
+    );
+    assert_eq!(
+        serde_json::from_str::<Vec<Sample>>(&json).unwrap(),
+        [sample]
+    );
+    for text in [
+        "cdn north/public - /product/p.json tcp_refused",
+        "cdn-bak south/isp 127.22.3.2 /a path with spaces dns_timeout",
+    ] {
+        let parsed: Sample = text.parse().unwrap();
+        assert_eq!(parsed.to_string(), text);
+    }
+    assert!("cdn east/isp".parse::<Sample>().is_err());
+}
+
+#[test]
+fn degraded_scopes_read_as_they_always_have_and_in_the_same_order() {
+    let edge = |ip: &str| Scope::Edge {
+        region: "cn-east".into(),
+        edge: ip.parse().unwrap(),
+    };
+    let resolver = Scope::Resolver {
+        region: "cn-east".into(),
+        resolver: "isp".into(),
+    };
+    assert_eq!(edge("127.21.1.1").to_string(), "edge 127.21.1.1 (cn-east)");
+    assert_eq!(resolver.to_string(), "resolver cn-east/isp");
+    let set: std::collections::BTreeSet<Scope> =
+        [resolver, edge("127.21.1.2"), edge("127.21.1.10")].into();
+    let order: Vec<String> = set.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        order,
+        [
+            "edge 127.21.1.10 (cn-east)",
+            "edge 127.21.1.2 (cn-east)",
+            "resolver cn-east/isp"
+        ]
+    );
 }

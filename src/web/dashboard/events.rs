@@ -167,7 +167,7 @@ fn row(e: &Event, version: Option<i64>) -> EventRow {
                 failing: !c.invalid && c.failed > 0,
             })
             .collect(),
-        samples: e.samples.clone(),
+        samples: e.samples.iter().map(ToString::to_string).collect(),
         version,
     }
 }

@@ -1,0 +1,257 @@
+//! What the engine says about a round: events (a decision or a refusal, with its evidence), their
+//! reasons and their failed-result samples. It decides nothing; text is made only where an event
+//! is shown, and a sample keeps its fields until then.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::evidence::Analysis;
+use crate::model::FailureClass;
+
+/// Samples one event carries at most.
+const SAMPLES_PER_EVENT: usize = 5;
+
+/// Why a state changed, or why a change was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Unhealthy in a quorum of regions, some by failed rounds in a row.
+    QuorumFall,
+    /// Unhealthy in a quorum of regions by the share of failed rounds.
+    Ratio,
+    /// Every host of the vendor was failing: all disabled in one version.
+    VendorWide,
+    /// Every host would have been disabled: this one was kept.
+    FailOpen,
+    /// A manual override decided.
+    Override,
+    /// Fewer than the quorum's minimum of regions had valid evidence: nothing changes.
+    Freeze,
+    /// Healthy again in a quorum of regions, after the hold.
+    Rise,
+    /// A path fails on every vendor: the origin, not the CDN.
+    OriginFault,
+    /// One edge or one resolver fails while the rest of the host is fine.
+    Degraded,
+    /// Not enough evidence yet since start.
+    ColdStart,
+}
+
+impl Reason {
+    /// The one spelling, as in JSON, SQL and labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::QuorumFall => "quorum_fall",
+            Reason::Ratio => "ratio",
+            Reason::VendorWide => "vendor_wide",
+            Reason::FailOpen => "fail_open",
+            Reason::Override => "override",
+            Reason::Freeze => "freeze",
+            Reason::Rise => "rise",
+            Reason::OriginFault => "origin_fault",
+            Reason::Degraded => "degraded",
+            Reason::ColdStart => "cold_start",
+        }
+    }
+}
+
+/// Evidence counts of one region in an event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionCounts {
+    pub ok: u32,
+    pub failed: u32,
+    /// The region's control targets failed: its round did not vote.
+    pub invalid: bool,
+}
+
+/// One decision or refusal, with its evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    pub host: Option<String>,
+    /// Enabled before and after (`None` when the event changed no host).
+    pub old_enabled: Option<bool>,
+    pub new_enabled: Option<bool>,
+    pub reason: Reason,
+    pub detail: String,
+    /// Per region, for the host (or for all hosts when `host` is empty).
+    pub evidence: BTreeMap<String, RegionCounts>,
+    /// A few failed results.
+    pub samples: Vec<Sample>,
+}
+
+impl Event {
+    /// An event about `host` that changes nothing (yet), with the host's evidence and samples.
+    pub(super) fn about_host(
+        now: DateTime<Utc>,
+        host: &str,
+        reason: Reason,
+        detail: String,
+        a: &Analysis,
+    ) -> Event {
+        Event {
+            host: Some(host.to_string()),
+            evidence: a.host_counts.get(host).cloned().unwrap_or_default(),
+            samples: first_samples(a, |s| s.host == host),
+            ..Event::bare(now, reason, detail)
+        }
+    }
+
+    /// An event about `path` (an origin fault), with the path's evidence and samples.
+    pub(super) fn about_path(
+        now: DateTime<Utc>,
+        path: &str,
+        reason: Reason,
+        detail: String,
+        a: &Analysis,
+    ) -> Event {
+        Event {
+            evidence: a.path_counts.get(path).cloned().unwrap_or_default(),
+            samples: first_samples(a, |s| s.path == path),
+            ..Event::bare(now, reason, detail)
+        }
+    }
+
+    /// An event about no host, with every host's evidence summed per region.
+    pub(super) fn about_all(
+        now: DateTime<Utc>,
+        reason: Reason,
+        detail: String,
+        a: &Analysis,
+    ) -> Event {
+        let mut evidence = BTreeMap::new();
+        for counts in a.host_counts.values() {
+            for (region, c) in counts {
+                let e: &mut RegionCounts = evidence.entry(region.clone()).or_default();
+                e.ok += c.ok;
+                e.failed += c.failed;
+                e.invalid |= c.invalid;
+            }
+        }
+        Event {
+            evidence,
+            samples: first_samples(a, |_| true),
+            ..Event::bare(now, reason, detail)
+        }
+    }
+
+    /// The same event, as the change of its host's enabled flag from `old` to `new`.
+    pub(super) fn flipping(self, old: bool, new: bool) -> Event {
+        Event {
+            old_enabled: Some(old),
+            new_enabled: Some(new),
+            ..self
+        }
+    }
+
+    fn bare(now: DateTime<Utc>, reason: Reason, detail: String) -> Event {
+        Event {
+            at: now,
+            host: None,
+            old_enabled: None,
+            new_enabled: None,
+            reason,
+            detail,
+            evidence: BTreeMap::new(),
+            samples: Vec::new(),
+        }
+    }
+}
+
+fn first_samples(a: &Analysis, keep: impl Fn(&Sample) -> bool) -> Vec<Sample> {
+    a.samples
+        .iter()
+        .filter(|s| keep(s))
+        .take(SAMPLES_PER_EVENT)
+        .cloned()
+        .collect()
+}
+
+/// One failed result of a round. Shown (and stored, and served) as its text,
+/// `host region/resolver edge path class[ status]`, e.g.
+/// `cdn east/isp 127.21.1.1 /image/p.jpg http_status 502`; `-` stands for an unknown edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    pub host: String,
+    pub region: String,
+    pub resolver: String,
+    pub edge: Option<IpAddr>,
+    pub path: String,
+    pub class: FailureClass,
+    pub status: Option<u16>,
+}
+
+impl fmt::Display for Sample {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}/{} ", self.host, self.region, self.resolver)?;
+        match self.edge {
+            Some(edge) => write!(f, "{edge}")?,
+            None => f.write_str("-")?,
+        }
+        write!(f, " {} {}", self.path, self.class)?;
+        match self.status {
+            Some(status) => write!(f, " {status}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A text that is not a sample's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a sample (`host region/resolver edge path class[ status]`): `{0}`")]
+pub struct SampleParseError(String);
+
+impl FromStr for Sample {
+    type Err = SampleParseError;
+
+    /// Reads a sample's text back; the path is what lies between the edge and the class.
+    fn from_str(s: &str) -> Result<Sample, SampleParseError> {
+        parse_sample(s).ok_or_else(|| SampleParseError(s.to_string()))
+    }
+}
+
+fn parse_sample(s: &str) -> Option<Sample> {
+    let (host, rest) = s.split_once(' ')?;
+    let (place, rest) = rest.split_once(' ')?;
+    let (region, resolver) = place.split_once('/')?;
+    let (edge, rest) = rest.split_once(' ')?;
+    let edge = match edge {
+        "-" => None,
+        ip => Some(ip.parse().ok()?),
+    };
+    let (head, last) = rest.rsplit_once(' ')?;
+    let (path, class, status) = match last.parse::<u16>() {
+        Ok(status) => {
+            let (path, class) = head.rsplit_once(' ')?;
+            (path, class, Some(status))
+        }
+        Err(_) => (head, last, None),
+    };
+    Some(Sample {
+        host: host.to_string(),
+        region: region.to_string(),
+        resolver: resolver.to_string(),
+        edge,
+        path: path.to_string(),
+        class: FailureClass::parse(class)?,
+        status,
+    })
+}
+
+impl Serialize for Sample {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Sample {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Sample, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}

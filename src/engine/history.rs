@@ -1,0 +1,134 @@
+//! The engine's memory of each host: per region, its recent rounds (failed or not), and the host's
+//! own standing (enabled, why, holds, degraded scopes). It records rounds and answers questions
+//! about them; it decides nothing.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use chrono::{DateTime, Utc};
+
+use super::evidence::{Analysis, Scope};
+use super::{Engine, HostInfo, Policy, Reason, RoundVerdict};
+
+/// One region's recent rounds for one host.
+#[derive(Debug, Clone, Default)]
+pub(super) struct RegionHistory {
+    /// Newest last; true = failed round. Invalid rounds are not recorded.
+    rounds: VecDeque<bool>,
+}
+
+impl RegionHistory {
+    /// Records a round, keeping the newest `keep`.
+    pub(super) fn push(&mut self, failed: bool, keep: usize) {
+        self.rounds.push_back(failed);
+        while self.rounds.len() > keep {
+            self.rounds.pop_front();
+        }
+    }
+
+    /// Whether the newest `n` rounds all have `failed` as their outcome.
+    pub(super) fn tail_all(&self, n: usize, failed: bool) -> bool {
+        self.rounds.len() >= n && self.rounds.iter().rev().take(n).all(|r| *r == failed)
+    }
+
+    /// `Some(reason)` when unhealthy by the policy.
+    pub(super) fn unhealthy(&self, p: &Policy) -> Option<Reason> {
+        if self.tail_all(p.fall_rounds, true) {
+            return Some(Reason::QuorumFall);
+        }
+        let window: Vec<bool> = self
+            .rounds
+            .iter()
+            .rev()
+            .take(p.window_rounds)
+            .copied()
+            .collect();
+        let failed = window.iter().filter(|f| **f).count();
+        (window.len() >= p.window_rounds
+            && failed as f64 >= p.window_fail_ratio * window.len() as f64)
+            .then_some(Reason::Ratio)
+    }
+}
+
+/// What the engine knows about one host.
+#[derive(Debug, Clone)]
+pub(super) struct HostState {
+    pub(super) info: HostInfo,
+    pub(super) enabled: bool,
+    pub(super) reason: Option<Reason>,
+    pub(super) regions: BTreeMap<String, RegionHistory>,
+    pub(super) consecutive_disables: u32,
+    pub(super) hold_until: Option<DateTime<Utc>>,
+    pub(super) last_decay: DateTime<Utc>,
+    /// Results and failures over the recent rounds, for choosing whom to keep when failing open.
+    pub(super) recent: VecDeque<(u32, u32)>,
+    pub(super) degraded: BTreeSet<Scope>,
+}
+
+impl HostState {
+    /// A host as a cold engine sees it: enabled, with no history.
+    pub(super) fn new(info: HostInfo, now: DateTime<Utc>) -> HostState {
+        HostState {
+            info,
+            enabled: true,
+            reason: None,
+            regions: BTreeMap::new(),
+            consecutive_disables: 0,
+            hold_until: None,
+            last_decay: now,
+            recent: VecDeque::new(),
+            degraded: BTreeSet::new(),
+        }
+    }
+
+    /// The histories of the regions that vote this round.
+    pub(super) fn voting<'a>(
+        &'a self,
+        a: &'a Analysis,
+    ) -> impl Iterator<Item = &'a RegionHistory> + 'a {
+        self.regions
+            .iter()
+            .filter(|(r, _)| a.valid_regions.contains(*r))
+            .map(|(_, hist)| hist)
+    }
+
+    /// The share of ok results over the recent rounds (1 with none).
+    pub(super) fn success_ratio(&self) -> f64 {
+        let (n, failed) = self
+            .recent
+            .iter()
+            .fold((0u32, 0u32), |a, r| (a.0 + r.0, a.1 + r.1));
+        if n == 0 {
+            1.0
+        } else {
+            f64::from(n - failed) / f64::from(n)
+        }
+    }
+
+    /// Records this round's verdict in every region that voted for this host.
+    fn record(&mut self, verdicts: Option<&BTreeMap<String, RoundVerdict>>, p: &Policy) {
+        let mut total = (0u32, 0u32);
+        for (region, v) in verdicts.into_iter().flatten() {
+            if let RoundVerdict::Voted { ok, failed } = v {
+                let is_failed = f64::from(*failed) >= p.round_fail_ratio * f64::from(ok + failed);
+                self.regions
+                    .entry(region.clone())
+                    .or_default()
+                    .push(is_failed, p.rounds_kept());
+                total = (total.0 + ok + failed, total.1 + failed);
+            }
+        }
+        self.recent.push_back(total);
+        while self.recent.len() > p.window_rounds {
+            self.recent.pop_front();
+        }
+    }
+}
+
+impl Engine {
+    /// Records this round in every host's history.
+    pub(super) fn record_rounds(&mut self, a: &Analysis) {
+        for h in &mut self.hosts {
+            h.record(a.verdicts.get(&h.info.host), &self.policy);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Coming back: the hold after a disable (growing with each disable in a row, as Envoy's ejection
+//! backoff, and running from the last failed round), its decay while a host stays in, and the rise
+//! rule (ok rounds in a quorum of regions, hold elapsed). It reads the history; it flips nothing.
+
+use chrono::{DateTime, Utc};
+
+use super::evidence::Analysis;
+use super::policy::span;
+use super::{Engine, Reason};
+
+impl Engine {
+    /// A disabled host's hold runs from its last failed round, not from the disable: a host that
+    /// keeps failing now and then (a flapping edge pool) must stay healthy for the whole hold before
+    /// it comes back, so each flap does not cost two versions.
+    pub(super) fn extend_holds(&mut self, a: &Analysis, now: DateTime<Utc>) {
+        for h in self
+            .hosts
+            .iter_mut()
+            .filter(|h| !h.enabled && h.consecutive_disables > 0)
+        {
+            if h.voting(a).any(|hist| hist.tail_all(1, true)) {
+                let until = self.policy.hold_end(now, h.consecutive_disables);
+                h.hold_until = Some(h.hold_until.map_or(until, |t| t.max(until)));
+            }
+        }
+    }
+
+    /// Hosts (by index) that may come back: out by the engine's rules (not held by an override),
+    /// healthy for `rise_rounds` in a quorum of voting regions, and past their hold.
+    pub(super) fn rise_candidates(
+        &self,
+        a: &Analysis,
+        quorum: usize,
+        now: DateTime<Utc>,
+    ) -> Vec<usize> {
+        (0..self.hosts.len())
+            .filter(|i| {
+                let h = &self.hosts[*i];
+                let healthy = h
+                    .voting(a)
+                    .filter(|hist| hist.tail_all(self.policy.rise_rounds, false))
+                    .count();
+                !h.enabled
+                    && h.reason != Some(Reason::Override)
+                    && healthy >= quorum
+                    && h.hold_until.is_none_or(|t| now >= t)
+            })
+            .collect()
+    }
+
+    /// While a host stays enabled, its count of consecutive disables drops by one per
+    /// `hold_decay_ms`.
+    pub(super) fn decay(&mut self, now: DateTime<Utc>) {
+        let step = span(self.policy.hold_decay());
+        for h in &mut self.hosts {
+            if h.enabled && h.consecutive_disables > 0 && now - h.last_decay >= step {
+                h.consecutive_disables -= 1;
+                h.last_decay = now;
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! One round's outcome per host: what an override or the rules make of it (a [`Step`]), then the
+//! step committed to the host's state with its event. It adds no rule of its own.
+
+use chrono::{DateTime, Utc};
+
+use super::evidence::Analysis;
+use super::guards::Disables;
+use super::history::HostState;
+use super::overrides::active_override;
+use super::{Engine, Event, Override, Reason};
+
+/// What one host becomes this round, before it is committed.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Step {
+    pub(super) enabled: bool,
+    pub(super) reason: Option<Reason>,
+    /// The event's text, when the step flips the host.
+    pub(super) detail: String,
+}
+
+impl Step {
+    /// The host stays as it is, reason and all.
+    pub(super) fn keep(h: &HostState) -> Step {
+        Step {
+            enabled: h.enabled,
+            reason: h.reason,
+            detail: String::new(),
+        }
+    }
+
+    /// What the rules make of a host no override decides: out when a rule disables it, back when
+    /// it may rise, else as it is.
+    fn by_rules(h: &HostState, disable: Option<Reason>, rise: bool) -> Step {
+        match (disable, rise) {
+            (Some(r), _) => Step {
+                enabled: false,
+                reason: Some(r),
+                detail: format!("unhealthy in a quorum of regions ({})", r.as_str()),
+            },
+            (None, true) => Step {
+                enabled: true,
+                reason: None,
+                detail: "healthy again in a quorum of regions, hold elapsed".into(),
+            },
+            (None, false) => Step::released(h),
+        }
+    }
+
+    /// As it is, but an expired or cleared override leaves the host to the engine: an
+    /// override-disabled host comes back through the normal rise rule only (which skips hosts still
+    /// marked as held down by an override, so the mark goes here).
+    fn released(h: &HostState) -> Step {
+        Step {
+            reason: h.reason.filter(|r| *r != Reason::Override),
+            ..Step::keep(h)
+        }
+    }
+
+    /// The reason an event about this step's flip carries.
+    fn event_reason(&self) -> Reason {
+        match (self.enabled, self.reason) {
+            (_, Some(r)) => r,
+            (true, None) => Reason::Rise,
+            (false, None) => Reason::QuorumFall,
+        }
+    }
+}
+
+impl Engine {
+    /// Decides and commits every host's step: an active override first, else the rules.
+    pub(super) fn apply(
+        &mut self,
+        disable: &Disables,
+        rise: &[usize],
+        overrides: &[Override],
+        a: &Analysis,
+        now: DateTime<Utc>,
+        events: &mut Vec<Event>,
+    ) {
+        for i in 0..self.hosts.len() {
+            let h = &self.hosts[i];
+            let disable = disable.get(&i).copied();
+            let step = match active_override(overrides, &h.info.host, now) {
+                Some(o) => o.step(h, disable, a, now, events),
+                None => Step::by_rules(h, disable, rise.contains(&i)),
+            };
+            self.commit(i, step, a, now, events);
+        }
+    }
+
+    /// Writes a step into host `i`'s state; a flip counts toward the hold and is an event.
+    fn commit(
+        &mut self,
+        i: usize,
+        step: Step,
+        a: &Analysis,
+        now: DateTime<Utc>,
+        events: &mut Vec<Event>,
+    ) {
+        let h = &mut self.hosts[i];
+        let old = h.enabled;
+        if step.enabled != old {
+            if !step.enabled {
+                h.consecutive_disables += 1;
+                h.hold_until = Some(self.policy.hold_end(now, h.consecutive_disables));
+            }
+            h.last_decay = now;
+            let event = Event::about_host(now, &h.info.host, step.event_reason(), step.detail, a);
+            events.push(event.flipping(old, step.enabled));
+        }
+        h.enabled = step.enabled;
+        h.reason = if step.enabled && step.reason != Some(Reason::Override) {
+            None
+        } else {
+            step.reason
+        };
+    }
+}
