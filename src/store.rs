@@ -11,6 +11,7 @@ pub mod hist;
 pub mod publish;
 mod query;
 pub mod rollup;
+mod schema;
 pub mod writer;
 
 use std::collections::HashMap;
@@ -100,7 +101,7 @@ impl Store {
             .connect_with(opts.clone())
             .await
             .map_err(open_err)?;
-        sqlx::migrate!("./migrations").run(&writer).await?;
+        schema::migrator().run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts)
