@@ -5,6 +5,7 @@
 //! - `commands` — the command line: one file per command (`check-config`, `probe`, `serve`, `demo`, `lab`).
 //! - `startup` — builds the running service's state, starts every task, stops them in order.
 //! - `config` — the typed TOML file, loaded and validated once; `LiveConfig` is the one in force.
+//! - `clock` — the wall clock the prober and the decision loop read: the system's, or a stepped one.
 //! - `model` — the shared vocabulary: phases, failure classes, host roles, the per-edge result.
 //! - `trust` — the certificate stores a probe verifies against.
 //! - `probe` — one probe of one series, a file per phase; `probe::control` checks a region's own network.
@@ -26,6 +27,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod decision_loop;

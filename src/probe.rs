@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 
 pub use dns::DnsOutcome;
 
+use crate::clock::Clock;
 use crate::config::{Config, Host, ProbePath, ProbeSettings, Region, ResolverConfig, Scheme};
 use crate::model::{CertInfo, EdgeResult, Failure, FailureClass, Phase};
 
@@ -42,6 +43,8 @@ pub struct ProbeReport {
 pub struct Prober {
     settings: ProbeSettings,
     vendors: HashMap<String, Arc<tls::VendorTls>>,
+    /// What stamps each result's start (`at`).
+    clock: Clock,
 }
 
 impl Prober {
@@ -68,7 +71,14 @@ impl Prober {
         Ok(Prober {
             settings: config.probe.clone(),
             vendors,
+            clock: Clock::system(),
         })
+    }
+
+    /// The same prober, stamping its results with `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Clock) -> Prober {
+        self.clock = clock;
+        self
     }
 
     /// One probe of (host, path) from `region` through `resolver`. Never fails: failures are data.
@@ -79,7 +89,7 @@ impl Prober {
         region: &Region,
         resolver: &ResolverConfig,
     ) -> ProbeReport {
-        let at = Utc::now();
+        let at = self.clock.now();
         let row = Row {
             at,
             host,
