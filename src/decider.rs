@@ -181,8 +181,8 @@ pub async fn gather(config: &Config, latest: &LatestResults, now: DateTime<Utc>)
     let by_region = latest.fresh_by_region(now, interval * 2);
     let timeout = config.probe.timeouts.connect();
     let controls = config.regions.iter().map(|r| {
-        let addrs = r.control_addrs();
-        async move { crate::control::any_reachable(&addrs, timeout).await }
+        let addrs = &r.control_targets;
+        async move { crate::control::any_reachable(addrs, timeout).await }
     });
     let control_ok = futures_util::future::join_all(controls).await;
     let regions = config

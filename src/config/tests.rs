@@ -63,12 +63,15 @@ fn a_valid_file_loads_with_defaults_filled_in() {
     assert_eq!(c.hosts[0].paths[1].method, Method::Head);
     assert_eq!(c.hosts[0].paths[0].accept_status, vec![200]);
     assert_eq!(
-        c.regions[0].subnet(),
-        Some(("198.51.100.0".parse().unwrap(), 24))
+        c.regions[0].client_subnet,
+        Some(ClientSubnet {
+            ip: "198.51.100.0".parse().unwrap(),
+            prefix: 24
+        })
     );
     assert_eq!(
-        c.regions[0].resolvers[1].transport(),
-        Some(Transport::Tcp("127.0.0.1:5301".parse().unwrap()))
+        c.regions[0].resolvers[1].transport,
+        Transport::Tcp("127.0.0.1:5301".parse().unwrap())
     );
     let s = c.summary();
     assert_eq!(
