@@ -216,3 +216,19 @@ fn a_dashboard_warning_limit_of_zero_days_is_refused_at_its_line() {
         "{p:?}"
     );
 }
+
+#[test]
+fn typed_values_deserialize_through_serde_with_the_same_sentences() {
+    let c: Config = toml::from_str(GOOD).unwrap();
+    assert_eq!(c.hosts[0].paths[0].check, Some(ContentCheck::Size(1024)));
+    assert_eq!(
+        c.regions[0].control_targets,
+        ["127.0.0.1:9".parse::<std::net::SocketAddr>().unwrap()]
+    );
+    let bad = GOOD.replace("198.51.100.0/24", "198.51.100.0/33");
+    let e = toml::from_str::<Config>(&bad).unwrap_err().to_string();
+    assert!(
+        e.contains("client_subnet: prefix /33 is longer than 32 bits"),
+        "{e}"
+    );
+}
