@@ -10,6 +10,7 @@
 
 pub mod api;
 mod ca;
+mod config;
 mod dns;
 mod edge;
 pub mod fault;
@@ -265,62 +266,6 @@ impl Topology {
         }
         Ok(())
     }
-
-    /// The config file that points cdnwatch at this lab; `ca_file` is the CA's path as written
-    /// in the file (relative to it).
-    pub fn config_toml(&self, ca_file: &str) -> String {
-        let mut s = String::new();
-        s.push_str("# Written by `cdnwatch lab`: the simulated CDN on loopback.\n\n");
-        s.push_str("[probe]\ninterval_ms = 5000\nmax_edges = 4\n\n");
-        s.push_str("[probe.timeouts]\ndns_ms = 1000\nconnect_ms = 2000\ntls_ms = 2000\nfirst_byte_ms = 2000\ntransfer_ms = 2000\n\n");
-        s.push_str("[client]\nconfig_request_interval_ms = 60000\nrevive_probe_interval_ms = 30000\npublic_ip_list = [\"223.5.5.5\", \"119.29.29.29\"]\n\n");
-        for (vendor, _) in VENDORS {
-            s.push_str(&format!(
-                "[[vendors]]\nname = \"{vendor}\"\nca_file = {}\nsystem_roots = false\n\n",
-                toml_str(ca_file)
-            ));
-        }
-        for (domain, vendor, role) in HOSTS {
-            s.push_str(&format!(
-                "[[hosts]]\ndomain = \"{domain}\"\nvendor = \"{vendor}\"\nrole = \"{}\"\nport = {}\n\n",
-                role.as_str(),
-                self.edge_port
-            ));
-            let image = object("/image/probe.jpg").expect("probe object");
-            let product = object("/product/probe.json").expect("probe object");
-            s.push_str(&format!(
-                "[[hosts.paths]]\npath = \"/image/probe.jpg\"\nexpect_sha256 = \"{}\"\n\n",
-                hex::encode(Sha256::digest(&image))
-            ));
-            s.push_str(&format!(
-                "[[hosts.paths]]\npath = \"/product/probe.json\"\nexpect_size = {}\n\n",
-                product.len()
-            ));
-            s.push_str("[[hosts.paths]]\npath = \"/community/probe.css\"\nmin_size = 1024\n\n");
-        }
-        for (host, prefix, rate) in MERGED {
-            s.push_str(&format!("[[merged_hosts]]\nhost = \"{host}\"\npath_prefix = \"{prefix}\"\nrate = {rate:?}\n\n"));
-        }
-        for (region, _, subnet) in REGIONS {
-            let control = Self::control_ip(region).expect("known region");
-            s.push_str(&format!(
-                "[[regions]]\nname = \"{region}\"\nclient_subnet = \"{subnet}\"\ncontrol_targets = [\"{control}:{}\"]\n\n",
-                self.edge_port
-            ));
-            for resolver in RESOLVERS {
-                let ip = Self::resolver_ip(region, resolver).expect("known");
-                s.push_str(&format!(
-                    "[[regions.resolvers]]\nname = \"{resolver}\"\nudp = \"{ip}:{}\"\n\n",
-                    self.dns_port
-                ));
-            }
-        }
-        s
-    }
-}
-
-fn toml_str(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
 }
 
 /// The object an edge serves at `path` (the query string is ignored), or `None` (404).

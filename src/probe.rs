@@ -97,26 +97,13 @@ impl Prober {
             region,
             resolver,
         };
-        let dns = match resolver.transport() {
-            Some(t) => {
-                dns::resolve(
-                    &t,
-                    &host.domain,
-                    region.subnet(),
-                    self.settings.timeouts.dns(),
-                )
-                .await
-            }
-            None => DnsOutcome {
-                answer: None,
-                dns_ms: 0.0,
-                failure: Some(Failure::new(
-                    FailureClass::DnsProtocol,
-                    Phase::Resolve,
-                    "the resolver has no usable transport",
-                )),
-            },
-        };
+        let dns = dns::resolve(
+            &resolver.transport,
+            &host.domain,
+            region.client_subnet,
+            self.settings.timeouts.dns(),
+        )
+        .await;
         if let Some(f) = &dns.failure {
             return ProbeReport {
                 results: vec![row.dns_failure(dns.dns_ms, f.clone())],
@@ -148,7 +135,7 @@ impl Prober {
             method: row.path.method,
             path: &row.path.path,
             accept_status: &row.path.accept_status,
-            check: row.path.content_check(),
+            check: row.path.check.clone(),
             first_byte_timeout: t.first_byte(),
             transfer_timeout: t.transfer(),
             max_header_bytes: self.settings.max_header_bytes,

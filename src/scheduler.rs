@@ -217,7 +217,7 @@ impl Scheduler {
                 let kept = old.iter().find(|c| c.region == r.name);
                 ControlSlot {
                     region: r.name.clone(),
-                    targets: Arc::new(r.control_addrs()),
+                    targets: Arc::new(r.control_targets.clone()),
                     due: kept.map_or(first_due, |c| c.due),
                     running: kept.map_or_else(Arc::default, |c| c.running.clone()),
                 }

@@ -11,7 +11,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -184,11 +183,11 @@ fn writer_settings(config: &Config) -> WriterSettings {
     WriterSettings {
         batch_size: st.batch_size,
         queue_capacity: st.queue_capacity,
-        maintenance_interval: Duration::from_millis(st.maintenance_interval_ms),
+        maintenance_interval: st.maintenance_interval(),
         retention: Retention {
-            raw: Duration::from_secs(st.raw_retention_hours * 3600),
-            minute: Duration::from_secs(st.minute_rollup_days * 86_400),
-            hour: Duration::from_secs(st.hour_rollup_days * 86_400),
+            raw: st.raw_retention(),
+            minute: st.minute_rollup_retention(),
+            hour: st.hour_rollup_retention(),
         },
     }
 }

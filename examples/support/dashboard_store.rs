@@ -2,11 +2,12 @@
 //! rollups and the latest raw results made from it, and a month of decisions and versions.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use cdnwatch::config::{
-    Config, Host, MergedHost, Method, ProbePath, Region, ResolverConfig, Scheme, Vendor,
+    Config, Host, MergedHost, Method, ProbePath, Region, ResolverConfig, Scheme, Transport, Vendor,
 };
 use cdnwatch::engine::{Event, Reason, RegionCounts, Sample};
 use cdnwatch::model::{CertInfo, EdgeResult, Failure, FailureClass, HostRole, Phase};
@@ -30,9 +31,14 @@ const IMPORT_ROWS: usize = 30_000;
 pub fn config() -> Config {
     let resolver = |region: usize, i: usize, name: &str| ResolverConfig {
         name: name.into(),
-        udp: (i < 2).then(|| format!("127.53.{}.{}:53", region + 1, i + 1)),
-        tcp: None,
-        doh: (i == 2).then(|| "https://127.0.0.1/dns-query".to_string()),
+        transport: if i < 2 {
+            Transport::Udp(SocketAddr::from((
+                [127, 53, region as u8 + 1, i as u8 + 1],
+                53,
+            )))
+        } else {
+            Transport::Doh("https://127.0.0.1/dns-query".parse().expect("an https URL"))
+        },
     };
     Config {
         vendors: ["alpha", "beta"]
@@ -58,9 +64,7 @@ pub fn config() -> Config {
                     path: PATH.into(),
                     method: Method::Get,
                     accept_status: vec![200],
-                    expect_size: None,
-                    expect_sha256: None,
-                    min_size: None,
+                    check: None,
                 }],
             })
             .collect(),
@@ -73,7 +77,7 @@ pub fn config() -> Config {
             .map(|r| Region {
                 name: region_name(r),
                 client_subnet: None,
-                control_targets: vec![format!("127.99.{}.1:9000", r + 1)],
+                control_targets: vec![SocketAddr::from(([127, 99, r as u8 + 1, 1], 9000))],
                 resolvers: RESOLVERS
                     .iter()
                     .enumerate()

@@ -63,12 +63,15 @@ fn a_valid_file_loads_with_defaults_filled_in() {
     assert_eq!(c.hosts[0].paths[1].method, Method::Head);
     assert_eq!(c.hosts[0].paths[0].accept_status, vec![200]);
     assert_eq!(
-        c.regions[0].subnet(),
-        Some(("198.51.100.0".parse().unwrap(), 24))
+        c.regions[0].client_subnet,
+        Some(ClientSubnet {
+            ip: "198.51.100.0".parse().unwrap(),
+            prefix: 24
+        })
     );
     assert_eq!(
-        c.regions[0].resolvers[1].transport(),
-        Some(Transport::Tcp("127.0.0.1:5301".parse().unwrap()))
+        c.regions[0].resolvers[1].transport,
+        Transport::Tcp("127.0.0.1:5301".parse().unwrap())
     );
     let s = c.summary();
     assert_eq!(
@@ -211,5 +214,21 @@ fn a_dashboard_warning_limit_of_zero_days_is_refused_at_its_line() {
     assert!(
         p[0].message.contains("unknown field `cert_warn_day`"),
         "{p:?}"
+    );
+}
+
+#[test]
+fn typed_values_deserialize_through_serde_with_the_same_sentences() {
+    let c: Config = toml::from_str(GOOD).unwrap();
+    assert_eq!(c.hosts[0].paths[0].check, Some(ContentCheck::Size(1024)));
+    assert_eq!(
+        c.regions[0].control_targets,
+        ["127.0.0.1:9".parse::<std::net::SocketAddr>().unwrap()]
+    );
+    let bad = GOOD.replace("198.51.100.0/24", "198.51.100.0/33");
+    let e = toml::from_str::<Config>(&bad).unwrap_err().to_string();
+    assert!(
+        e.contains("client_subnet: prefix /33 is longer than 32 bits"),
+        "{e}"
     );
 }

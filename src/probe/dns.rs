@@ -15,7 +15,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-use crate::config::Transport;
+use crate::config::{self, Transport};
 use crate::model::{DnsAnswer, Failure, FailureClass, Phase};
 
 /// The outcome of the resolve phase.
@@ -40,7 +40,7 @@ fn fail(class: FailureClass, detail: impl Into<String>) -> Failure {
 pub async fn resolve(
     transport: &Transport,
     name: &str,
-    subnet: Option<(IpAddr, u8)>,
+    subnet: Option<config::ClientSubnet>,
     timeout: Duration,
 ) -> DnsOutcome {
     let started = Instant::now();
@@ -90,7 +90,7 @@ fn answer_failure(a: &DnsAnswer) -> Option<Failure> {
 async fn exchange(
     transport: &Transport,
     name: &str,
-    subnet: Option<(IpAddr, u8)>,
+    subnet: Option<config::ClientSubnet>,
 ) -> Result<DnsAnswer, Failure> {
     let mut qname = Name::from_ascii(name)
         .map_err(|e| fail(FailureClass::DnsProtocol, format!("bad name {name}: {e}")))?;
@@ -111,17 +111,17 @@ async fn exchange(
             let query = build_query(&qname, subnet)?;
             parse_answer(&qname, &tcp_exchange(*addr, &query).await?)
         }
-        Transport::Doh(url) => super::doh::resolve(url, &qname, None).await,
+        Transport::Doh(url) => super::doh::resolve(url.as_str(), &qname, None).await,
     }
 }
 
-fn build_query(name: &Name, subnet: Option<(IpAddr, u8)>) -> Result<Message, Failure> {
+fn build_query(name: &Name, subnet: Option<config::ClientSubnet>) -> Result<Message, Failure> {
     let mut msg = Message::query();
     msg.metadata.recursion_desired = true;
     msg.add_query(Query::query(name.clone(), RecordType::A));
     let mut edns = Edns::new();
     edns.set_max_payload(UDP_BUF as u16);
-    if let Some((ip, prefix)) = subnet {
+    if let Some(config::ClientSubnet { ip, prefix }) = subnet {
         edns.options_mut()
             .insert(EdnsOption::Subnet(ClientSubnet::new(ip, prefix, 0)));
     }

@@ -12,7 +12,11 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 /// Every file of `migrations/`: version, description (the file name's, as sqlx spells it), SQL.
 const MIGRATIONS: [(i64, &str, &str); 3] = [
     (1, "store", include_str!("../../migrations/0001_store.sql")),
-    (2, "publish", include_str!("../../migrations/0002_publish.sql")),
+    (
+        2,
+        "publish",
+        include_str!("../../migrations/0002_publish.sql"),
+    ),
     (
         3,
         "failed results",
@@ -29,7 +33,13 @@ pub(super) fn migrator() -> Migrator {
             .map(|&(version, description, sql)| {
                 let no_tx = sql.starts_with("-- no-transaction");
                 let kind = MigrationType::Simple;
-                Migration::new(version, Cow::Borrowed(description), kind, sql.into_sql_str(), no_tx)
+                Migration::new(
+                    version,
+                    Cow::Borrowed(description),
+                    kind,
+                    sql.into_sql_str(),
+                    no_tx,
+                )
             })
             .collect(),
     )
@@ -53,7 +63,11 @@ mod tests {
             let (v, rest) = file.split_once('_').unwrap();
             assert_eq!(v.parse::<i64>().unwrap(), version, "{file}");
             assert_eq!(rest.trim_end_matches(".sql").replace('_', " "), description);
-            assert_eq!(std::fs::read_to_string(dir.join(file)).unwrap(), sql, "{file}");
+            assert_eq!(
+                std::fs::read_to_string(dir.join(file)).unwrap(),
+                sql,
+                "{file}"
+            );
         }
     }
 }

@@ -173,7 +173,7 @@ impl Now {
 
     /// Probes that started before this are too old to describe the present: three intervals.
     fn fresh_since_ms(&self) -> i64 {
-        self.ms() - 3 * self.config.probe.interval_ms as i64
+        self.ms() - 3 * self.config.probe.interval().as_millis() as i64
     }
 }
 

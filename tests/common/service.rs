@@ -51,8 +51,7 @@ pub fn with_product_path(c: &mut Config) {
         let image = h.paths[0].clone();
         h.paths.push(cdnwatch::config::ProbePath {
             path: "/product/probe.json".into(),
-            expect_sha256: None,
-            min_size: Some(1),
+            check: Some(cdnwatch::config::ContentCheck::MinSize(1)),
             ..image
         });
     }

@@ -47,7 +47,8 @@ pub async fn report(
     let now = Now::of(&state);
     let host = host_param(&params, &now, &state.store).await?;
     let (since, until) = query::window(&params, now.at, DEFAULT_SPAN_MS)?;
-    let minutes_kept_from = now.ms() - now.config.store.minute_rollup_days as i64 * 24 * HOUR_MS;
+    let minutes_kept_from =
+        now.ms() - now.config.store.minute_rollup_retention().as_millis() as i64;
     let table = if since >= minutes_kept_from {
         Table::Minute
     } else {

@@ -1,0 +1,65 @@
+//! How a bad configuration is reported: one located [`Problem`] per mistake, and the
+//! [`ConfigError`] that carries them all. Owns no checks and no parsing.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// One thing wrong with a configuration file, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line; 0 when the problem has no place in the file.
+    pub line: usize,
+    /// 1-based column in characters.
+    pub column: usize,
+    /// The field path, such as `hosts[1].paths[0].method`; empty for the file as a whole.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}: ", self.line, self.column)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: {} problem(s):\n{}", problems.len(), render_problems(file, problems))]
+    Invalid {
+        file: String,
+        problems: Vec<Problem>,
+    },
+}
+
+fn render_problems(file: &str, problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| {
+            let sep = if p.line > 0 { ":" } else { ": " };
+            format!("  {file}{sep}{p}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl ConfigError {
+    /// Every problem found; none for a file that could not be read.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Invalid { problems, .. } => problems,
+            ConfigError::Read { .. } => &[],
+        }
+    }
+}

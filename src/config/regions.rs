@@ -1,0 +1,277 @@
+//! Where probes run from: regions with their EDNS client subnet, control targets and resolvers.
+//! Each is parsed once from the text the file writes (`RegionDoc`, `ResolverDoc`) into typed
+//! values — a [`ClientSubnet`], `SocketAddr`s, a [`Transport`] — with positioned problems, so no
+//! caller parses an address again. Owns no checks across regions (that is `validate.rs`).
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::locate::FieldPath;
+use super::validate::{self, Findings};
+
+/// Why a value in the file does not parse; the text is what the file says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("`{0}` is not a subnet like 198.51.100.0/24")]
+    NotASubnet(String),
+    #[error("`{0}` is not an IP address")]
+    NotAnIp(String),
+    #[error("`{0}` is not a prefix length")]
+    NotAPrefix(String),
+    #[error("prefix /{len} is longer than {max} bits")]
+    PrefixTooLong { len: u8, max: u8 },
+    #[error("`{0}` is not an ip:port address")]
+    NotAnAddress(String),
+    #[error("`{0}` is not an https:// URL")]
+    NotHttps(String),
+}
+
+/// An EDNS client subnet: an address and a prefix length that fits its family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientSubnet {
+    pub ip: IpAddr,
+    pub prefix: u8,
+}
+
+impl FromStr for ClientSubnet {
+    type Err = ValueError;
+
+    /// Parses `ip/prefix`, checking the prefix fits the address family.
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        let (ip, len) = s
+            .split_once('/')
+            .ok_or_else(|| ValueError::NotASubnet(s.to_owned()))?;
+        let ip: IpAddr = ip.parse().map_err(|_| ValueError::NotAnIp(ip.to_owned()))?;
+        let len: u8 = len
+            .parse()
+            .map_err(|_| ValueError::NotAPrefix(len.to_owned()))?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        if len > max {
+            return Err(ValueError::PrefixTooLong { len, max });
+        }
+        Ok(ClientSubnet { ip, prefix: len })
+    }
+}
+
+impl fmt::Display for ClientSubnet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.ip, self.prefix)
+    }
+}
+
+/// A DNS-over-HTTPS endpoint: an `https://` URL (its host is checked when a probe uses it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DohUrl(String);
+
+impl DohUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for DohUrl {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        if s.starts_with("https://") {
+            Ok(DohUrl(s.to_owned()))
+        } else {
+            Err(ValueError::NotHttps(s.to_owned()))
+        }
+    }
+}
+
+impl fmt::Display for DohUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn socket_addr(s: &str) -> Result<SocketAddr, ValueError> {
+    s.parse()
+        .map_err(|_| ValueError::NotAnAddress(s.to_owned()))
+}
+
+/// Keeps a parsed value, or records why it did not parse at `at`.
+fn found<T>(parsed: Result<T, ValueError>, at: FieldPath, out: &mut Findings) -> Option<T> {
+    parsed.map_err(|e| out.push((at, e.to_string()))).ok()
+}
+
+/// A vantage region: its resolvers and its control targets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "RegionDoc", try_from = "RegionDoc")]
+pub struct Region {
+    pub name: String,
+    /// EDNS client subnet sent with every query (`client_subnet = "ip/prefix"`).
+    pub client_subnet: Option<ClientSubnet>,
+    /// Addresses that do not depend on any CDN; when none connects, the region's own network is
+    /// down and its results do not count.
+    pub control_targets: Vec<SocketAddr>,
+    pub resolvers: Vec<ResolverConfig>,
+}
+
+/// A region as the file writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RegionDoc {
+    pub(super) name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_subnet: Option<String>,
+    #[serde(default)]
+    control_targets: Vec<String>,
+    resolvers: Vec<ResolverDoc>,
+}
+
+impl From<Region> for RegionDoc {
+    fn from(r: Region) -> Self {
+        RegionDoc {
+            name: r.name,
+            client_subnet: r.client_subnet.map(|s| s.to_string()),
+            control_targets: r.control_targets.iter().map(|a| a.to_string()).collect(),
+            resolvers: r.resolvers.into_iter().map(ResolverDoc::from).collect(),
+        }
+    }
+}
+
+impl TryFrom<RegionDoc> for Region {
+    type Error = String;
+
+    fn try_from(doc: RegionDoc) -> Result<Self, String> {
+        validate::standalone(doc, Region::from_doc)
+    }
+}
+
+impl Region {
+    /// Parses a region as written, adding each problem (under `at`) to `out`; `None` when there
+    /// is one.
+    pub(super) fn from_doc(doc: RegionDoc, at: &FieldPath, out: &mut Findings) -> Option<Region> {
+        let before = out.len();
+        let client_subnet = doc
+            .client_subnet
+            .as_deref()
+            .and_then(|s| found(s.parse(), at.key("client_subnet"), out));
+        let control_targets: Vec<SocketAddr> = (doc.control_targets.iter().enumerate())
+            .filter_map(|(j, t)| found(socket_addr(t), at.key("control_targets").index(j), out))
+            .collect();
+        if doc.resolvers.is_empty() {
+            out.push((
+                at.key("resolvers"),
+                "a region needs at least one resolver".into(),
+            ));
+        }
+        let resolvers = resolvers(&doc, at, out);
+        (out.len() == before).then_some(Region {
+            name: doc.name,
+            client_subnet,
+            control_targets,
+            resolvers,
+        })
+    }
+}
+
+fn resolvers(doc: &RegionDoc, at: &FieldPath, out: &mut Findings) -> Vec<ResolverConfig> {
+    let mut names = std::collections::HashSet::new();
+    let mut parsed = Vec::new();
+    for (j, res) in doc.resolvers.iter().enumerate() {
+        let rat = at.key("resolvers").index(j);
+        if !names.insert(res.name.as_str()) {
+            out.push((
+                rat.key("name"),
+                format!(
+                    "resolver `{}` is defined twice in region `{}`",
+                    res.name, doc.name
+                ),
+            ));
+        }
+        let has_subnet = doc.client_subnet.is_some();
+        parsed.extend(ResolverConfig::from_doc(res, has_subnet, &rat, out));
+    }
+    parsed
+}
+
+/// A resolver: a name and its transport.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(into = "ResolverDoc")]
+pub struct ResolverConfig {
+    pub name: String,
+    pub transport: Transport,
+}
+
+/// A resolver's transport: `udp` or `tcp` (`ip:port`), or `doh` (an https URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    Udp(SocketAddr),
+    Tcp(SocketAddr),
+    Doh(DohUrl),
+}
+
+/// A resolver as the file writes it: a name plus exactly one of `udp`, `tcp` or `doh`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ResolverDoc {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    udp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tcp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    doh: Option<String>,
+}
+
+impl From<ResolverConfig> for ResolverDoc {
+    fn from(r: ResolverConfig) -> Self {
+        let (mut udp, mut tcp, mut doh) = (None, None, None);
+        match r.transport {
+            Transport::Udp(a) => udp = Some(a.to_string()),
+            Transport::Tcp(a) => tcp = Some(a.to_string()),
+            Transport::Doh(u) => doh = Some(u.0),
+        }
+        ResolverDoc {
+            name: r.name,
+            udp,
+            tcp,
+            doh,
+        }
+    }
+}
+
+impl ResolverConfig {
+    /// Parses a resolver as written; `has_subnet` says its region sends a client subnet, which
+    /// DoH cannot carry here.
+    fn from_doc(
+        doc: &ResolverDoc,
+        has_subnet: bool,
+        at: &FieldPath,
+        out: &mut Findings,
+    ) -> Option<ResolverConfig> {
+        let transport = match (&doc.udp, &doc.tcp, &doc.doh) {
+            (Some(a), None, None) => found(socket_addr(a), at.key("udp"), out).map(Transport::Udp),
+            (None, Some(a), None) => found(socket_addr(a), at.key("tcp"), out).map(Transport::Tcp),
+            (None, None, Some(u)) => {
+                let url = found(u.parse(), at.key("doh"), out);
+                if has_subnet {
+                    out.push((at.key("doh"), "an EDNS client subnet cannot be sent over DoH here; use udp or tcp in a region with client_subnet".into()));
+                    return None;
+                }
+                url.map(Transport::Doh)
+            }
+            _ => {
+                out.push((
+                    at.clone(),
+                    format!(
+                        "resolver `{}` needs exactly one of udp, tcp or doh",
+                        doc.name
+                    ),
+                ));
+                None
+            }
+        }?;
+        Some(ResolverConfig {
+            name: doc.name.clone(),
+            transport,
+        })
+    }
+}
