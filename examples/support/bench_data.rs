@@ -3,6 +3,7 @@
 //! (months of history in seconds).
 #![allow(dead_code)]
 
+use cdnwatch::model::{FailureClass, Outcome};
 use cdnwatch::store::rollup::Table;
 use cdnwatch::store::{Agg, RawTimes, SeriesKey, Store};
 
@@ -57,8 +58,7 @@ pub fn hour_agg() -> Agg {
                 Some(100),
                 Some(2300),
             ],
-            failure: (i % 20 == 0).then_some("http_status"),
-            status: Some(502),
+            outcome: (i % 20 == 0).then_some(Outcome::new(FailureClass::HttpStatus, Some(502))),
         });
     }
     agg

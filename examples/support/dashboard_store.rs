@@ -9,7 +9,7 @@ use cdnwatch::config::{
     Config, Host, MergedHost, Method, ProbePath, Region, ResolverConfig, Scheme, Vendor,
 };
 use cdnwatch::engine::{Event, Reason, RegionCounts};
-use cdnwatch::model::{CertInfo, EdgeResult, Failure, FailureClass, HostRole, Phase};
+use cdnwatch::model::{CertInfo, EdgeResult, Failure, FailureClass, HostRole, Outcome, Phase};
 use cdnwatch::publish::{Content, Publisher};
 use cdnwatch::store::rollup::Table;
 use cdnwatch::store::{Agg, RawTimes, Record, Store};
@@ -160,8 +160,7 @@ impl Scenario {
                 let p = self.probe(host, region, resolver, edge, at);
                 agg.add(RawTimes {
                     phases_us: self.phases_us(host, region, at, p.failure.is_some()),
-                    failure: p.failure.map(|f| f.0.as_str()),
-                    status: p.failure.and_then(|f| f.2).map(i64::from).or(Some(200)),
+                    outcome: p.failure.map(|f| Outcome::new(f.0, f.2.or(Some(200)))),
                 });
             }
         }

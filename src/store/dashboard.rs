@@ -34,6 +34,7 @@ use super::hist::Histogram;
 use super::rollup::Table;
 use super::{Agg, SeriesKey, Store, StoreError, query_err};
 use crate::engine::Event;
+use crate::model::{FailureClass, Outcome, Phase};
 
 /// One edge row of a series' newest probe, with every column the host page shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,9 +48,17 @@ pub struct ProbeRow {
     pub status: Option<i64>,
     /// The leaf certificate's notAfter, Unix seconds.
     pub cert_not_after_s: Option<i64>,
-    pub failure: Option<String>,
-    pub phase: Option<String>,
+    pub failure: Option<FailureClass>,
+    pub phase: Option<Phase>,
     pub detail: Option<String>,
+}
+
+impl ProbeRow {
+    /// The failure's outcome (with the status for `http_status`); `None` when the probe succeeded.
+    pub fn outcome(&self) -> Option<Outcome> {
+        let status = self.status.and_then(|s| u16::try_from(s).ok());
+        self.failure.map(|c| Outcome::new(c, status))
+    }
 }
 
 /// The newest probes of every (host, path, region) with one outcome (a failure class and status,
@@ -59,8 +68,8 @@ pub struct NewestGroup {
     pub host: String,
     pub path: String,
     pub region: String,
-    pub failure: Option<String>,
-    pub status: Option<i64>,
+    /// The failure, `None` for the successful probes.
+    pub outcome: Option<Outcome>,
     /// Edge probes with this outcome.
     pub count: u64,
     /// The earliest certificate notAfter among them, Unix seconds.
@@ -117,11 +126,18 @@ fn merge_packed(agg: &mut Agg, mut packed: &[u8]) -> Option<()> {
 /// Adds `by_class` objects packed as a JSON array (`[{"dns_timeout":2},…]`) to `agg`.
 pub(super) fn merge_classes(agg: &mut Agg, packed: Option<&str>) -> Option<()> {
     let Some(json) = packed else { return Some(()) };
-    let maps: Vec<BTreeMap<String, u64>> = serde_json::from_str(json).ok()?;
+    let maps: Vec<BTreeMap<Outcome, u64>> = serde_json::from_str(json).ok()?;
     for (class, n) in maps.into_iter().flatten() {
         *agg.by_class.entry(class).or_default() += n;
     }
     Some(())
+}
+
+/// A `failure` column read as its class.
+fn failure_column(class: Option<&str>) -> Result<Option<FailureClass>, StoreError> {
+    class
+        .map(|c| FailureClass::parse(c).ok_or_else(|| corrupt("results failure", format!("`{c}`"))))
+        .transpose()
 }
 
 pub(super) fn corrupt(what: &'static str, detail: String) -> StoreError {
@@ -189,20 +205,21 @@ impl Store {
         .fetch_all(&self.reader)
         .await
         .map_err(query_err("reading the newest probes"))?;
-        Ok(rows
-            .iter()
-            .map(|row| ProbeRow {
-                series: SeriesKey::from_row(row),
-                at_ms: row.get(4),
-                edge: row.get(5),
-                phases_us: [6, 7, 8, 9, 10, 11].map(|i| row.get(i)),
-                status: row.get(12),
-                cert_not_after_s: row.get(13),
-                failure: row.get(14),
-                phase: row.get(15),
-                detail: row.get(16),
+        rows.iter()
+            .map(|row| {
+                Ok(ProbeRow {
+                    series: SeriesKey::from_row(row),
+                    at_ms: row.get(4),
+                    edge: row.get(5),
+                    phases_us: [6, 7, 8, 9, 10, 11].map(|i| row.get(i)),
+                    status: row.get(12),
+                    cert_not_after_s: row.get(13),
+                    failure: failure_column(row.get(14))?,
+                    phase: row.get::<Option<&str>, _>(15).and_then(Phase::parse),
+                    detail: row.get(16),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Every series' newest probe (when it started at or after `fresh_since_ms`), counted per
@@ -218,19 +235,22 @@ impl Store {
         .fetch_all(&self.reader)
         .await
         .map_err(query_err("reading the newest probes"))?;
-        Ok(rows
-            .iter()
-            .map(|row| NewestGroup {
-                host: row.get(0),
-                path: row.get(1),
-                region: row.get(2),
-                failure: row.get(3),
-                status: row.get(4),
-                count: row.get::<i64, _>(5) as u64,
-                cert_not_after_s: row.get(6),
-                newest_at_ms: row.get(7),
+        rows.iter()
+            .map(|row| {
+                let status = row
+                    .get::<Option<i64>, _>(4)
+                    .and_then(|s| u16::try_from(s).ok());
+                Ok(NewestGroup {
+                    host: row.get(0),
+                    path: row.get(1),
+                    region: row.get(2),
+                    outcome: failure_column(row.get(3))?.map(|c| Outcome::new(c, status)),
+                    count: row.get::<i64, _>(5) as u64,
+                    cert_not_after_s: row.get(6),
+                    newest_at_ms: row.get(7),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Per (period, host, path): probes, failures and the total-time histogram of the rollup rows

@@ -10,6 +10,7 @@ use sqlx::{QueryBuilder, Row as _, Sqlite};
 
 use super::agg::{Agg, RawTimes};
 use super::{SeriesKey, Store, StoreError, query_err};
+use crate::model::Outcome;
 
 pub const MINUTE_MS: i64 = 60_000;
 pub const HOUR_MS: i64 = 3_600_000;
@@ -119,7 +120,17 @@ impl Store {
         .map_err(query_err("reading a minute of results"))?;
         let mut per_series: HashMap<i64, Agg> = HashMap::new();
         for row in &rows {
-            let failure: Option<String> = row.get(7);
+            let outcome = match row.get::<Option<String>, _>(7) {
+                None => None,
+                Some(class) => {
+                    Some(Outcome::from_columns(&class, row.get(8)).ok_or_else(|| {
+                        StoreError::Corrupt {
+                            what: "results failure",
+                            detail: format!("series {}: `{class}`", row.get::<i64, _>(0)),
+                        }
+                    })?)
+                }
+            };
             let times = RawTimes {
                 phases_us: [
                     row.get(1),
@@ -129,8 +140,7 @@ impl Store {
                     row.get(5),
                     row.get(6),
                 ],
-                failure: failure.as_deref(),
-                status: row.get(8),
+                outcome,
             };
             per_series.entry(row.get(0)).or_default().add(times);
         }

@@ -4,8 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::engine::Observation;
-use crate::model::FailureClass;
+use crate::model::Outcome;
 use crate::store::dashboard::NewestGroup;
 
 /// How a (host, region) cell, or a (path, host) cell, is doing by its newest probes.
@@ -54,55 +53,38 @@ impl CellState {
     }
 }
 
-/// Whether a failure counts against the CDN: the engine's rule (HTTP 4xx does not).
-pub fn is_cdn_failure(class: &str, status: Option<i64>) -> bool {
-    Observation {
-        host: String::new(),
-        path: String::new(),
-        resolver: String::new(),
-        edge: None,
-        class: FailureClass::parse(class),
-        status: status.and_then(|s| u16::try_from(s).ok()),
-    }
-    .cdn_failure()
-}
-
 /// What the newest probes of one cell said.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CellCounts {
     pub probes: u64,
     pub failed: u64,
     pub cdn_failed: u64,
-    /// Failures by class, `http_status 502` with its code.
-    pub classes: BTreeMap<String, u64>,
+    /// Failures by outcome (`http_status 502` with its code).
+    pub classes: BTreeMap<Outcome, u64>,
 }
 
 impl CellCounts {
     pub fn add(&mut self, g: &NewestGroup) {
         self.probes += g.count;
-        let Some(class) = &g.failure else { return };
+        let Some(outcome) = g.outcome else { return };
         self.failed += g.count;
-        if is_cdn_failure(class, g.status) {
+        if outcome.is_cdn_failure() {
             self.cdn_failed += g.count;
         }
-        let key = match (class.as_str(), g.status) {
-            ("http_status", Some(code)) => format!("http_status {code}"),
-            _ => class.clone(),
-        };
-        *self.classes.entry(key).or_default() += g.count;
+        *self.classes.entry(outcome).or_default() += g.count;
     }
 
-    /// The most frequent failure class, if any failed.
-    pub fn main_class(&self) -> Option<&str> {
+    /// The most frequent failure outcome, if any failed.
+    pub fn main_class(&self) -> Option<Outcome> {
         self.classes
             .iter()
             .max_by_key(|(_, n)| **n)
-            .map(|(c, _)| c.as_str())
+            .map(|(c, _)| *c)
     }
 
     /// `http_status 502 ×4, tcp_refused ×2`, most frequent first.
     pub fn classes_text(&self) -> String {
-        let mut v: Vec<(&String, &u64)> = self.classes.iter().collect();
+        let mut v: Vec<(&Outcome, &u64)> = self.classes.iter().collect();
         v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         v.iter()
             .map(|(c, n)| format!("{c} ×{n}"))
@@ -411,8 +393,7 @@ mod tests {
             host: "h".into(),
             path: "/p".into(),
             region: "r".into(),
-            failure: failure.map(String::from),
-            status,
+            outcome: failure.map(|c| Outcome::from_columns(c, status).unwrap()),
             count,
             cert_not_after_s: None,
             newest_at_ms: 0,
@@ -437,7 +418,10 @@ mod tests {
         c.add(&group(None, Some(200), 7));
         c.add(&group(Some("tcp_refused"), None, 1));
         assert_eq!(c.state(None, 0.6), Degraded);
-        assert_eq!(c.main_class(), Some("tcp_refused"));
+        assert_eq!(
+            c.main_class().map(|o| o.to_string()).as_deref(),
+            Some("tcp_refused")
+        );
         assert_eq!(c.state(Some(false), 0.6), Invalid, "control down wins");
         assert_eq!(CellCounts::default().state(None, 0.6), NoData);
     }

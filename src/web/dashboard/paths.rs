@@ -198,7 +198,10 @@ fn cell(
     PathCell {
         state: Some(state),
         success: percent(tally.success_ratio()),
-        class: counts.main_class().unwrap_or_default().to_string(),
+        class: counts
+            .main_class()
+            .map(|o| o.to_string())
+            .unwrap_or_default(),
         title: format!(
             "{host}: newest probes: {}; last 15 min: {} probes, {} failed",
             counts.title(state),

@@ -7,15 +7,11 @@ use super::super::events::change_text;
 use super::super::stamp;
 use super::Incident;
 use crate::engine::{Event, Reason};
+use crate::model::Outcome;
 use crate::store::rollup::{HOUR_MS, MINUTE_MS};
 
 /// Failures ending this long before the window's end count as stopped.
 const QUIET_MS: i64 = 5 * MINUTE_MS;
-
-/// `http_status:502` as people read it: `http_status 502`.
-fn class_name(key: &str) -> String {
-    key.replacen(':', " ", 1)
-}
 
 fn count(n: u64) -> String {
     let digits = n.to_string();
@@ -114,30 +110,28 @@ fn extent(i: &Incident) -> (Vec<String>, Vec<String>, Option<i64>, Option<i64>) 
     )
 }
 
-/// Failures per class key, most first.
-fn by_class(i: &Incident) -> Vec<(String, u64)> {
-    let mut m: BTreeMap<&str, u64> = BTreeMap::new();
+/// Failures per outcome, most first.
+fn by_class(i: &Incident) -> Vec<(Outcome, u64)> {
+    let mut m: BTreeMap<Outcome, u64> = BTreeMap::new();
     for p in &i.periods {
         for (c, n) in &p.by_class {
-            *m.entry(c).or_default() += n;
+            *m.entry(*c).or_default() += n;
         }
     }
-    let mut v: Vec<(String, u64)> = m.into_iter().map(|(c, n)| (c.to_string(), n)).collect();
+    let mut v: Vec<(Outcome, u64)> = m.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     v
 }
 
-/// The phases a class key failed in, from the raw results.
-fn phases_of(i: &Incident, key: &str) -> Vec<String> {
-    let (class, status) = match key.split_once(':') {
-        Some((c, s)) => (c, s.parse::<i64>().ok()),
-        None => (key, None),
-    };
+/// The phases an outcome failed in, from the raw results (any status when it keeps none).
+fn phases_of(i: &Incident, key: Outcome) -> Vec<String> {
     let set: BTreeSet<&str> = i
         .phases
         .iter()
-        .filter(|p| p.class == class && (status.is_none() || p.status == status))
-        .map(|p| p.phase.as_str())
+        .filter(|p| {
+            p.outcome.class == key.class && (key.status.is_none() || p.outcome.status == key.status)
+        })
+        .filter_map(|p| p.phase.map(|ph| ph.as_str()))
         .collect();
     set.into_iter().map(String::from).collect()
 }
@@ -151,10 +145,10 @@ fn summary(out: &mut String, i: &Incident) {
         let main = by_class(i)
             .first()
             .map(|(c, _)| {
-                let phases = phases_of(i, c);
+                let phases = phases_of(i, *c);
                 match phases.is_empty() {
-                    true => class_name(c),
-                    false => format!("{} in {}", class_name(c), and_list(&phases)),
+                    true => c.to_string(),
+                    false => format!("{c} in {}", and_list(&phases)),
                 }
             })
             .unwrap_or_default();
@@ -231,7 +225,7 @@ fn what_failed(out: &mut String, i: &Incident) {
     }
     let _ = writeln!(out, "\nWhat failed");
     for (c, n) in classes {
-        let phases = phases_of(i, &c);
+        let phases = phases_of(i, c);
         let phase = if phases.is_empty() {
             "phase unknown: its raw results are no longer kept".to_string()
         } else {
@@ -240,7 +234,7 @@ fn what_failed(out: &mut String, i: &Incident) {
         let _ = writeln!(
             out,
             "  {:<26} {:>10} probes  {phase}",
-            class_name(&c),
+            c.to_string(),
             count(n)
         );
     }
@@ -421,6 +415,7 @@ fn decisions(out: &mut String, i: &Incident) {
 mod tests {
     use super::*;
     use crate::engine::RegionCounts;
+    use crate::model::{FailureClass, Phase};
     use crate::store::dashboard::{FailurePeriod, PhaseCount, Tally};
 
     const T0: i64 = 1_800_000_000_000; // 2027-01-15 08:00:00 UTC
@@ -432,7 +427,7 @@ mod tests {
             host: host.into(),
             region: region.into(),
             failures: n,
-            by_class: [(class.to_string(), n)].into(),
+            by_class: [(Outcome::parse_key(class).unwrap(), n)].into(),
         }
     }
 
@@ -469,9 +464,8 @@ mod tests {
                 failures: 194,
             },
             phases: vec![PhaseCount {
-                class: "http_status".into(),
-                phase: "processing".into(),
-                status: Some(502),
+                outcome: Outcome::new(FailureClass::HttpStatus, Some(502)),
+                phase: Some(Phase::Processing),
                 count: 192,
             }],
             events: vec![
