@@ -174,7 +174,7 @@ impl Store {
                 None => out.push(count),
             }
         }
-        out.sort_by(|a, b| b.count.cmp(&a.count));
+        out.sort_by_key(|c| std::cmp::Reverse(c.count));
         Ok(out)
     }
 }
