@@ -17,7 +17,8 @@ use crate::engine::{
 };
 use crate::model::EdgeResult;
 use crate::publish::{Content, Publisher};
-use crate::store::{SeriesKey, Store};
+use crate::series::SeriesKey;
+use crate::store::Store;
 
 /// When a series' newest probe started, and its edge results.
 type Newest = (DateTime<Utc>, Vec<EdgeResult>);

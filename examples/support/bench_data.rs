@@ -4,8 +4,9 @@
 #![allow(dead_code)]
 
 use cdnwatch::model::{FailureClass, Outcome};
+use cdnwatch::series::SeriesKey;
 use cdnwatch::store::rollup::Table;
-use cdnwatch::store::{Agg, RawTimes, SeriesKey, Store};
+use cdnwatch::store::{Agg, RawTimes, Store};
 
 pub const HOUR_MS: i64 = 3_600_000;
 pub const HOSTS: usize = 50;

@@ -10,9 +10,9 @@ use prometheus::proto::{self, LabelPair, Metric, MetricFamily, MetricType};
 
 use super::MetricsError;
 use crate::config::Config;
+use crate::hist::Histogram;
 use crate::publish::{Content, Publisher};
 use crate::scheduler::SchedulerStats;
-use crate::store::hist::Histogram;
 use crate::store::writer::Ingest;
 
 /// What the scrape reads: the handles `AppState` holds.

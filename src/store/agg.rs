@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::hist::Histogram;
+use crate::hist::Histogram;
 use crate::model::Outcome;
 
 /// Counts and latency distributions of one series over one period.

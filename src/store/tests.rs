@@ -191,3 +191,5 @@ async fn the_writer_drains_its_queue_at_shutdown_and_counts_what_did_not_fit() {
 use rollup::RollupReport;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+mod reads;

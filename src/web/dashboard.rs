@@ -14,8 +14,8 @@ mod events;
 mod host;
 mod incident;
 mod overview;
+mod param;
 mod paths;
-mod query;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,11 +31,12 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::engine::{Event, Reason};
+use crate::period::HOUR_MS;
 use crate::service::AppState;
-use crate::store::dashboard::Tally;
-use crate::store::dashboard::buckets::BucketCache;
-use crate::store::dashboard::periods::{HostPath, PeriodCache, WindowSum};
-use crate::store::rollup::{HOUR_MS, Table};
+use crate::store::charts::BucketCache;
+use crate::store::periods::{HostPath, PeriodCache, WindowSum};
+use crate::store::rollup::Table;
+use crate::store::tallies::Tally;
 use crate::store::{Store, StoreError};
 
 /// The dashboard's routes, with the caches of rolled-up periods and chart buckets they share.
@@ -56,7 +57,7 @@ pub fn routes() -> Router<AppState> {
 const WARM_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Keeps the period caches of `/` and `/paths` warm until `stop`: renders both once at start and
-/// then every [`WARM_EVERY`], answers thrown away. Their first view otherwise reads a day of
+/// then every `WARM_EVERY`, answers thrown away. Their first view otherwise reads a day of
 /// rollups of every series at once (README, the dashboard benchmark: ~240 ms at 3,000 series), just
 /// when an on-call engineer opens them; a warm render costs ~25 ms a minute.
 pub async fn keep_warm(app: Router, stop: tokio_util::sync::CancellationToken) {

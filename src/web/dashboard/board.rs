@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::Outcome;
-use crate::store::dashboard::NewestGroup;
+use crate::store::newest::NewestGroup;
 
 /// How a (host, region) cell, or a (path, host) cell, is doing by its newest probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -16,14 +16,17 @@ use super::board::CellState;
 use super::chart::{self, Bar, Line, Svg};
 use super::dns::{self, Answer, Mark, Served};
 use super::{
-    Figure, HostHead, Marks, Now, PageError, cert_days, disabled_hosts, millis, percent, query,
+    Figure, HostHead, Marks, Now, PageError, cert_days, disabled_hosts, millis, param, percent,
     stamp, when,
 };
 use crate::model::Outcome;
+use crate::period::{HOUR_MS, MINUTE_MS};
 use crate::service::AppState;
-use crate::store::dashboard::buckets::BucketCache;
-use crate::store::dashboard::{Bucket, ProbeRow, Tally};
-use crate::store::rollup::{HOUR_MS, MINUTE_MS, Table};
+use crate::store::charts::Bucket;
+use crate::store::charts::BucketCache;
+use crate::store::newest::ProbeRow;
+use crate::store::rollup::Table;
+use crate::store::tallies::Tally;
 
 /// The rolling success of each edge is over this window.
 const ROLLING_MS: i64 = 15 * MINUTE_MS;
@@ -143,7 +146,7 @@ pub async fn page(
     Path(host): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<HostPage, PageError> {
-    query::only(&params, &["window"])?;
+    param::only(&params, &["window"])?;
     let window = chart_window(&params)?;
     let now = Now::of(&state);
     let cfg = configured(&now, &host)?;
@@ -197,7 +200,7 @@ pub async fn page(
 
 /// The chart window the `window` parameter names (6 h when absent).
 fn chart_window(params: &HashMap<String, String>) -> Result<&'static ChartWindow, PageError> {
-    match query::given(params, "window") {
+    match param::given(params, "window") {
         None => Ok(&WINDOWS[DEFAULT_WINDOW]),
         Some(w) => WINDOWS.iter().find(|c| c.name == w).ok_or_else(|| {
             PageError::bad(
@@ -231,7 +234,7 @@ fn configured(now: &Now, host: &str) -> Result<crate::config::Host, PageError> {
 
 fn results(
     newest: &[ProbeRow],
-    rolling: &[(crate::store::SeriesKey, Option<String>, Tally)],
+    rolling: &[(crate::series::SeriesKey, Option<String>, Tally)],
 ) -> Vec<ResultRow> {
     newest
         .iter()

@@ -13,16 +13,16 @@ use axum::extract::{Query, State};
 
 use super::board::{self, CellCounts, CellState, Change, HostLine};
 use super::{
-    Figure, HostHead, Marks, Now, PageError, add_raw, cert_days, disabled_hosts, millis, percent,
-    query, rolled_sums, stamp, when,
+    Figure, HostHead, Marks, Now, PageError, add_raw, cert_days, disabled_hosts, millis, param,
+    percent, rolled_sums, stamp, when,
 };
 use crate::config::Host;
 use crate::engine::{Event, Reason};
+use crate::hist::Histogram;
+use crate::period::HOUR_MS;
 use crate::service::AppState;
-use crate::store::dashboard::NewestGroup;
-use crate::store::dashboard::periods::{HostPath, PeriodCache, WindowSum};
-use crate::store::hist::Histogram;
-use crate::store::rollup::HOUR_MS;
+use crate::store::newest::NewestGroup;
+use crate::store::periods::{HostPath, PeriodCache, WindowSum};
 
 /// Below this availability a figure is shown in the warning style.
 const AVAILABILITY_WARN: f64 = 0.99;
@@ -58,7 +58,7 @@ pub async fn page(
     Extension(cache): Extension<Arc<PeriodCache>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<OverviewPage, PageError> {
-    query::only(&params, &[])?;
+    param::only(&params, &[])?;
     let now = Now::of(&state);
     let store = &state.store;
     let marks = Marks::read(store).await?;
@@ -206,7 +206,7 @@ fn host_sums<'a>(
 }
 
 fn availability(sums: &HashMap<HostPath, WindowSum>, host: &str) -> Figure {
-    let mut tally = crate::store::dashboard::Tally::default();
+    let mut tally = crate::store::tallies::Tally::default();
     host_sums(sums, host).for_each(|s| tally.add(s.tally));
     let ratio = tally.success_ratio();
     Figure {

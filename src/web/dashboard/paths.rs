@@ -12,12 +12,13 @@ use axum::Extension;
 use axum::extract::{Query, State};
 
 use super::board::{CellCounts, CellState};
-use super::{Marks, Now, PageError, add_raw, percent, query, rolled_sums, stamp};
+use super::{Marks, Now, PageError, add_raw, param, percent, rolled_sums, stamp};
 use crate::config::{Config, MergedHost};
+use crate::period::MINUTE_MS;
 use crate::service::AppState;
-use crate::store::dashboard::periods::{HostPath, PeriodCache, WindowSum};
-use crate::store::dashboard::{NewestGroup, Tally};
-use crate::store::rollup::MINUTE_MS;
+use crate::store::newest::NewestGroup;
+use crate::store::periods::{HostPath, PeriodCache, WindowSum};
+use crate::store::tallies::Tally;
 
 /// The success shown per cell is over this window.
 const WINDOW_MS: i64 = 15 * MINUTE_MS;
@@ -73,7 +74,7 @@ pub async fn page(
     Extension(cache): Extension<Arc<PeriodCache>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<PathsPage, PageError> {
-    query::only(&params, &[])?;
+    param::only(&params, &[])?;
     let now = Now::of(&state);
     let store = &state.store;
     let marks = Marks::read(store).await?;

@@ -8,7 +8,7 @@ use super::super::stamp;
 use super::Incident;
 use crate::engine::{Event, Reason};
 use crate::model::Outcome;
-use crate::store::rollup::{HOUR_MS, MINUTE_MS};
+use crate::period::{HOUR_MS, MINUTE_MS};
 
 /// Failures ending this long before the window's end count as stopped.
 const QUIET_MS: i64 = 5 * MINUTE_MS;
@@ -416,7 +416,8 @@ mod tests {
     use super::*;
     use crate::engine::RegionCounts;
     use crate::model::{FailureClass, Phase};
-    use crate::store::dashboard::{FailurePeriod, PhaseCount, Tally};
+    use crate::store::failures::{FailurePeriod, PhaseCount};
+    use crate::store::tallies::Tally;
 
     const T0: i64 = 1_800_000_000_000; // 2027-01-15 08:00:00 UTC
     const MIN: i64 = 60_000;

@@ -1,12 +1,18 @@
+//! The read side's queries against a store filled with probes of known outcomes.
+
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::buckets::BucketCache;
-use super::periods::PeriodCache;
-use super::*;
-use crate::engine::{Reason, RegionCounts};
+use crate::engine::{Event, Reason, RegionCounts};
 use crate::model::{CertInfo, EdgeResult, Failure, FailureClass, Outcome, Phase};
-use crate::store::Record;
-use crate::store::rollup::{HOUR_MS, MINUTE_MS};
+use crate::period::{HOUR_MS, MINUTE_MS};
+use crate::series::SeriesKey;
+use crate::store::charts::BucketCache;
+use crate::store::failures::PhaseCount;
+use crate::store::periods::PeriodCache;
+use crate::store::rollup::Table;
+use crate::store::tallies::Tally;
+use crate::store::{Agg, Record, Store};
 
 const T0: i64 = 1_800_000_000_000; // a whole hour
 

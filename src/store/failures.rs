@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use sqlx::Row as _;
 
-use super::{Agg, Tally, corrupt, merge_classes};
+use super::tallies::Tally;
+use super::{Agg, corrupt, merge_classes};
 use crate::model::{Outcome, Phase};
 use crate::store::rollup::Table;
 use crate::store::{Store, StoreError};
