@@ -10,7 +10,7 @@ use cdnwatch::config::{
 };
 use cdnwatch::engine::{Event, Reason, RegionCounts};
 use cdnwatch::model::{CertInfo, EdgeResult, Failure, FailureClass, HostRole, Outcome, Phase};
-use cdnwatch::publish::{Content, Publisher};
+use cdnwatch::publish::{Content, PublishReason, Publisher};
 use cdnwatch::store::rollup::Table;
 use cdnwatch::store::{Agg, RawTimes, Record, Store};
 
@@ -343,7 +343,12 @@ pub async fn history(publisher: &Publisher, store: &Store, config: &Config, now:
             let ev = event(when, host, Some(on), reason, "bench");
             let when = chrono::DateTime::from_timestamp_millis(when).unwrap();
             publisher
-                .publish(&publish(disabled.clone()), reason.as_str(), &[ev], when)
+                .publish(
+                    &publish(disabled.clone()),
+                    PublishReason::of(reason),
+                    &[ev],
+                    when,
+                )
                 .await
                 .unwrap();
         }
@@ -367,7 +372,12 @@ pub async fn history(publisher: &Publisher, store: &Store, config: &Config, now:
         );
         let when = chrono::DateTime::from_timestamp_millis(at).unwrap();
         publisher
-            .publish(&publish(disabled.clone()), reason.as_str(), &[ev], when)
+            .publish(
+                &publish(disabled.clone()),
+                PublishReason::of(reason),
+                &[ev],
+                when,
+            )
             .await
             .unwrap();
     }

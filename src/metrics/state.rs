@@ -11,7 +11,7 @@ use prometheus::proto::{self, LabelPair, Metric, MetricFamily, MetricType};
 use super::MetricsError;
 use crate::config::Config;
 use crate::hist::Histogram;
-use crate::publish::{Content, Publisher};
+use crate::publish::Publisher;
 use crate::scheduler::SchedulerStats;
 use crate::store::writer::Ingest;
 
@@ -177,9 +177,7 @@ impl StateCollector {
             return Vec::new(); // cold start: nothing published yet
         };
         let config = self.state.config.read().expect("config lock").clone();
-        let hosts = serde_json::from_str::<Content>(&current.content)
-            .map(|c| c.host_list_config)
-            .unwrap_or_default();
+        let hosts = current.hosts();
         let disabled = hosts.iter().map(|h| {
             let vendor = config.host(&h.host).map_or("", |c| c.vendor.as_str());
             let labels = [("host", h.host.as_str()), ("vendor", vendor)];

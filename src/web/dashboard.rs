@@ -272,11 +272,10 @@ fn cert_days(not_after_s: Option<i64>, now: &Now) -> Figure {
 /// The hosts the published version disables (none before the first version).
 fn disabled_hosts(published: Option<&crate::publish::Published>) -> HashMap<String, bool> {
     published
-        .and_then(|p| serde_json::from_str::<crate::publish::Content>(&p.content).ok())
-        .map(|c| {
-            c.host_list_config
-                .into_iter()
-                .map(|h| (h.host, h.is_disabled))
+        .map(|p| {
+            p.hosts()
+                .iter()
+                .map(|h| (h.host.clone(), h.is_disabled))
                 .collect()
         })
         .unwrap_or_default()
