@@ -1,4 +1,5 @@
-//! The shared vocabulary: phases, failure classes, host roles and the per-edge result record.
+//! The shared vocabulary: phases, failure classes and outcomes, DNS response codes, host roles and
+//! the per-edge result record.
 //!
 //! Every closed set here is an enum with exactly one spelling (`as_str`), used alike in SQL, metric
 //! labels, JSON and HTML. This module holds data only; it performs no I/O.
@@ -8,6 +9,12 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+mod outcome;
+mod rcode;
+
+pub use outcome::Outcome;
+pub use rcode::Rcode;
 
 /// One timed step of a probe. The spellings are Prometheus blackbox_exporter's `phase` label values,
 /// so a dashboard built for blackbox_exporter reads ours unchanged.
@@ -173,98 +180,6 @@ impl fmt::Display for FailureClass {
     }
 }
 
-/// What a failed probe came to: its class and, for [`FailureClass::HttpStatus`] only, the status
-/// code (a 403 and a 502 mean different things to on-call). Kept typed from the probe to the page;
-/// spelled only where it is stored ([`Outcome::key`]) or shown (`Display`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Outcome {
-    pub class: FailureClass,
-    /// The status code; `None` for every class but `http_status` (and for an `http_status` whose
-    /// code was not kept).
-    pub status: Option<u16>,
-}
-
-impl Outcome {
-    /// The outcome of a failure of `class` with the response's `status`, which is kept only for
-    /// `http_status`.
-    pub fn new(class: FailureClass, status: Option<u16>) -> Self {
-        let status = status.filter(|_| class == FailureClass::HttpStatus);
-        Outcome { class, status }
-    }
-
-    /// Like [`Outcome::new`] from a stored row's columns; `None` for a class not in the set.
-    pub fn from_columns(class: &str, status: Option<i64>) -> Option<Self> {
-        let status = status.and_then(|s| u16::try_from(s).ok());
-        FailureClass::parse(class).map(|c| Outcome::new(c, status))
-    }
-
-    /// The one stored spelling, used in the rollups' `by_class` and on the charts:
-    /// `http_status:502`, or the class alone.
-    pub fn key(&self) -> String {
-        match self.status {
-            Some(code) => format!("{}:{code}", self.class.as_str()),
-            None => self.class.as_str().to_string(),
-        }
-    }
-
-    /// Reads [`Outcome::key`] back.
-    pub fn parse_key(key: &str) -> Option<Self> {
-        match key.split_once(':') {
-            Some((class, code)) => Some(Outcome::new(
-                FailureClass::parse(class)?,
-                Some(code.parse().ok()?),
-            )),
-            None => FailureClass::parse(key).map(|c| Outcome::new(c, None)),
-        }
-    }
-
-    /// A failure of the CDN. HTTP 4xx is recorded and shown but is not one: a 403 is usually the
-    /// customer's own referer rule, a 404 a missing object.
-    pub fn is_cdn_failure(&self) -> bool {
-        !(self.class == FailureClass::HttpStatus
-            && self.status.is_some_and(|s| (400..500).contains(&s)))
-    }
-}
-
-/// As people read it: `http_status 502`, or the class alone.
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.class.as_str())?;
-        match self.status {
-            Some(code) => write!(f, " {code}"),
-            None => Ok(()),
-        }
-    }
-}
-
-/// In the order of [`Outcome::key`]'s text, so maps keyed by outcomes list (and store) them as
-/// they were listed when keyed by that text.
-impl Ord for Outcome {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.class.as_str(), self.status).cmp(&(other.class.as_str(), other.status))
-    }
-}
-
-impl PartialOrd for Outcome {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Serialize for Outcome {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.key())
-    }
-}
-
-impl<'de> Deserialize<'de> for Outcome {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let key = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Outcome::parse_key(&key)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown outcome `{key}`")))
-    }
-}
-
 /// A host's place in its failover group, in the order clients fall through them
 /// (the article, section 3.2: primary -> same-vendor backup -> other-vendor backup).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -319,124 +234,6 @@ impl CertInfo {
     /// Whole days until notAfter (negative once expired).
     pub fn days_left(&self, now: DateTime<Utc>) -> i64 {
         (self.not_after - now).num_days()
-    }
-}
-
-/// A DNS response code (RFC 1035 and the IANA registry). Spelled as hickory's `Debug` spells its
-/// `ResponseCode` (`NoError`, `ServFail`, `NXDomain`, `Unknown(3841)` …), the text the probe
-/// always wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Rcode {
-    #[default]
-    NoError,
-    FormErr,
-    ServFail,
-    NXDomain,
-    NotImp,
-    Refused,
-    /// Any other code, by its number.
-    Other(u16),
-}
-
-/// The registered names of the codes past `Refused`.
-const RCODE_NAMES: [(u16, &str); 13] = [
-    (6, "YXDomain"),
-    (7, "YXRRSet"),
-    (8, "NXRRSet"),
-    (9, "NotAuth"),
-    (10, "NotZone"),
-    (16, "BADSIG"),
-    (17, "BADKEY"),
-    (18, "BADTIME"),
-    (19, "BADMODE"),
-    (20, "BADNAME"),
-    (21, "BADALG"),
-    (22, "BADTRUNC"),
-    (23, "BADCOOKIE"),
-];
-
-impl Rcode {
-    const NAMED: [Rcode; 6] = [
-        Rcode::NoError,
-        Rcode::FormErr,
-        Rcode::ServFail,
-        Rcode::NXDomain,
-        Rcode::NotImp,
-        Rcode::Refused,
-    ];
-
-    /// The code's number.
-    pub fn code(self) -> u16 {
-        match self {
-            Rcode::NoError => 0,
-            Rcode::FormErr => 1,
-            Rcode::ServFail => 2,
-            Rcode::NXDomain => 3,
-            Rcode::NotImp => 4,
-            Rcode::Refused => 5,
-            Rcode::Other(n) => n,
-        }
-    }
-
-    /// The one spelling.
-    pub fn as_str(self) -> std::borrow::Cow<'static, str> {
-        match self {
-            Rcode::NoError => "NoError".into(),
-            Rcode::FormErr => "FormErr".into(),
-            Rcode::ServFail => "ServFail".into(),
-            Rcode::NXDomain => "NXDomain".into(),
-            Rcode::NotImp => "NotImp".into(),
-            Rcode::Refused => "Refused".into(),
-            Rcode::Other(n) => match RCODE_NAMES.iter().find(|(c, _)| *c == n) {
-                Some((_, name)) => (*name).into(),
-                None => format!("Unknown({n})").into(),
-            },
-        }
-    }
-
-    /// Reads [`Rcode::as_str`] back.
-    pub fn parse(s: &str) -> Option<Rcode> {
-        if let Some(named) = Rcode::NAMED.into_iter().find(|r| r.as_str() == s) {
-            return Some(named);
-        }
-        if let Some((n, _)) = RCODE_NAMES.iter().find(|(_, name)| *name == s) {
-            return Some(Rcode::Other(*n));
-        }
-        let n: u16 = s
-            .strip_prefix("Unknown(")?
-            .strip_suffix(')')?
-            .parse()
-            .ok()?;
-        Some(Rcode::from(n))
-    }
-}
-
-impl From<u16> for Rcode {
-    fn from(n: u16) -> Rcode {
-        Rcode::NAMED
-            .into_iter()
-            .find(|r| r.code() == n)
-            .unwrap_or(Rcode::Other(n))
-    }
-}
-
-impl fmt::Display for Rcode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.as_str())
-    }
-}
-
-impl Serialize for Rcode {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Rcode {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Rcode::parse(&text)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown rcode `{text}`")))
     }
 }
 
@@ -503,55 +300,6 @@ mod tests {
             let json = serde_json::to_string(&c).unwrap();
             assert_eq!(json, format!("\"{}\"", c.as_str()));
         }
-    }
-
-    #[test]
-    fn an_outcome_keeps_its_status_only_for_http_status_and_round_trips_its_key() {
-        let o = Outcome::new(FailureClass::HttpStatus, Some(502));
-        assert_eq!(
-            (o.key(), o.to_string()),
-            ("http_status:502".into(), "http_status 502".into())
-        );
-        assert_eq!(Outcome::parse_key("http_status:502"), Some(o));
-        let c = Outcome::new(FailureClass::ContentMismatch, Some(200));
-        assert_eq!((c.status, c.key()), (None, "content_mismatch".into()));
-        assert_eq!(Outcome::parse_key("content_mismatch"), Some(c));
-        assert_eq!(Outcome::parse_key("nonsense"), None);
-        let map: std::collections::BTreeMap<Outcome, u64> = [(o, 2), (c, 1)].into();
-        let json = serde_json::to_string(&map).unwrap();
-        assert_eq!(json, r#"{"content_mismatch":1,"http_status:502":2}"#);
-        assert_eq!(
-            serde_json::from_str::<std::collections::BTreeMap<Outcome, u64>>(&json).unwrap(),
-            map
-        );
-    }
-
-    #[test]
-    fn http_4xx_is_not_a_cdn_failure() {
-        assert!(!Outcome::new(FailureClass::HttpStatus, Some(403)).is_cdn_failure());
-        assert!(Outcome::new(FailureClass::HttpStatus, Some(502)).is_cdn_failure());
-        assert!(Outcome::new(FailureClass::HttpStatus, None).is_cdn_failure());
-        assert!(Outcome::new(FailureClass::TcpRefused, Some(404)).is_cdn_failure());
-    }
-
-    #[test]
-    fn an_rcode_is_spelled_as_hickory_debug_prints_it_and_read_back() {
-        for (code, text) in [
-            (0, "NoError"),
-            (2, "ServFail"),
-            (3, "NXDomain"),
-            (5, "Refused"),
-            (4, "NotImp"),
-            (9, "NotAuth"),
-            (23, "BADCOOKIE"),
-            (3841, "Unknown(3841)"),
-        ] {
-            let r = Rcode::from(code);
-            assert_eq!((r.code(), r.to_string().as_str()), (code, text));
-            assert_eq!(Rcode::parse(text), Some(r));
-            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{text}\""));
-        }
-        assert_eq!(Rcode::from(3), Rcode::NXDomain);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::engine::Reason;
 use crate::model::Outcome;
 use crate::store::newest::NewestGroup;
 
@@ -130,7 +131,7 @@ impl CellCounts {
 /// Why a host is in the state it is: the reason of the event that last changed it, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    pub reason: String,
+    pub reason: Reason,
     pub at: String,
 }
 
@@ -233,11 +234,15 @@ pub fn summary(hosts: &[HostLine], regions: &[String], version: Option<i64>) -> 
         let why = h
             .change
             .as_ref()
-            .map(|c| format!(" ({} since {})", c.reason, c.at))
+            .map(|c| format!(" ({} since {})", c.reason.as_str(), c.at))
             .unwrap_or_default();
         if !h.enabled {
             parts.push(format!("{} is disabled{why}", h.host));
-        } else if h.change.as_ref().is_some_and(|c| c.reason == "fail_open") {
+        } else if h
+            .change
+            .as_ref()
+            .is_some_and(|c| c.reason == Reason::FailOpen)
+        {
             parts.push(format!("{} is kept enabled{why}", h.host));
         }
     }
@@ -311,7 +316,7 @@ mod tests {
         let mut primary = line("cdn.shop.test", [Failing, Failing, Failing]);
         primary.enabled = false;
         primary.change = Some(Change {
-            reason: "vendor_wide".into(),
+            reason: Reason::VendorWide,
             at: "03:12 UTC".into(),
         });
         let hosts = [
@@ -374,7 +379,7 @@ mod tests {
     fn a_host_kept_by_the_fail_open_guard_is_mentioned() {
         let mut kept = line("cdn-bak.shop.test", [Failing; 3]);
         kept.change = Some(Change {
-            reason: "fail_open".into(),
+            reason: Reason::FailOpen,
             at: "03:20 UTC".into(),
         });
         let s = sentence(&[kept], &regions(), Some(9));

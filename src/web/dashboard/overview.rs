@@ -157,7 +157,7 @@ impl RowContext<'_> {
             change: change
                 .filter(|e| !enabled || e.reason == Reason::FailOpen)
                 .map(|e| Change {
-                    reason: e.reason.as_str().to_string(),
+                    reason: e.reason,
                     at: when(e.at.timestamp_millis(), self.now.ms()),
                 }),
             cells: cells.iter().map(|c| c.state).collect(),
