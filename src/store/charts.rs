@@ -69,23 +69,17 @@ impl Store {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<RollupRow>, StoreError> {
-        let (table, sql) = if hourly {
-            (
-                "rollup_hour",
-                concat!(
-                    "SELECT r.start_ms, r.count, r.failures, r.by_class, r.hist FROM rollup_hour r JOIN series s ON s.id = r.series_id ",
-                    "WHERE s.host = ? AND s.path = ? AND s.region = ? AND s.resolver = ? AND r.start_ms >= ? AND r.start_ms < ? ORDER BY r.start_ms"
-                ),
-            )
-        } else {
-            (
-                "rollup_minute",
-                concat!(
-                    "SELECT r.start_ms, r.count, r.failures, r.by_class, r.hist FROM rollup_minute r JOIN series s ON s.id = r.series_id ",
-                    "WHERE s.host = ? AND s.path = ? AND s.region = ? AND s.resolver = ? AND r.start_ms >= ? AND r.start_ms < ? ORDER BY r.start_ms"
-                ),
-            )
+        let (table, what) = match hourly {
+            true => (Table::Hour, "rollup_hour"),
+            false => (Table::Minute, "rollup_minute"),
         };
+        let sql = per_table!(
+            table,
+            "SELECT r.start_ms, r.count, r.failures, r.by_class, r.hist FROM ",
+            " r JOIN series s ON s.id = r.series_id
+             WHERE s.host = ? AND s.path = ? AND s.region = ? AND s.resolver = ?
+               AND r.start_ms >= ? AND r.start_ms < ? ORDER BY r.start_ms"
+        );
         let rows = sqlx::query(sql)
             .bind(&key.host)
             .bind(&key.path)
@@ -102,7 +96,7 @@ impl Store {
                 let blob: Vec<u8> = row.get(4);
                 let agg = Agg::from_row(row.get(1), row.get(2), by_class.as_deref(), &blob)
                     .ok_or_else(|| StoreError::Corrupt {
-                        what: table,
+                        what,
                         detail: format!("{key:?}"),
                     })?;
                 Ok(RollupRow {
