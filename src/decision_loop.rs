@@ -16,7 +16,7 @@ use crate::config::{Config, LiveConfig};
 use crate::engine::{
     Engine, Evaluation, HostInfo, Observation, Override, Reason, RegionRound, Round,
 };
-use crate::publish::{Content, Publisher};
+use crate::publish::{Content, PublishReason, Published, Publisher};
 use crate::results::LatestResults;
 use crate::store::Store;
 
@@ -44,7 +44,7 @@ impl DecisionLoop {
     pub fn new(config: &Config, publisher: &Publisher, now: DateTime<Utc>) -> DecisionLoop {
         let mut engine = engine_for(config, now);
         if let Some(cur) = publisher.current() {
-            engine.restore(&enabled_in(&cur.content));
+            engine.restore(&enabled_in(&cur));
         }
         DecisionLoop {
             engine,
@@ -82,7 +82,7 @@ impl DecisionLoop {
                 .events
                 .iter()
                 .find(|e| e.new_enabled.is_some())
-                .map_or("config", |e| e.reason.as_str());
+                .map_or(PublishReason::Config, |e| PublishReason::of(e.reason));
             publisher
                 .publish(&content, reason, &evaluation.events, now)
                 .await
@@ -113,15 +113,12 @@ impl DecisionLoop {
 }
 
 /// The hosts' enabled flags in a version's content.
-fn enabled_in(content: &str) -> BTreeMap<String, bool> {
-    serde_json::from_str::<Content>(content)
-        .map(|c| {
-            c.host_list_config
-                .into_iter()
-                .map(|h| (h.host, !h.is_disabled))
-                .collect()
-        })
-        .unwrap_or_default()
+fn enabled_in(version: &Published) -> BTreeMap<String, bool> {
+    version
+        .hosts()
+        .iter()
+        .map(|h| (h.host.clone(), !h.is_disabled))
+        .collect()
 }
 
 /// The round at `now`: each region's fresh results and whether its control targets answered in a
@@ -169,7 +166,7 @@ pub async fn run(
         // Cold start: all enabled, published at once so clients have a document from the first poll.
         let content = Content::new(&first, |_| false);
         if let Err(e) = publisher
-            .publish(&content, "cold_start", &[], Utc::now())
+            .publish(&content, PublishReason::ColdStart, &[], Utc::now())
             .await
         {
             tracing::error!(error = %e, "publishing the first version failed");

@@ -1,4 +1,5 @@
-//! The shared vocabulary: phases, failure classes, host roles and the per-edge result record.
+//! The shared vocabulary: phases, failure classes and outcomes, DNS response codes, host roles and
+//! the per-edge result record.
 //!
 //! Every closed set here is an enum with exactly one spelling (`as_str`), used alike in SQL, metric
 //! labels, JSON and HTML. This module holds data only; it performs no I/O.
@@ -8,6 +9,12 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+mod outcome;
+mod rcode;
+
+pub use outcome::Outcome;
+pub use rcode::Rcode;
 
 /// One timed step of a probe. The spellings are Prometheus blackbox_exporter's `phase` label values,
 /// so a dashboard built for blackbox_exporter reads ours unchanged.
@@ -44,6 +51,11 @@ impl Phase {
             Phase::Transfer => "transfer",
         }
     }
+
+    /// Reads [`Phase::as_str`] back.
+    pub fn parse(s: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.as_str() == s)
+    }
 }
 
 impl fmt::Display for Phase {
@@ -52,8 +64,8 @@ impl fmt::Display for Phase {
     }
 }
 
-/// Why a probe failed. Closed: every failure the prober can meet maps to exactly one of these, and
-/// each belongs to one phase (see [`FailureClass::phase`]).
+/// Why a probe failed. Closed: every failure the prober can meet maps to exactly one of these; the
+/// phase it was met in travels beside it in [`Failure`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureClass {
@@ -233,8 +245,8 @@ pub struct DnsAnswer {
     pub ips: Vec<IpAddr>,
     /// The smallest TTL of the answer records, in seconds.
     pub ttl_s: Option<u32>,
-    /// The response code as hickory spells it (NoError, ServFail …).
-    pub rcode: String,
+    /// The response code.
+    pub rcode: Rcode,
 }
 
 /// One row of probe output: the probe of one edge IP for one (host, path, region, resolver), or — when
@@ -269,6 +281,11 @@ impl EdgeResult {
 
     pub fn failure_class(&self) -> Option<FailureClass> {
         self.failure.as_ref().map(|f| f.class)
+    }
+
+    /// The failure's outcome (its class, with the status for `http_status`).
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.failure_class().map(|c| Outcome::new(c, self.status))
     }
 }
 

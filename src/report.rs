@@ -44,13 +44,9 @@ pub fn table(rows: &[EdgeResult], now: DateTime<Utc>) -> String {
 
 fn cells(r: &EdgeResult, now: DateTime<Utc>) -> [String; 12] {
     let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
-    let result = match &r.failure {
-        None => "ok".to_string(),
-        Some(f) => match (f.class, r.status) {
-            (crate::model::FailureClass::HttpStatus, Some(code)) => format!("http_status {code}"),
-            _ => f.class.as_str().to_string(),
-        },
-    };
+    let result = r
+        .outcome()
+        .map_or_else(|| "ok".to_string(), |o| o.to_string());
     [
         r.region.clone(),
         r.resolver.clone(),

@@ -21,8 +21,9 @@ use chrono::{DateTime, Utc};
 use crate::config::{Config, LiveConfig};
 use crate::metrics::{Metrics, Source};
 use crate::model::EdgeResult;
+use crate::series::SeriesKey;
+use crate::store::Record;
 use crate::store::writer::Ingest;
-use crate::store::{Record, SeriesKey};
 
 /// When a series' newest probe started, and its edge results.
 type Newest = (DateTime<Utc>, Vec<EdgeResult>);

@@ -24,9 +24,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, Host, ProbePath, Region, ResolverConfig};
+use crate::hist::Histogram;
 use crate::probe::{ProbeReport, Prober, control};
-use crate::store::SeriesKey;
-use crate::store::hist::Histogram;
+use crate::series::SeriesKey;
 
 /// One probe series, owned (the scheduler outlives config reloads). The host and region are
 /// shared by all their series, and the host is kept without its path list: with thousands of

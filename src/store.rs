@@ -4,17 +4,44 @@
 //! writes from queueing on the busy handler), a small pool of readers for queries, WAL mode with
 //! `synchronous=NORMAL` (a crash loses at most the last transactions, never the file), incremental
 //! auto-vacuum so retention frees pages in small steps instead of one long VACUUM.
+//!
+//! Writing: [`writer`] (results), [`rollup`] (minute and hour rollups), [`publish`] (versions,
+//! events, overrides). Reading, one module per kind of data read: `latest` (each series' latest
+//! probe, raw counts), [`newest`] (the newest probes with every column), [`tallies`] (probes and
+//! failures over a window, per edge), [`periods`] (rolled-up periods summed per host and path),
+//! [`charts`] (rollup rows and chart buckets), [`failures`] (failure periods and phases).
+//!
+//! Two rules keep a page over thousands of series within milliseconds. SQLite aggregates, so few
+//! rows cross into Rust (each row costs microseconds there, against tens of nanoseconds inside
+//! SQLite); histograms of many rows travel as one concatenated blob (`group_concat(hist, '')`: the
+//! encoding is self-delimiting). And queries walk each series' primary-key range (`series CROSS
+//! JOIN rollup_… ON series_id`), reading its rows contiguously instead of looking each one up from
+//! the time index. Windows over every series go through [`periods::PeriodCache`], and charts
+//! through [`charts::BucketCache`], which read each rolled-up period once.
+
+/// SQL over one rollup table, `$before` + the table's name + `$after`, as a `&'static str`.
+macro_rules! per_table {
+    ($table:expr, $before:literal, $after:literal) => {
+        match $table {
+            Table::Minute => concat!($before, "rollup_minute", $after),
+            Table::Hour => concat!($before, "rollup_hour", $after),
+        }
+    };
+}
 
 mod agg;
-pub mod dashboard;
-pub mod hist;
+pub mod charts;
+pub mod failures;
+mod latest;
+pub mod newest;
+pub mod periods;
 pub mod publish;
-mod query;
 pub mod rollup;
 mod schema;
+pub mod tallies;
 pub mod writer;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -27,9 +54,10 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite};
 
 pub use agg::{Agg, RawTimes};
-pub use query::{RollupRow, SeriesKey, SeriesLatest};
+pub use latest::SeriesLatest;
 
-use crate::model::EdgeResult;
+use crate::model::{EdgeResult, Outcome};
+use crate::series::SeriesKey;
 
 /// How long SQLite waits on a lock before giving up, for readers and the writer alike.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -57,6 +85,47 @@ pub enum StoreError {
 
 fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { what, source }
+}
+
+/// Merges rows' histograms packed back to back (six per row) into `agg`.
+fn merge_packed(agg: &mut Agg, mut packed: &[u8]) -> Option<()> {
+    while !packed.is_empty() {
+        packed = agg.merge_hists(packed)?;
+    }
+    Some(())
+}
+
+/// Adds `by_class` objects packed as a JSON array (`[{"dns_timeout":2},…]`) to `agg`.
+fn merge_classes(agg: &mut Agg, packed: Option<&str>) -> Option<()> {
+    let Some(json) = packed else { return Some(()) };
+    let maps: Vec<BTreeMap<Outcome, u64>> = serde_json::from_str(json).ok()?;
+    for (class, n) in maps.into_iter().flatten() {
+        *agg.by_class.entry(class).or_default() += n;
+    }
+    Some(())
+}
+
+fn corrupt(what: &'static str, detail: String) -> StoreError {
+    StoreError::Corrupt { what, detail }
+}
+
+impl Store {
+    /// Runs `sql`, whose `?1` is a host (NULL: every host) and `?2`, `?3` a window's bounds.
+    async fn in_window(
+        &self,
+        sql: &'static str,
+        host: Option<&str>,
+        (from_ms, to_ms): (i64, i64),
+        what: &'static str,
+    ) -> Result<Vec<sqlx::sqlite::SqliteRow>, StoreError> {
+        sqlx::query(sql)
+            .bind(host)
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(query_err(what))
+    }
 }
 
 /// One probe result as it enters the store: the row and the prober that measured it.

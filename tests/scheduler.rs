@@ -11,7 +11,7 @@ use std::time::Duration;
 use cdnwatch::config::Config;
 use cdnwatch::probe::Prober;
 use cdnwatch::scheduler::{Scheduler, Sink};
-use cdnwatch::store::SeriesKey;
+use cdnwatch::series::SeriesKey;
 use common::Setup;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;

@@ -3,8 +3,10 @@
 //! (months of history in seconds).
 #![allow(dead_code)]
 
+use cdnwatch::model::{FailureClass, Outcome};
+use cdnwatch::series::SeriesKey;
 use cdnwatch::store::rollup::Table;
-use cdnwatch::store::{Agg, RawTimes, SeriesKey, Store};
+use cdnwatch::store::{Agg, RawTimes, Store};
 
 pub const HOUR_MS: i64 = 3_600_000;
 pub const HOSTS: usize = 50;
@@ -57,8 +59,7 @@ pub fn hour_agg() -> Agg {
                 Some(100),
                 Some(2300),
             ],
-            failure: (i % 20 == 0).then_some("http_status"),
-            status: Some(502),
+            outcome: (i % 20 == 0).then_some(Outcome::new(FailureClass::HttpStatus, Some(502))),
         });
     }
     agg

@@ -10,8 +10,8 @@ use cdnwatch::config::{
     Config, Host, MergedHost, Method, ProbePath, Region, ResolverConfig, Scheme, Transport, Vendor,
 };
 use cdnwatch::engine::{Event, Reason, RegionCounts, Sample};
-use cdnwatch::model::{CertInfo, EdgeResult, Failure, FailureClass, HostRole, Phase};
-use cdnwatch::publish::{Content, Publisher};
+use cdnwatch::model::{CertInfo, EdgeResult, Failure, FailureClass, HostRole, Outcome, Phase};
+use cdnwatch::publish::{Content, PublishReason, Publisher};
 use cdnwatch::store::rollup::Table;
 use cdnwatch::store::{Agg, RawTimes, Record, Store};
 
@@ -164,8 +164,7 @@ impl Scenario {
                 let p = self.probe(host, region, resolver, edge, at);
                 agg.add(RawTimes {
                     phases_us: self.phases_us(host, region, at, p.failure.is_some()),
-                    failure: p.failure.map(|f| f.0.as_str()),
-                    status: p.failure.and_then(|f| f.2).map(i64::from).or(Some(200)),
+                    outcome: p.failure.map(|f| Outcome::new(f.0, f.2.or(Some(200)))),
                 });
             }
         }
@@ -352,7 +351,12 @@ pub async fn history(publisher: &Publisher, store: &Store, config: &Config, now:
             let ev = event(when, host, Some(on), reason, "bench");
             let when = chrono::DateTime::from_timestamp_millis(when).unwrap();
             publisher
-                .publish(&publish(disabled.clone()), reason.as_str(), &[ev], when)
+                .publish(
+                    &publish(disabled.clone()),
+                    PublishReason::of(reason),
+                    &[ev],
+                    when,
+                )
                 .await
                 .unwrap();
         }
@@ -376,7 +380,12 @@ pub async fn history(publisher: &Publisher, store: &Store, config: &Config, now:
         );
         let when = chrono::DateTime::from_timestamp_millis(at).unwrap();
         publisher
-            .publish(&publish(disabled.clone()), reason.as_str(), &[ev], when)
+            .publish(
+                &publish(disabled.clone()),
+                PublishReason::of(reason),
+                &[ev],
+                when,
+            )
             .await
             .unwrap();
     }

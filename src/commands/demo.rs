@@ -185,7 +185,7 @@ fn cell_text((ok, n, fails): &Cell<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SeriesKey;
+    use crate::series::SeriesKey;
 
     fn row(host: &str, region: &str, failure: Option<&str>) -> SeriesLatest {
         SeriesLatest {

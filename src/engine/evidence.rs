@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::event::{RegionCounts, Sample};
 use super::{HostInfo, Policy};
-use crate::model::FailureClass;
+use crate::model::{FailureClass, Outcome};
 
 /// One result of the round, keyed by (host, path, region, resolver, edge IP).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,11 +29,8 @@ impl Observation {
     /// A failure of the CDN. HTTP 4xx is recorded and shown but is not one: a 403 is usually the
     /// customer's own referer rule, a 404 a missing object.
     pub fn cdn_failure(&self) -> bool {
-        match self.class {
-            None => false,
-            Some(FailureClass::HttpStatus) => !self.status.is_some_and(|s| (400..500).contains(&s)),
-            Some(_) => true,
-        }
+        self.class
+            .is_some_and(|c| Outcome::new(c, self.status).is_cdn_failure())
     }
 }
 

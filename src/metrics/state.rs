@@ -10,9 +10,9 @@ use prometheus::proto::{self, LabelPair, Metric, MetricFamily, MetricType};
 
 use super::MetricsError;
 use crate::config::LiveConfig;
-use crate::publish::{Content, Publisher};
+use crate::hist::Histogram;
+use crate::publish::Publisher;
 use crate::scheduler::SchedulerStats;
-use crate::store::hist::Histogram;
 use crate::store::writer::Ingest;
 
 /// What the scrape reads: the handles `AppState` holds.
@@ -177,9 +177,7 @@ impl StateCollector {
             return Vec::new(); // cold start: nothing published yet
         };
         let config = self.state.config.get();
-        let hosts = serde_json::from_str::<Content>(&current.content)
-            .map(|c| c.host_list_config)
-            .unwrap_or_default();
+        let hosts = current.hosts();
         let disabled = hosts.iter().map(|h| {
             let vendor = config.host(&h.host).map_or("", |c| c.vendor.as_str());
             let labels = [("host", h.host.as_str()), ("vendor", vendor)];

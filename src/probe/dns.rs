@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 use crate::config::{self, Transport};
-use crate::model::{DnsAnswer, Failure, FailureClass, Phase};
+use crate::model::{DnsAnswer, Failure, FailureClass, Phase, Rcode};
 
 /// The outcome of the resolve phase.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,12 +71,12 @@ pub async fn resolve(
 
 /// The class of an answer that parsed: its rcode, or no address at the end of the chain.
 fn answer_failure(a: &DnsAnswer) -> Option<Failure> {
-    let class = match a.rcode.as_str() {
-        "NoError" if a.ips.is_empty() => FailureClass::DnsNoAnswer,
-        "NoError" => return None,
-        "ServFail" => FailureClass::DnsServfail,
-        "NXDomain" => FailureClass::DnsNxdomain,
-        "Refused" => FailureClass::DnsRefused,
+    let class = match a.rcode {
+        Rcode::NoError if a.ips.is_empty() => FailureClass::DnsNoAnswer,
+        Rcode::NoError => return None,
+        Rcode::ServFail => FailureClass::DnsServfail,
+        Rcode::NXDomain => FailureClass::DnsNxdomain,
+        Rcode::Refused => FailureClass::DnsRefused,
         _ => FailureClass::DnsProtocol,
     };
     let detail = if class == FailureClass::DnsNoAnswer {
@@ -232,7 +232,7 @@ pub(super) fn parse_answer(qname: &Name, reply: &Message) -> Result<DnsAnswer, F
     }
     let rcode = reply.metadata.response_code;
     let mut answer = DnsAnswer {
-        rcode: rcode_str(rcode),
+        rcode: rcode_of(rcode),
         ..DnsAnswer::default()
     };
     let mut current = qname.clone();
@@ -262,8 +262,9 @@ pub(super) fn parse_answer(qname: &Name, reply: &Message) -> Result<DnsAnswer, F
     Ok(answer)
 }
 
-fn rcode_str(r: ResponseCode) -> String {
-    format!("{r:?}")
+/// Hickory's response code as ours.
+pub(super) fn rcode_of(r: ResponseCode) -> Rcode {
+    Rcode::from(u16::from(r))
 }
 
 #[cfg(test)]
@@ -298,7 +299,7 @@ mod tests {
             ]
         );
         assert_eq!(a.ttl_s, Some(30));
-        assert_eq!(a.rcode, "NoError");
+        assert_eq!(a.rcode.as_str(), "NoError");
         assert!(answer_failure(&a).is_none());
     }
 

@@ -75,11 +75,11 @@ pub(super) async fn resolve(
     match resolver.lookup(qname.clone(), RecordType::A).await {
         Ok(lookup) => super::dns::parse_answer(qname, &Message::from(lookup)),
         Err(NetError::Dns(DnsError::ResponseCode(rc))) => Ok(DnsAnswer {
-            rcode: format!("{rc:?}"),
+            rcode: super::dns::rcode_of(rc),
             ..DnsAnswer::default()
         }),
         Err(NetError::Dns(DnsError::NoRecordsFound(nr))) => Ok(DnsAnswer {
-            rcode: format!("{:?}", nr.response_code),
+            rcode: super::dns::rcode_of(nr.response_code),
             ..DnsAnswer::default()
         }),
         Err(NetError::Timeout) => Err(fail(

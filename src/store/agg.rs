@@ -2,43 +2,40 @@
 
 use std::collections::BTreeMap;
 
-use super::hist::Histogram;
+use crate::hist::Histogram;
+use crate::model::Outcome;
 
 /// Counts and latency distributions of one series over one period.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Agg {
     pub count: u64,
     pub failures: u64,
-    /// Failures by class; `http_status` is split by code (`http_status:502`) because a 403 and a
-    /// 502 mean different things to on-call.
-    pub by_class: BTreeMap<String, u64>,
+    /// Failures by outcome: `http_status` is split by code because a 403 and a 502 mean different
+    /// things to on-call (stored keyed by [`Outcome::key`], `http_status:502`).
+    pub by_class: BTreeMap<Outcome, u64>,
     /// Latency per phase: dns, connect, tls, first byte, transfer, total (successful probes only).
     pub hists: [Histogram; 6],
 }
 
 /// The columns of one raw result that an aggregate needs.
 #[derive(Debug, Clone, Copy)]
-pub struct RawTimes<'a> {
+pub struct RawTimes {
     pub phases_us: [Option<i64>; 6],
-    pub failure: Option<&'a str>,
-    pub status: Option<i64>,
+    /// The failure, `None` for a successful probe.
+    pub outcome: Option<Outcome>,
 }
 
 impl Agg {
-    pub fn add(&mut self, r: RawTimes<'_>) {
+    pub fn add(&mut self, r: RawTimes) {
         self.count += 1;
-        if let Some(class) = r.failure {
+        if let Some(outcome) = r.outcome {
             self.failures += 1;
-            let key = match (class, r.status) {
-                ("http_status", Some(code)) => format!("http_status:{code}"),
-                _ => class.to_string(),
-            };
-            *self.by_class.entry(key).or_default() += 1;
+            *self.by_class.entry(outcome).or_default() += 1;
         }
         for (i, us) in r.phases_us.iter().enumerate() {
             let is_total = i == 5;
             if let Some(us) = us
-                && (!is_total || r.failure.is_none())
+                && (!is_total || r.outcome.is_none())
             {
                 self.hists[i].record_ms(*us as f64 / 1000.0);
             }
@@ -49,7 +46,7 @@ impl Agg {
         self.count += other.count;
         self.failures += other.failures;
         for (k, v) in &other.by_class {
-            *self.by_class.entry(k.clone()).or_default() += v;
+            *self.by_class.entry(*k).or_default() += v;
         }
         for (a, b) in self.hists.iter_mut().zip(&other.hists) {
             a.merge(b);
@@ -103,6 +100,11 @@ impl Agg {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::FailureClass;
+
+    fn key(k: &str) -> Outcome {
+        Outcome::parse_key(k).unwrap()
+    }
 
     #[test]
     fn an_aggregate_survives_its_row_encoding() {
@@ -116,21 +118,18 @@ mod tests {
                 Some(50),
                 Some(2150),
             ],
-            failure: None,
-            status: Some(200),
+            outcome: None,
         });
         a.add(RawTimes {
             phases_us: [Some(450), Some(210), None, None, None, Some(5000)],
-            failure: Some("tls_cert_expired"),
-            status: None,
+            outcome: Some(Outcome::new(FailureClass::TlsCertExpired, None)),
         });
         a.add(RawTimes {
             phases_us: [Some(450), Some(210), Some(800), Some(700), None, Some(2500)],
-            failure: Some("http_status"),
-            status: Some(502),
+            outcome: Some(Outcome::new(FailureClass::HttpStatus, Some(502))),
         });
         assert_eq!((a.count, a.failures), (3, 2));
-        assert_eq!(a.by_class.get("http_status:502"), Some(&1));
+        assert_eq!(a.by_class.get(&key("http_status:502")), Some(&1));
         assert_eq!(a.hists[5].count(), 1, "total latency counts successes only");
         let back = Agg::from_row(3, 2, a.by_class_json().as_deref(), &a.hist_blob()).unwrap();
         assert_eq!(back, a);

@@ -1,5 +1,7 @@
 //! SQL for published versions, decision events and overrides.
 
+use std::collections::HashMap;
+
 use sqlx::Row as _;
 
 use super::{Store, StoreError, query_err};
@@ -73,6 +75,41 @@ pub(super) fn event_row(r: &sqlx::sqlite::SqliteRow) -> Result<(Event, Option<i6
 }
 
 impl Store {
+    /// Each of `hosts`' newest event that changed its enabled flag, with the version it produced.
+    pub async fn last_changes(
+        &self,
+        hosts: &[String],
+    ) -> Result<HashMap<String, (Event, Option<i64>)>, StoreError> {
+        let list = serde_json::to_string(hosts).expect("strings serialize");
+        let rows = sqlx::query(
+            "SELECT e.at_ms, e.host, e.old_enabled, e.new_enabled, e.reason, e.detail, e.evidence,
+                    e.samples, e.version
+             FROM json_each(?1) h CROSS JOIN events e ON e.id = (
+               SELECT id FROM events WHERE host = h.value AND new_enabled IS NOT NULL
+               ORDER BY at_ms DESC, id DESC LIMIT 1)",
+        )
+        .bind(list)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(query_err("reading the last state changes"))?;
+        rows.iter()
+            .map(|r| {
+                let (event, version) = event_row(r)?;
+                Ok((event.host.clone().unwrap_or_default(), (event, version)))
+            })
+            .collect()
+    }
+
+    /// Whether any event names `host` (a host no longer configured can still be looked up).
+    pub async fn host_has_events(&self, host: &str) -> Result<bool, StoreError> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM events WHERE host = ? LIMIT 1")
+            .bind(host)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(query_err("looking up a host's events"))?;
+        Ok(row.is_some())
+    }
+
     /// Writes a new version, its events and nothing else, in one transaction: the version number
     /// comes from the AUTOINCREMENT row, `build` turns it into the exact bytes and their signature.
     pub async fn publish_version(

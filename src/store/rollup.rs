@@ -9,10 +9,11 @@ use std::collections::HashMap;
 use sqlx::{QueryBuilder, Row as _, Sqlite};
 
 use super::agg::{Agg, RawTimes};
-use super::{SeriesKey, Store, StoreError, query_err};
+use super::{Store, StoreError, query_err};
+use crate::model::Outcome;
+use crate::period::{HOUR_MS, MINUTE_MS};
+use crate::series::SeriesKey;
 
-pub const MINUTE_MS: i64 = 60_000;
-pub const HOUR_MS: i64 = 3_600_000;
 /// How long after a minute ends before it is rolled up.
 pub const GRACE_MS: i64 = 60_000;
 /// Rows per multi-row rollup INSERT (6 columns each).
@@ -48,6 +49,18 @@ fn floor(ms: i64, unit: i64) -> i64 {
 }
 
 impl Store {
+    /// The rollup watermarks: (minutes done before, hours done before), Unix ms.
+    pub async fn watermarks(&self) -> Result<(Option<i64>, Option<i64>), StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT key, value FROM meta WHERE key IN ('minute_done_ms', 'hour_done_ms')",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(query_err("reading the rollup watermarks"))?;
+        let get = |k: &str| rows.iter().find(|(key, _)| key == k).map(|(_, v)| *v);
+        Ok((get("minute_done_ms"), get("hour_done_ms")))
+    }
+
     async fn watermark(&self, key: &str) -> Result<Option<i64>, StoreError> {
         let row: Option<(i64,)> = sqlx::query_as("SELECT value FROM meta WHERE key = ?")
             .bind(key)
@@ -119,7 +132,17 @@ impl Store {
         .map_err(query_err("reading a minute of results"))?;
         let mut per_series: HashMap<i64, Agg> = HashMap::new();
         for row in &rows {
-            let failure: Option<String> = row.get(7);
+            let outcome = match row.get::<Option<String>, _>(7) {
+                None => None,
+                Some(class) => {
+                    Some(Outcome::from_columns(&class, row.get(8)).ok_or_else(|| {
+                        StoreError::Corrupt {
+                            what: "results failure",
+                            detail: format!("series {}: `{class}`", row.get::<i64, _>(0)),
+                        }
+                    })?)
+                }
+            };
             let times = RawTimes {
                 phases_us: [
                     row.get(1),
@@ -129,8 +152,7 @@ impl Store {
                     row.get(5),
                     row.get(6),
                 ],
-                failure: failure.as_deref(),
-                status: row.get(8),
+                outcome,
             };
             per_series.entry(row.get(0)).or_default().add(times);
         }

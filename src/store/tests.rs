@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{Failure, FailureClass, Phase};
+use crate::model::{Failure, FailureClass, Outcome, Phase};
 
 fn result(at_ms: i64, region: &str, failure: Option<FailureClass>) -> EdgeResult {
     EdgeResult {
@@ -92,7 +92,13 @@ async fn minutes_and_hours_roll_up_once_complete_and_never_twice() {
         .unwrap();
     assert_eq!(hours.len(), 2);
     assert_eq!((hours[0].agg.count, hours[0].agg.failures), (360, 60));
-    assert_eq!(hours[0].agg.by_class.get("http_status:502"), Some(&60));
+    assert_eq!(
+        hours[0]
+            .agg
+            .by_class
+            .get(&Outcome::new(FailureClass::HttpStatus, Some(502))),
+        Some(&60)
+    );
     let p50 = hours[0].agg.hists[3].quantile_ms(0.5).unwrap();
     assert!((p50 - 0.75).abs() < 0.08, "first-byte p50 {p50}");
     let minutes = store.rollups(&key, false, T0, T0 + 60_000).await.unwrap();
@@ -185,3 +191,5 @@ async fn the_writer_drains_its_queue_at_shutdown_and_counts_what_did_not_fit() {
 use rollup::RollupReport;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+mod reads;

@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::hist::Histogram;
 use super::{Record, Retention, Store};
+use crate::hist::Histogram;
 
 /// How the writer batches and maintains.
 #[derive(Debug, Clone)]

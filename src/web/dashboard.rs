@@ -14,8 +14,8 @@ mod events;
 mod host;
 mod incident;
 mod overview;
+mod param;
 mod paths;
-mod query;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,10 +31,11 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::engine::{Event, Reason};
-use crate::store::dashboard::Tally;
-use crate::store::dashboard::buckets::BucketCache;
-use crate::store::dashboard::periods::{HostPath, PeriodCache, WindowSum};
-use crate::store::rollup::{HOUR_MS, Table};
+use crate::period::HOUR_MS;
+use crate::store::charts::BucketCache;
+use crate::store::periods::{HostPath, PeriodCache, WindowSum};
+use crate::store::rollup::Table;
+use crate::store::tallies::Tally;
 use crate::store::{Store, StoreError};
 use crate::web::AppState;
 
@@ -56,7 +57,7 @@ pub fn routes() -> Router<AppState> {
 const WARM_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Keeps the period caches of `/` and `/paths` warm until `stop`: renders both once at start and
-/// then every [`WARM_EVERY`], answers thrown away. Their first view otherwise reads a day of
+/// then every `WARM_EVERY`, answers thrown away. Their first view otherwise reads a day of
 /// rollups of every series at once (README, the dashboard benchmark: ~240 ms at 3,000 series), just
 /// when an on-call engineer opens them; a warm render costs ~25 ms a minute.
 pub async fn keep_warm(app: Router, stop: tokio_util::sync::CancellationToken) {
@@ -271,11 +272,10 @@ fn cert_days(not_after_s: Option<i64>, now: &Now) -> Figure {
 /// The hosts the published version disables (none before the first version).
 fn disabled_hosts(published: Option<&crate::publish::Published>) -> HashMap<String, bool> {
     published
-        .and_then(|p| serde_json::from_str::<crate::publish::Content>(&p.content).ok())
-        .map(|c| {
-            c.host_list_config
-                .into_iter()
-                .map(|h| (h.host, h.is_disabled))
+        .map(|p| {
+            p.hosts()
+                .iter()
+                .map(|h| (h.host.clone(), h.is_disabled))
                 .collect()
         })
         .unwrap_or_default()

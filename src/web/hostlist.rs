@@ -129,7 +129,7 @@ pub async fn by_version(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("version {n}")))?;
     Ok(with_headers(
-        &Published::from_row(row),
+        &Published::from_row(row)?,
         StatusCode::OK,
         CACHE_VERSION,
         true,

@@ -187,15 +187,15 @@ impl fmt::Display for Change {
 /// The lines shown for a version: its changes from `older` (the version before it, if any), read
 /// from their stored content. Unreadable content is said, never an error.
 pub fn describe(older: Option<&str>, newer: &str) -> Vec<String> {
-    let Ok(new) = serde_json::from_str::<Content>(newer) else {
+    let Some(new) = Content::parse(newer) else {
         return vec!["the stored content of this version cannot be read".into()];
     };
-    let found = match older.map(serde_json::from_str::<Content>) {
+    let found = match older.map(Content::parse) {
         None => vec![Change::First(new.host_list_config)],
-        Some(Err(_)) => {
+        Some(None) => {
             return vec!["the stored content of the version before cannot be read".into()];
         }
-        Some(Ok(old)) => changes(&old, &new),
+        Some(Some(old)) => changes(&old, &new),
     };
     if found.is_empty() {
         return vec!["no change (the same content, signed again)".into()];

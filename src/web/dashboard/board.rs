@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::engine::Observation;
-use crate::model::FailureClass;
-use crate::store::dashboard::NewestGroup;
+use crate::engine::Reason;
+use crate::model::Outcome;
+use crate::store::newest::NewestGroup;
 
 /// How a (host, region) cell, or a (path, host) cell, is doing by its newest probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -54,55 +54,38 @@ impl CellState {
     }
 }
 
-/// Whether a failure counts against the CDN: the engine's rule (HTTP 4xx does not).
-pub fn is_cdn_failure(class: &str, status: Option<i64>) -> bool {
-    Observation {
-        host: String::new(),
-        path: String::new(),
-        resolver: String::new(),
-        edge: None,
-        class: FailureClass::parse(class),
-        status: status.and_then(|s| u16::try_from(s).ok()),
-    }
-    .cdn_failure()
-}
-
 /// What the newest probes of one cell said.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CellCounts {
     pub probes: u64,
     pub failed: u64,
     pub cdn_failed: u64,
-    /// Failures by class, `http_status 502` with its code.
-    pub classes: BTreeMap<String, u64>,
+    /// Failures by outcome (`http_status 502` with its code).
+    pub classes: BTreeMap<Outcome, u64>,
 }
 
 impl CellCounts {
     pub fn add(&mut self, g: &NewestGroup) {
         self.probes += g.count;
-        let Some(class) = &g.failure else { return };
+        let Some(outcome) = g.outcome else { return };
         self.failed += g.count;
-        if is_cdn_failure(class, g.status) {
+        if outcome.is_cdn_failure() {
             self.cdn_failed += g.count;
         }
-        let key = match (class.as_str(), g.status) {
-            ("http_status", Some(code)) => format!("http_status {code}"),
-            _ => class.clone(),
-        };
-        *self.classes.entry(key).or_default() += g.count;
+        *self.classes.entry(outcome).or_default() += g.count;
     }
 
-    /// The most frequent failure class, if any failed.
-    pub fn main_class(&self) -> Option<&str> {
+    /// The most frequent failure outcome, if any failed.
+    pub fn main_class(&self) -> Option<Outcome> {
         self.classes
             .iter()
             .max_by_key(|(_, n)| **n)
-            .map(|(c, _)| c.as_str())
+            .map(|(c, _)| *c)
     }
 
     /// `http_status 502 ×4, tcp_refused ×2`, most frequent first.
     pub fn classes_text(&self) -> String {
-        let mut v: Vec<(&String, &u64)> = self.classes.iter().collect();
+        let mut v: Vec<(&Outcome, &u64)> = self.classes.iter().collect();
         v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         v.iter()
             .map(|(c, n)| format!("{c} ×{n}"))
@@ -148,7 +131,7 @@ impl CellCounts {
 /// Why a host is in the state it is: the reason of the event that last changed it, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    pub reason: String,
+    pub reason: Reason,
     pub at: String,
 }
 
@@ -251,11 +234,15 @@ pub fn summary(hosts: &[HostLine], regions: &[String], version: Option<i64>) -> 
         let why = h
             .change
             .as_ref()
-            .map(|c| format!(" ({} since {})", c.reason, c.at))
+            .map(|c| format!(" ({} since {})", c.reason.as_str(), c.at))
             .unwrap_or_default();
         if !h.enabled {
             parts.push(format!("{} is disabled{why}", h.host));
-        } else if h.change.as_ref().is_some_and(|c| c.reason == "fail_open") {
+        } else if h
+            .change
+            .as_ref()
+            .is_some_and(|c| c.reason == Reason::FailOpen)
+        {
             parts.push(format!("{} is kept enabled{why}", h.host));
         }
     }
@@ -329,7 +316,7 @@ mod tests {
         let mut primary = line("cdn.shop.test", [Failing, Failing, Failing]);
         primary.enabled = false;
         primary.change = Some(Change {
-            reason: "vendor_wide".into(),
+            reason: Reason::VendorWide,
             at: "03:12 UTC".into(),
         });
         let hosts = [
@@ -392,7 +379,7 @@ mod tests {
     fn a_host_kept_by_the_fail_open_guard_is_mentioned() {
         let mut kept = line("cdn-bak.shop.test", [Failing; 3]);
         kept.change = Some(Change {
-            reason: "fail_open".into(),
+            reason: Reason::FailOpen,
             at: "03:20 UTC".into(),
         });
         let s = sentence(&[kept], &regions(), Some(9));
@@ -411,8 +398,7 @@ mod tests {
             host: "h".into(),
             path: "/p".into(),
             region: "r".into(),
-            failure: failure.map(String::from),
-            status,
+            outcome: failure.map(|c| Outcome::from_columns(c, status).unwrap()),
             count,
             cert_not_after_s: None,
             newest_at_ms: 0,
@@ -437,7 +423,10 @@ mod tests {
         c.add(&group(None, Some(200), 7));
         c.add(&group(Some("tcp_refused"), None, 1));
         assert_eq!(c.state(None, 0.6), Degraded);
-        assert_eq!(c.main_class(), Some("tcp_refused"));
+        assert_eq!(
+            c.main_class().map(|o| o.to_string()).as_deref(),
+            Some("tcp_refused")
+        );
         assert_eq!(c.state(Some(false), 0.6), Invalid, "control down wins");
         assert_eq!(CellCounts::default().state(None, 0.6), NoData);
     }

@@ -9,6 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::model::FailureClass;
+
 /// What one resolver answered in the newest probes of a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
@@ -16,7 +18,7 @@ pub struct Answer {
     /// Edge IP -> whether its newest probe through this resolver succeeded.
     pub edges: BTreeMap<String, bool>,
     /// The DNS failure class when the resolver gave no address.
-    pub dns_failure: Option<String>,
+    pub dns_failure: Option<FailureClass>,
 }
 
 impl Answer {
@@ -181,7 +183,7 @@ mod tests {
     #[test]
     fn a_resolver_that_failed_to_answer_is_left_out_of_the_comparison() {
         let mut failed = answer("isp", &[]);
-        failed.dns_failure = Some("dns_timeout".into());
+        failed.dns_failure = Some(FailureClass::DnsTimeout);
         let a = [failed, answer("public", &[("127.21.1.1", true)])];
         let rows = compare(&a, &BTreeMap::new());
         assert_eq!(rows[0].mark, Mark::Same);

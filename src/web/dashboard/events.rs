@@ -8,10 +8,10 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 
-use super::{Now, PageError, query, stamp};
+use super::{Now, PageError, param, stamp};
 use crate::engine::Event;
+use crate::period::HOUR_MS;
 use crate::store::Store;
-use crate::store::rollup::HOUR_MS;
 use crate::web::AppState;
 
 /// The most events one page lists.
@@ -60,7 +60,7 @@ pub async fn host_param(
     now: &Now,
     store: &Store,
 ) -> Result<Option<String>, PageError> {
-    let Some(host) = query::given(params, "host") else {
+    let Some(host) = param::given(params, "host") else {
         return Ok(None);
     };
     if now.config.host(host).is_some() || store.host_has_events(host).await? {
@@ -87,10 +87,10 @@ pub async fn page(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<EventsPage, PageError> {
-    query::only(&params, &["host", "since", "until"])?;
+    param::only(&params, &["host", "since", "until"])?;
     let now = Now::of(&state);
     let host = host_param(&params, &now, &state.store).await?;
-    let (since, until) = query::window(&params, now.at, DEFAULT_SPAN_MS)?;
+    let (since, until) = param::window(&params, now.at, DEFAULT_SPAN_MS)?;
     let mut events = state
         .store
         .events(host.as_deref(), since, until, LIMIT + 1)
@@ -118,10 +118,10 @@ pub async fn page(
         .unwrap_or_default();
     Ok(EventsPage {
         hosts,
-        since: query::given(&params, "since")
+        since: param::given(&params, "since")
             .unwrap_or_default()
             .to_string(),
-        until: query::given(&params, "until")
+        until: param::given(&params, "until")
             .unwrap_or_default()
             .to_string(),
         window: format!("{} to {}", stamp(since), stamp(until)),

@@ -12,16 +12,20 @@ use askama_web::WebTemplate;
 use axum::Extension;
 use axum::extract::{Path, Query, State};
 
-use super::board::{CellState, is_cdn_failure};
+use super::board::CellState;
 use super::chart::{self, Bar, Line, Svg};
 use super::dns::{self, Answer, Mark, Served};
 use super::{
-    Figure, HostHead, Marks, Now, PageError, cert_days, disabled_hosts, millis, percent, query,
+    Figure, HostHead, Marks, Now, PageError, cert_days, disabled_hosts, millis, param, percent,
     stamp, when,
 };
-use crate::store::dashboard::buckets::BucketCache;
-use crate::store::dashboard::{Bucket, ProbeRow, Tally};
-use crate::store::rollup::{HOUR_MS, MINUTE_MS, Table};
+use crate::model::Outcome;
+use crate::period::{HOUR_MS, MINUTE_MS};
+use crate::store::charts::Bucket;
+use crate::store::charts::BucketCache;
+use crate::store::newest::ProbeRow;
+use crate::store::rollup::Table;
+use crate::store::tallies::Tally;
 use crate::web::AppState;
 
 /// The rolling success of each edge is over this window.
@@ -142,7 +146,7 @@ pub async fn page(
     Path(host): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<HostPage, PageError> {
-    query::only(&params, &["window"])?;
+    param::only(&params, &["window"])?;
     let window = chart_window(&params)?;
     let now = Now::of(&state);
     let cfg = configured(&now, &host)?;
@@ -196,7 +200,7 @@ pub async fn page(
 
 /// The chart window the `window` parameter names (6 h when absent).
 fn chart_window(params: &HashMap<String, String>) -> Result<&'static ChartWindow, PageError> {
-    match query::given(params, "window") {
+    match param::given(params, "window") {
         None => Ok(&WINDOWS[DEFAULT_WINDOW]),
         Some(w) => WINDOWS.iter().find(|c| c.name == w).ok_or_else(|| {
             PageError::bad(
@@ -230,7 +234,7 @@ fn configured(now: &Now, host: &str) -> Result<crate::config::Host, PageError> {
 
 fn results(
     newest: &[ProbeRow],
-    rolling: &[(crate::store::SeriesKey, Option<String>, Tally)],
+    rolling: &[(crate::series::SeriesKey, Option<String>, Tally)],
 ) -> Vec<ResultRow> {
     newest
         .iter()
@@ -239,9 +243,9 @@ fn results(
                 .iter()
                 .find(|(k, e, _)| *k == r.series && *e == r.edge)
                 .map(|t| t.2);
-            let state = match &r.failure {
+            let state = match r.outcome() {
                 None => CellState::Ok,
-                Some(c) if is_cdn_failure(c, r.status) => CellState::Failing,
+                Some(o) if o.is_cdn_failure() => CellState::Failing,
                 Some(_) => CellState::Degraded,
             };
             ResultRow {
@@ -251,7 +255,11 @@ fn results(
                 edge: r.edge.clone().unwrap_or_else(|| "— (no address)".into()),
                 state,
                 status: r.status.map_or_else(|| "—".into(), |s| s.to_string()),
-                failure: r.failure.clone().unwrap_or_default(),
+                failure: r
+                    .failure
+                    .map(|c| c.as_str())
+                    .unwrap_or_default()
+                    .to_string(),
                 failure_title: match (&r.phase, &r.detail) {
                     (Some(p), Some(d)) => format!("in {p}: {d}"),
                     _ => String::new(),
@@ -342,7 +350,7 @@ fn answer_of(region: &str, resolver: &str, newest: &[ProbeRow]) -> Answer {
                 let ok = edges.entry(e.clone()).or_insert(true);
                 *ok &= r.failure.is_none();
             }
-            None => dns_failure = r.failure.clone(),
+            None => dns_failure = r.failure,
         }
     }
     Answer {
@@ -390,26 +398,27 @@ fn phase_charts(buckets: &[Bucket], (from, to, step): (i64, i64, i64)) -> Vec<Sa
 
 /// Failures per bucket over `(from, to, step)`, stacked by class, most frequent class first.
 fn failure_chart(buckets: &[Bucket], (from, to, step): (i64, i64, i64)) -> Svg {
-    let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut totals: BTreeMap<Outcome, u64> = BTreeMap::new();
     for b in buckets {
         for (c, n) in &b.agg.by_class {
-            *totals.entry(c).or_default() += n;
+            *totals.entry(*c).or_default() += n;
         }
     }
-    let mut classes: Vec<(&str, u64)> = totals.into_iter().collect();
-    classes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let names: Vec<String> = classes.iter().map(|(c, _)| c.to_string()).collect();
+    let mut classes: Vec<(Outcome, u64)> = totals.into_iter().collect();
+    classes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let bars: Vec<Bar> = buckets
         .iter()
         .filter(|b| b.agg.failures > 0)
         .map(|b| Bar {
             start_ms: b.start_ms,
-            stacks: names
+            stacks: classes
                 .iter()
                 .enumerate()
-                .map(|(i, c)| (i, b.agg.by_class.get(c).copied().unwrap_or(0)))
+                .map(|(i, (c, _))| (i, b.agg.by_class.get(c).copied().unwrap_or(0)))
                 .collect(),
         })
         .collect();
+    // The chart names each outcome by its stored key, `http_status:502`.
+    let names: Vec<String> = classes.iter().map(|(c, _)| c.key()).collect();
     chart::stacked_bars("failures by class", from, to, step, &bars, &names)
 }

@@ -12,10 +12,12 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::events::{DEFAULT_SPAN_MS, host_param};
-use super::{Now, PageError, query};
+use super::{Now, PageError, param};
 use crate::engine::Event;
-use crate::store::dashboard::{FailurePeriod, PhaseCount, Tally};
-use crate::store::rollup::{HOUR_MS, MINUTE_MS, Table};
+use crate::period::{HOUR_MS, MINUTE_MS};
+use crate::store::failures::{FailurePeriod, PhaseCount};
+use crate::store::rollup::Table;
+use crate::store::tallies::Tally;
 use crate::store::{Store, StoreError};
 use crate::web::AppState;
 
@@ -43,10 +45,10 @@ pub async fn report(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    query::only(&params, &["host", "since", "until"])?;
+    param::only(&params, &["host", "since", "until"])?;
     let now = Now::of(&state);
     let host = host_param(&params, &now, &state.store).await?;
-    let (since, until) = query::window(&params, now.at, DEFAULT_SPAN_MS)?;
+    let (since, until) = param::window(&params, now.at, DEFAULT_SPAN_MS)?;
     let minutes_kept_from =
         now.ms() - now.config.store.minute_rollup_retention().as_millis() as i64;
     let table = if since >= minutes_kept_from {

@@ -13,15 +13,15 @@ use axum::extract::{Query, State};
 
 use super::board::{self, CellCounts, CellState, Change, HostLine};
 use super::{
-    Figure, HostHead, Marks, Now, PageError, add_raw, cert_days, disabled_hosts, millis, percent,
-    query, rolled_sums, stamp, when,
+    Figure, HostHead, Marks, Now, PageError, add_raw, cert_days, disabled_hosts, millis, param,
+    percent, rolled_sums, stamp, when,
 };
 use crate::config::Host;
 use crate::engine::{Event, Reason};
-use crate::store::dashboard::NewestGroup;
-use crate::store::dashboard::periods::{HostPath, PeriodCache, WindowSum};
-use crate::store::hist::Histogram;
-use crate::store::rollup::HOUR_MS;
+use crate::hist::Histogram;
+use crate::period::HOUR_MS;
+use crate::store::newest::NewestGroup;
+use crate::store::periods::{HostPath, PeriodCache, WindowSum};
 use crate::web::AppState;
 
 /// Below this availability a figure is shown in the warning style.
@@ -58,7 +58,7 @@ pub async fn page(
     Extension(cache): Extension<Arc<PeriodCache>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<OverviewPage, PageError> {
-    query::only(&params, &[])?;
+    param::only(&params, &[])?;
     let now = Now::of(&state);
     let store = &state.store;
     let marks = Marks::read(store).await?;
@@ -157,7 +157,7 @@ impl RowContext<'_> {
             change: change
                 .filter(|e| !enabled || e.reason == Reason::FailOpen)
                 .map(|e| Change {
-                    reason: e.reason.as_str().to_string(),
+                    reason: e.reason,
                     at: when(e.at.timestamp_millis(), self.now.ms()),
                 }),
             cells: cells.iter().map(|c| c.state).collect(),
@@ -206,7 +206,7 @@ fn host_sums<'a>(
 }
 
 fn availability(sums: &HashMap<HostPath, WindowSum>, host: &str) -> Figure {
-    let mut tally = crate::store::dashboard::Tally::default();
+    let mut tally = crate::store::tallies::Tally::default();
     host_sums(sums, host).for_each(|s| tally.add(s.tally));
     let ratio = tally.success_ratio();
     Figure {

@@ -12,11 +12,12 @@ use axum::Extension;
 use axum::extract::{Query, State};
 
 use super::board::{CellCounts, CellState};
-use super::{Marks, Now, PageError, add_raw, percent, query, rolled_sums, stamp};
+use super::{Marks, Now, PageError, add_raw, param, percent, rolled_sums, stamp};
 use crate::config::{Config, MergedHost};
-use crate::store::dashboard::periods::{HostPath, PeriodCache, WindowSum};
-use crate::store::dashboard::{NewestGroup, Tally};
-use crate::store::rollup::MINUTE_MS;
+use crate::period::MINUTE_MS;
+use crate::store::newest::NewestGroup;
+use crate::store::periods::{HostPath, PeriodCache, WindowSum};
+use crate::store::tallies::Tally;
 use crate::web::AppState;
 
 /// The success shown per cell is over this window.
@@ -73,7 +74,7 @@ pub async fn page(
     Extension(cache): Extension<Arc<PeriodCache>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<PathsPage, PageError> {
-    query::only(&params, &[])?;
+    param::only(&params, &[])?;
     let now = Now::of(&state);
     let store = &state.store;
     let marks = Marks::read(store).await?;
@@ -198,7 +199,10 @@ fn cell(
     PathCell {
         state: Some(state),
         success: percent(tally.success_ratio()),
-        class: counts.main_class().unwrap_or_default().to_string(),
+        class: counts
+            .main_class()
+            .map(|o| o.to_string())
+            .unwrap_or_default(),
         title: format!(
             "{host}: newest probes: {}; last 15 min: {} probes, {} failed",
             counts.title(state),

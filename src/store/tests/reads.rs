@@ -1,14 +1,24 @@
+//! The read side's queries against a store filled with probes of known outcomes.
+
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::buckets::BucketCache;
-use super::periods::PeriodCache;
-use super::*;
-use crate::engine::{Reason, RegionCounts};
-use crate::model::{CertInfo, EdgeResult, Failure, FailureClass, Phase};
-use crate::store::Record;
-use crate::store::rollup::{HOUR_MS, MINUTE_MS};
+use crate::engine::{Event, Reason, RegionCounts};
+use crate::model::{CertInfo, EdgeResult, Failure, FailureClass, Outcome, Phase};
+use crate::period::{HOUR_MS, MINUTE_MS};
+use crate::series::SeriesKey;
+use crate::store::charts::BucketCache;
+use crate::store::failures::PhaseCount;
+use crate::store::periods::PeriodCache;
+use crate::store::rollup::Table;
+use crate::store::tallies::Tally;
+use crate::store::{Agg, Record, Store};
 
 const T0: i64 = 1_800_000_000_000; // a whole hour
+
+fn http_502() -> Outcome {
+    Outcome::new(FailureClass::HttpStatus, Some(502))
+}
 
 struct Probe<'a> {
     host: &'a str,
@@ -127,13 +137,14 @@ async fn the_newest_probe_of_each_series_is_counted_per_cell_and_outcome() {
         .iter()
         .filter(|g| g.host == "a.test" && g.region == "east")
         .collect();
-    let failed = east_a.iter().find(|g| g.failure.is_some()).unwrap();
-    assert_eq!(failed.failure.as_deref(), Some("http_status"));
-    assert_eq!(failed.status, Some(502));
+    let failed = east_a.iter().find(|g| g.outcome.is_some()).unwrap();
+    let outcome = failed.outcome.unwrap();
+    assert_eq!(outcome.class.as_str(), "http_status");
+    assert_eq!(outcome.status, Some(502));
     assert_eq!(failed.count, 1, "only the newest probe of the isp series");
     let ok: u64 = east_a
         .iter()
-        .filter(|g| g.failure.is_none())
+        .filter(|g| g.outcome.is_none())
         .map(|g| g.count)
         .sum();
     assert_eq!(ok, 3, "its other edge, and both edges of the public series");
@@ -160,7 +171,7 @@ async fn the_newest_probe_of_each_series_is_counted_per_cell_and_outcome() {
         ("east", "isp")
     );
     assert_eq!(row.phases_us[3], Some(3_000));
-    assert_eq!(row.phase.as_deref(), Some("processing"));
+    assert_eq!(row.phase.map(Phase::as_str), Some("processing"));
 }
 
 #[tokio::test]
@@ -294,7 +305,7 @@ async fn a_hosts_chart_buckets_merge_its_series_rows_and_failure_classes() {
     assert_eq!(buckets.len(), 6);
     assert_eq!(buckets[3].start_ms, T0 + 30 * MINUTE_MS);
     assert_eq!((buckets[3].agg.count, buckets[3].agg.failures), (160, 80));
-    assert_eq!(buckets[3].agg.by_class.get("http_status:502"), Some(&80));
+    assert_eq!(buckets[3].agg.by_class.get(&http_502()), Some(&80));
     assert!(buckets[2].agg.by_class.is_empty());
     let p50 = buckets[3].agg.hists[3].quantile_ms(0.5).unwrap();
     assert!((p50 - 0.75).abs() < 0.1 || (p50 - 3.0).abs() < 0.3, "{p50}");
@@ -346,7 +357,7 @@ async fn failure_periods_name_host_region_and_class_and_count_everything_probed(
             .all(|p| p.region == "east" && p.host == "a.test")
     );
     assert_eq!(rolled[0].start_ms, T0 + 30 * MINUTE_MS);
-    assert_eq!(rolled[0].by_class.get("http_status:502"), Some(&8));
+    assert_eq!(rolled[0].by_class.get(&http_502()), Some(&8));
     assert_eq!(
         total,
         Tally {
@@ -388,14 +399,13 @@ async fn failure_periods_name_host_region_and_class_and_count_everything_probed(
         .await
         .unwrap();
     assert_eq!(raw.len(), 2);
-    assert_eq!(raw[1].by_class.get("http_status:502"), Some(&8));
+    assert_eq!(raw[1].by_class.get(&http_502()), Some(&8));
     let phases = store.failure_phases(None, T0, T0 + HOUR_MS).await.unwrap();
     assert_eq!(
         phases,
         vec![PhaseCount {
-            class: "http_status".into(),
-            phase: "processing".into(),
-            status: Some(502),
+            outcome: Outcome::new(FailureClass::HttpStatus, Some(502)),
+            phase: Some(Phase::Processing),
             count: 80
         }]
     );

@@ -1,19 +1,9 @@
-//! Read queries: the latest result per series, success ratios, rollup series for charts.
+//! Each series' latest probe, and the raw results counted: per series since a time, in all.
 
 use sqlx::Row as _;
 
-use super::agg::Agg;
 use super::{Store, StoreError, query_err};
-use crate::model::EdgeResult;
-
-/// The four names that identify a probe series.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub struct SeriesKey {
-    pub host: String,
-    pub path: String,
-    pub region: String,
-    pub resolver: String,
-}
+use crate::series::SeriesKey;
 
 impl SeriesKey {
     /// The key of a row whose first four columns are host, path, region and resolver.
@@ -23,15 +13,6 @@ impl SeriesKey {
             path: row.get(1),
             region: row.get(2),
             resolver: row.get(3),
-        }
-    }
-
-    pub fn of(r: &EdgeResult) -> SeriesKey {
-        SeriesKey {
-            host: r.host.clone(),
-            path: r.path.clone(),
-            region: r.region.clone(),
-            resolver: r.resolver.clone(),
         }
     }
 }
@@ -45,13 +26,6 @@ pub struct SeriesLatest {
     pub failure: Option<String>,
     pub status: Option<i64>,
     pub total_ms: Option<f64>,
-}
-
-/// One rollup period of one series.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RollupRow {
-    pub start_ms: i64,
-    pub agg: Agg,
 }
 
 impl Store {
@@ -109,58 +83,6 @@ impl Store {
                 )
             })
             .collect())
-    }
-
-    /// The rollup rows of one series in `[from_ms, to_ms)`, from the minute or the hour table.
-    pub async fn rollups(
-        &self,
-        key: &SeriesKey,
-        hourly: bool,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<RollupRow>, StoreError> {
-        let (table, sql) = if hourly {
-            (
-                "rollup_hour",
-                concat!(
-                    "SELECT r.start_ms, r.count, r.failures, r.by_class, r.hist FROM rollup_hour r JOIN series s ON s.id = r.series_id ",
-                    "WHERE s.host = ? AND s.path = ? AND s.region = ? AND s.resolver = ? AND r.start_ms >= ? AND r.start_ms < ? ORDER BY r.start_ms"
-                ),
-            )
-        } else {
-            (
-                "rollup_minute",
-                concat!(
-                    "SELECT r.start_ms, r.count, r.failures, r.by_class, r.hist FROM rollup_minute r JOIN series s ON s.id = r.series_id ",
-                    "WHERE s.host = ? AND s.path = ? AND s.region = ? AND s.resolver = ? AND r.start_ms >= ? AND r.start_ms < ? ORDER BY r.start_ms"
-                ),
-            )
-        };
-        let rows = sqlx::query(sql)
-            .bind(&key.host)
-            .bind(&key.path)
-            .bind(&key.region)
-            .bind(&key.resolver)
-            .bind(from_ms)
-            .bind(to_ms)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(query_err("reading rollups"))?;
-        rows.iter()
-            .map(|row| {
-                let by_class: Option<String> = row.get(3);
-                let blob: Vec<u8> = row.get(4);
-                let agg = Agg::from_row(row.get(1), row.get(2), by_class.as_deref(), &blob)
-                    .ok_or_else(|| StoreError::Corrupt {
-                        what: table,
-                        detail: format!("{key:?}"),
-                    })?;
-                Ok(RollupRow {
-                    start_ms: row.get(0),
-                    agg,
-                })
-            })
-            .collect()
     }
 
     /// The number of raw results stored.

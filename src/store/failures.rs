@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use sqlx::Row as _;
 
-use super::{Agg, Tally, corrupt, merge_classes};
+use super::tallies::Tally;
+use super::{Agg, corrupt, merge_classes};
+use crate::model::{Outcome, Phase};
 use crate::store::rollup::Table;
 use crate::store::{Store, StoreError};
 
@@ -16,16 +18,16 @@ pub struct FailurePeriod {
     pub host: String,
     pub region: String,
     pub failures: u64,
-    /// Failures by class (`http_status:502` …).
-    pub by_class: BTreeMap<String, u64>,
+    /// Failures by outcome (`http_status 502` …).
+    pub by_class: BTreeMap<Outcome, u64>,
 }
 
-/// Failed raw results of one class in one phase.
+/// Failed raw results of one outcome in one phase.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhaseCount {
-    pub class: String,
-    pub phase: String,
-    pub status: Option<i64>,
+    pub outcome: Outcome,
+    /// `None` when the row names no phase it knows.
+    pub phase: Option<Phase>,
     pub count: u64,
 }
 
@@ -98,19 +100,17 @@ impl Store {
     }
 
     /// Like [`Store::failure_periods`] for the raw rows not rolled up yet, a minute per period,
-    /// classes keyed as the rollups key them (`http_status:502`).
+    /// by outcome as the rollups count them.
     pub async fn raw_failure_periods(
         &self,
         host: Option<&str>,
         from_ms: i64,
         to_ms: i64,
     ) -> Result<(Vec<FailurePeriod>, Tally), StoreError> {
-        let rows = self.in_window("SELECT (r.at_ms / 60000) * 60000, s.host, s.region,
-                    CASE WHEN r.failure = 'http_status' AND r.status IS NOT NULL
-                         THEN 'http_status:' || r.status ELSE r.failure END,
-                    COUNT(*)
+        let rows = self.in_window("SELECT (r.at_ms / 60000) * 60000, s.host, s.region, r.failure,
+                    COUNT(*), r.status
              FROM series s CROSS JOIN results r ON r.series_id = s.id AND r.at_ms >= ?2 AND r.at_ms < ?3
-             WHERE (?1 IS NULL OR s.host = ?1) GROUP BY 1, 2, 3, 4 ORDER BY 1", host, (from_ms, to_ms), "reading recent failures").await?;
+             WHERE (?1 IS NULL OR s.host = ?1) GROUP BY 1, 2, 3, 4, 6 ORDER BY 1", host, (from_ms, to_ms), "reading recent failures").await?;
         let mut total = Tally::default();
         let mut out: Vec<FailurePeriod> = Vec::new();
         for row in &rows {
@@ -119,6 +119,7 @@ impl Store {
             let Some(class) = row.get::<Option<String>, _>(3) else {
                 continue;
             };
+            let outcome = outcome(&class, row.get(5))?;
             total.failures += n;
             let (start_ms, host, region): (i64, String, String) =
                 (row.get(0), row.get(1), row.get(2));
@@ -136,7 +137,7 @@ impl Store {
             }
             let p = out.last_mut().expect("pushed above");
             p.failures += n;
-            *p.by_class.entry(class).or_default() += n;
+            *p.by_class.entry(outcome).or_default() += n;
         }
         Ok((out, total))
     }
@@ -158,14 +159,29 @@ impl Store {
         let rows = self
             .in_window(sql, host, (from_ms, to_ms), "reading failure phases")
             .await?;
-        Ok(rows
-            .iter()
-            .map(|row| PhaseCount {
-                class: row.get(0),
-                phase: row.get::<Option<String>, _>(1).unwrap_or_default(),
-                status: row.get(2),
+        let mut out: Vec<PhaseCount> = Vec::new();
+        for row in &rows {
+            let count = PhaseCount {
+                outcome: outcome(&row.get::<String, _>(0), row.get(2))?,
+                phase: row.get::<Option<&str>, _>(1).and_then(Phase::parse),
                 count: row.get::<i64, _>(3) as u64,
-            })
-            .collect())
+            };
+            // Rows of one class that differ only in a status the outcome does not keep are one.
+            match out
+                .iter_mut()
+                .find(|c| (c.outcome, c.phase) == (count.outcome, count.phase))
+            {
+                Some(c) => c.count += count.count,
+                None => out.push(count),
+            }
+        }
+        out.sort_by_key(|c| std::cmp::Reverse(c.count));
+        Ok(out)
     }
+}
+
+/// A failed result's outcome from its `failure` and `status` columns.
+fn outcome(class: &str, status: Option<i64>) -> Result<Outcome, StoreError> {
+    Outcome::from_columns(class, status)
+        .ok_or_else(|| corrupt("results failure", format!("`{class}`")))
 }

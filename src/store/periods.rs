@@ -10,15 +10,29 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use super::{PeriodSum, Tally};
-use crate::store::hist::Histogram;
-use crate::store::rollup::{HOUR_MS, MINUTE_MS, Table};
-use crate::store::{Store, StoreError};
+use sqlx::Row as _;
+
+use super::rollup::Table;
+use super::tallies::Tally;
+use super::{Agg, Store, StoreError, corrupt, merge_packed};
+use crate::hist::Histogram;
+use crate::period::{HOUR_MS, MINUTE_MS};
 
 /// How far back from the newest period asked for each table's periods are kept: enough for a day
 /// of hours, and for the minutes of an hour window plus those after the hour watermark.
 const KEEP_MINUTES_MS: i64 = 3 * HOUR_MS;
 const KEEP_HOURS_MS: i64 = 26 * HOUR_MS;
+
+/// One (host, path)'s probes in one rollup period: counts and the total-time histogram.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeriodSum {
+    pub start_ms: i64,
+    pub host: String,
+    pub path: String,
+    pub tally: Tally,
+    /// Total time of the successful probes.
+    pub total: Histogram,
+}
 
 /// A (host, path) pair.
 pub type HostPath = (String, String);
@@ -69,6 +83,49 @@ fn plan(range: Option<(i64, i64)>, from: i64, to: i64) -> (Vec<(i64, i64)>, (i64
 pub struct PeriodCache {
     minutes: Mutex<Covered>,
     hours: Mutex<Covered>,
+}
+
+impl Store {
+    /// Per (period, host, path): probes, failures and the total-time histogram of the rollup rows
+    /// in `[from_ms, to_ms)` of `table`.
+    pub async fn period_sums(
+        &self,
+        table: Table,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<PeriodSum>, StoreError> {
+        let sql = per_table!(
+            table,
+            "SELECT r.start_ms, s.host, s.path, TOTAL(r.count), TOTAL(r.failures),
+                    CAST(group_concat(r.hist, '') AS BLOB)
+             FROM series s CROSS JOIN ",
+            " r ON r.series_id = s.id AND r.start_ms >= ?2 AND r.start_ms < ?3
+             GROUP BY 1, 2, 3"
+        );
+        let rows = self
+            .in_window(sql, None, (from_ms, to_ms), "summing rollup periods")
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let mut agg = Agg::default();
+                let packed: Vec<u8> = row.get::<Option<Vec<u8>>, _>(5).unwrap_or_default();
+                merge_packed(&mut agg, &packed).ok_or_else(|| {
+                    corrupt("rollup hist", format!("period {}", row.get::<i64, _>(0)))
+                })?;
+                let [.., total] = agg.hists;
+                Ok(PeriodSum {
+                    start_ms: row.get(0),
+                    host: row.get(1),
+                    path: row.get(2),
+                    tally: Tally {
+                        count: row.get::<f64, _>(3) as u64,
+                        failures: row.get::<f64, _>(4) as u64,
+                    },
+                    total,
+                })
+            })
+            .collect()
+    }
 }
 
 impl PeriodCache {

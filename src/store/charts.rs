@@ -1,5 +1,6 @@
-//! A cache of hosts' chart buckets, so that a chart refreshed every 30 seconds reads only its
-//! newest buckets instead of a day or a month of rollups.
+//! The rollups the charts read: one series' rows, one host's rows merged into buckets, and a cache
+//! of hosts' chart buckets, so that a chart refreshed every 30 seconds reads only its newest
+//! buckets instead of a day or a month of rollups.
 //!
 //! Buckets start at whole multiples of their width, so they stay the same from one request to the
 //! next; a bucket that ends at or before its table's watermark is complete and never changes. The
@@ -9,9 +10,25 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use super::{Agg, Bucket};
-use crate::store::rollup::Table;
-use crate::store::{Store, StoreError};
+use sqlx::Row as _;
+
+use super::rollup::Table;
+use super::{Agg, Store, StoreError, corrupt, merge_classes, merge_packed, query_err};
+use crate::series::SeriesKey;
+
+/// One bucket of a chart: the merged aggregate of every rollup row that starts in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bucket {
+    pub start_ms: i64,
+    pub agg: Agg,
+}
+
+/// One rollup period of one series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupRow {
+    pub start_ms: i64,
+    pub agg: Agg,
+}
 
 /// A bucket as a rollup row stores it: count, failures, classes as JSON, histograms as bytes.
 type Encoded = (i64, i64, Option<String>, Vec<u8>);
@@ -41,6 +58,97 @@ fn encode(agg: &Agg) -> Encoded {
         agg.by_class_json(),
         agg.hist_blob(),
     )
+}
+
+impl Store {
+    /// The rollup rows of one series in `[from_ms, to_ms)`, from the minute or the hour table.
+    pub async fn rollups(
+        &self,
+        key: &SeriesKey,
+        hourly: bool,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<RollupRow>, StoreError> {
+        let (table, what) = match hourly {
+            true => (Table::Hour, "rollup_hour"),
+            false => (Table::Minute, "rollup_minute"),
+        };
+        let sql = per_table!(
+            table,
+            "SELECT r.start_ms, r.count, r.failures, r.by_class, r.hist FROM ",
+            " r JOIN series s ON s.id = r.series_id
+             WHERE s.host = ? AND s.path = ? AND s.region = ? AND s.resolver = ?
+               AND r.start_ms >= ? AND r.start_ms < ? ORDER BY r.start_ms"
+        );
+        let rows = sqlx::query(sql)
+            .bind(&key.host)
+            .bind(&key.path)
+            .bind(&key.region)
+            .bind(&key.resolver)
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(query_err("reading rollups"))?;
+        rows.iter()
+            .map(|row| {
+                let by_class: Option<String> = row.get(3);
+                let blob: Vec<u8> = row.get(4);
+                let agg = Agg::from_row(row.get(1), row.get(2), by_class.as_deref(), &blob)
+                    .ok_or_else(|| StoreError::Corrupt {
+                        what,
+                        detail: format!("{key:?}"),
+                    })?;
+                Ok(RollupRow {
+                    start_ms: row.get(0),
+                    agg,
+                })
+            })
+            .collect()
+    }
+
+    /// One host's rollups of `table` in `[from_ms, to_ms)`, merged across its series into buckets
+    /// of `bucket_ms` counted from `from_ms`: the points of its charts.
+    pub async fn host_buckets(
+        &self,
+        host: &str,
+        table: Table,
+        from_ms: i64,
+        to_ms: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<Bucket>, StoreError> {
+        let sql = per_table!(
+            table,
+            "SELECT (r.start_ms - ?2) / ?4, TOTAL(r.count), TOTAL(r.failures),
+                    '[' || group_concat(r.by_class, ',') || ']', CAST(group_concat(r.hist, '') AS BLOB)
+             FROM series s CROSS JOIN ",
+            " r ON r.series_id = s.id AND r.start_ms >= ?2 AND r.start_ms < ?3
+             WHERE s.host = ?1 GROUP BY 1 ORDER BY 1"
+        );
+        let rows = sqlx::query(sql)
+            .bind(host)
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(bucket_ms.max(1))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(query_err("reading chart rollups"))?;
+        rows.iter()
+            .map(|row| {
+                let start_ms = from_ms + row.get::<i64, _>(0) * bucket_ms;
+                let mut agg = Agg {
+                    count: row.get::<f64, _>(1) as u64,
+                    failures: row.get::<f64, _>(2) as u64,
+                    ..Agg::default()
+                };
+                let packed: Vec<u8> = row.get::<Option<Vec<u8>>, _>(4).unwrap_or_default();
+                merge_packed(&mut agg, &packed)
+                    .and_then(|()| merge_classes(&mut agg, row.get(3)))
+                    .ok_or_else(|| corrupt("rollup row", format!("{host} at {start_ms}")))?;
+                Ok(Bucket { start_ms, agg })
+            })
+            .collect()
+    }
 }
 
 impl BucketCache {

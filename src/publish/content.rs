@@ -1,0 +1,116 @@
+//! The host-list document's content with the article's field names (section 3.2), and the served
+//! document around it: version number, timestamps, key id. Data only: no signing, no I/O.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::VALIDITY;
+use crate::config::Config;
+
+/// One entry of `hostListConfig`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostEntry {
+    pub host: String,
+    pub rate: f64,
+    pub is_disabled: bool,
+}
+
+/// One entry of `mergeHostConfigs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MergeEntry {
+    pub host: String,
+    pub path_prefix: String,
+    pub rate: f64,
+}
+
+/// What a version says, without its version number and timestamps: equal content, no new version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Content {
+    pub host_list_config: Vec<HostEntry>,
+    pub merge_host_configs: Vec<MergeEntry>,
+    pub revive_probe_interval: u64,
+    pub config_request_interval: u64,
+    pub public_ip_list: Vec<String>,
+}
+
+impl Content {
+    /// The document content for `config` with the engine's `disabled` hosts, hosts in client order
+    /// (primary, same-vendor backup, other-vendor backup; config order within a role).
+    pub fn new(config: &Config, disabled: impl Fn(&str) -> bool) -> Content {
+        let mut hosts: Vec<&crate::config::Host> = config.hosts.iter().collect();
+        hosts.sort_by_key(|h| h.role);
+        Content {
+            host_list_config: hosts
+                .iter()
+                .map(|h| HostEntry {
+                    host: h.domain.clone(),
+                    rate: h.rate,
+                    is_disabled: disabled(&h.domain),
+                })
+                .collect(),
+            merge_host_configs: config
+                .merged_hosts
+                .iter()
+                .map(|m| MergeEntry {
+                    host: m.host.clone(),
+                    path_prefix: m.path_prefix.clone(),
+                    rate: m.rate,
+                })
+                .collect(),
+            revive_probe_interval: config.client.revive_probe_interval_ms,
+            config_request_interval: config.client.config_request_interval_ms,
+            public_ip_list: config.client.public_ip_list.clone(),
+        }
+    }
+
+    /// The stored text of the content (`versions.content`): equal text, equal content.
+    pub fn canonical(&self) -> String {
+        serde_json::to_string(self).expect("content serializes")
+    }
+
+    /// Reads [`Content::canonical`] back; `None` when the text is not a content. The one place a
+    /// stored content is parsed.
+    pub fn parse(text: &str) -> Option<Content> {
+        serde_json::from_str(text).ok()
+    }
+}
+
+/// The served document: the article's fields, then `configVersion`, `issuedAt`, `expiresAt`, `keyId`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Document {
+    pub host_list_config: Vec<HostEntry>,
+    pub merge_host_configs: Vec<MergeEntry>,
+    pub revive_probe_interval: u64,
+    pub config_request_interval: u64,
+    pub config_version: i64,
+    pub public_ip_list: Vec<String>,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub key_id: String,
+}
+
+impl Document {
+    pub(super) fn new(
+        content: &Content,
+        version: i64,
+        issued_at: DateTime<Utc>,
+        key_id: &str,
+    ) -> Document {
+        let c = content.clone();
+        Document {
+            host_list_config: c.host_list_config,
+            merge_host_configs: c.merge_host_configs,
+            revive_probe_interval: c.revive_probe_interval,
+            config_request_interval: c.config_request_interval,
+            config_version: version,
+            public_ip_list: c.public_ip_list,
+            issued_at,
+            expires_at: issued_at + VALIDITY,
+            key_id: key_id.to_string(),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The Ed25519 key that signs the exact bytes served: loaded or created (mode 0600), its key id,
+//! the `X-Config-Signature` header, and its verification. It must not know what a document says.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use super::PublishError;
+
+/// The Ed25519 signing key. Its Debug prints only the key id; the key is never logged.
+pub struct Signer {
+    pub(super) key: SigningKey,
+    key_id: String,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Signer(keyid={})", self.key_id)
+    }
+}
+
+/// The key id: the first 8 bytes of the SHA-256 of the public key, hex.
+pub fn key_id(public: &VerifyingKey) -> String {
+    hex::encode(&Sha256::digest(public.as_bytes())[..8])
+}
+
+impl Signer {
+    /// Loads the key (64 hex characters: the 32-byte seed) from `path`, creating it with mode 0600
+    /// when absent.
+    pub fn load_or_create(path: &Path) -> Result<Signer, PublishError> {
+        let key = match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let bytes = hex::decode(text.trim()).map_err(|e| PublishError::KeyMalformed {
+                    path: path.to_owned(),
+                    why: e.to_string(),
+                })?;
+                let seed: [u8; 32] = bytes.try_into().map_err(|_| PublishError::KeyMalformed {
+                    path: path.to_owned(),
+                    why: "expected 32 bytes (64 hex characters)".into(),
+                })?;
+                SigningKey::from_bytes(&seed)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let seed: [u8; 32] = rand::random();
+                write_private(path, &hex::encode(seed))?;
+                tracing::info!(path = %path.display(), "created a new signing key");
+                SigningKey::from_bytes(&seed)
+            }
+            Err(source) => {
+                return Err(PublishError::KeyRead {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let key_id = key_id(&key.verifying_key());
+        Ok(Signer { key, key_id })
+    }
+
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    pub fn public_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    /// Base64 signature over `bytes`.
+    pub fn sign(&self, bytes: &[u8]) -> String {
+        B64.encode(self.key.sign(bytes).to_bytes())
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), PublishError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let err = |source| PublishError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(err)?;
+    f.write_all(text.as_bytes()).map_err(err)?;
+    f.sync_all().map_err(err)
+}
+
+/// The `X-Config-Signature` header value.
+pub fn signature_header(key_id: &str, signature: &str) -> String {
+    format!("alg=Ed25519; keyid={key_id}; sig={signature}")
+}
+
+/// Verifies a signature header against the bytes and a public key (used by the reference client
+/// and the tests).
+pub fn verify(body: &[u8], header: &str, keys: &[(String, VerifyingKey)]) -> Result<(), String> {
+    let mut alg = None;
+    let mut kid = None;
+    let mut sig = None;
+    for part in header.split(';') {
+        match part.trim().split_once('=') {
+            Some(("alg", v)) => alg = Some(v),
+            Some(("keyid", v)) => kid = Some(v),
+            Some(("sig", v)) => sig = Some(v),
+            _ => {}
+        }
+    }
+    if alg != Some("Ed25519") {
+        return Err(format!("unsupported alg {alg:?}"));
+    }
+    let kid = kid.ok_or("no keyid")?;
+    let key = keys
+        .iter()
+        .find(|(id, _)| id == kid)
+        .ok_or_else(|| format!("unknown keyid {kid}"))?;
+    let sig = B64
+        .decode(sig.ok_or("no sig")?)
+        .map_err(|e| format!("sig is not base64: {e}"))?;
+    let sig = ed25519_dalek::Signature::from_slice(&sig)
+        .map_err(|e| format!("malformed signature: {e}"))?;
+    key.1
+        .verify_strict(body, &sig)
+        .map_err(|e| format!("signature does not verify: {e}"))
+}

@@ -1,0 +1,25 @@
+//! The name of a probe series: (host, path, region, resolver). Shared by the scheduler, the
+//! decider, the metrics and the store; data only, no I/O.
+
+use crate::model::EdgeResult;
+
+/// The four names that identify a probe series.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct SeriesKey {
+    pub host: String,
+    pub path: String,
+    pub region: String,
+    pub resolver: String,
+}
+
+impl SeriesKey {
+    /// The series a result belongs to.
+    pub fn of(r: &EdgeResult) -> SeriesKey {
+        SeriesKey {
+            host: r.host.clone(),
+            path: r.path.clone(),
+            region: r.region.clone(),
+            resolver: r.resolver.clone(),
+        }
+    }
+}
