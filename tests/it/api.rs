@@ -8,7 +8,11 @@ use cdnwatch::publish::verify;
 use serde_json::Value;
 
 async fn started() -> (TestApp, Value) {
-    let e = TestApp::spawn().await;
+    settled(TestApp::spawn().await).await
+}
+
+/// The app once its first document (all hosts enabled) is served.
+async fn settled(e: TestApp) -> (TestApp, Value) {
     let doc = e
         .wait_doc(Duration::from_secs(15), "the first document", all_enabled)
         .await;
@@ -180,7 +184,7 @@ async fn bad_requests_get_a_4xx_with_a_json_error_never_a_500() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_answers_at_once_when_newer_and_wakes_on_a_new_version() {
-    let (e, doc) = started().await;
+    let (e, doc) = settled(TestApp::spawn_alone().await).await;
     let v = version(&doc);
     let resp = e
         .http

@@ -8,7 +8,7 @@
 //! recorded and checked, and it resolves no host name at all.
 
 //!
-//! One browser test runs at a time, and never beside a real Prometheus.
+//! A browser test has the machine to itself.
 
 use std::time::{Duration, Instant};
 
@@ -36,8 +36,7 @@ const FAULT: &str = r#"{"kind":"http_status","status":502,"vendor":"alpha"}"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_shows_the_injected_fault_with_no_console_error() {
-    let _alone = one_heavy_process_at_a_time().await;
-    let e = TestApp::spawn().await;
+    let e = TestApp::spawn_alone().await;
     e.wait_doc(Duration::from_secs(15), "the first document", all_enabled)
         .await;
     e.fault(FAULT).await;
@@ -83,8 +82,7 @@ async fn every_page_shows_the_injected_fault_with_no_console_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_signs_in_forces_a_host_off_sees_it_published_and_clears_it_in_the_browser() {
-    let _alone = one_heavy_process_at_a_time().await;
-    let e = TestApp::spawn().await;
+    let e = TestApp::spawn_alone().await;
     let first = e
         .wait_doc(Duration::from_secs(15), "the first document", all_enabled)
         .await;

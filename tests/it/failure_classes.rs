@@ -374,7 +374,7 @@ where
 
 #[tokio::test]
 async fn an_injected_delay_shows_in_its_own_phase_within_two_milliseconds() {
-    let s = TestLab::spawn().await;
+    let s = TestLab::spawn_alone_with(|_| {}).await;
     let first_byte = || async { s.probe_primary().await.results[0].first_byte_ms.unwrap() };
     let dns = || async { s.probe_primary().await.dns.dns_ms };
     let connect = || async { s.probe_primary().await.results[0].connect_ms.unwrap() };
@@ -412,7 +412,7 @@ async fn an_injected_delay_shows_in_its_own_phase_within_two_milliseconds() {
 
 #[tokio::test]
 async fn a_slow_body_is_timed_as_transfer_not_first_byte() {
-    let s = TestLab::spawn_with(|c| c.probe.timeouts.transfer_ms = 5000).await;
+    let s = TestLab::spawn_alone_with(|c| c.probe.timeouts.transfer_ms = 5000).await;
     // 600 bytes at 2000 B/s: 0.3 s of transfer after a prompt first byte.
     s.fault(r#"{"kind":"slow_body","bytes_per_sec":2000,"edge":"127.21.1.1"}"#)
         .await;

@@ -7,6 +7,7 @@ pub mod app;
 pub mod chromium;
 pub mod document;
 pub mod lab;
+pub mod machine;
 pub mod process;
 pub mod prometheus;
 
@@ -16,19 +17,13 @@ use std::time::{Duration, Instant};
 pub use app::{ADMIN_TOKEN, AGENT_TOKEN, TestApp, test_tokens, with_product_path};
 pub use document::{OTHER_VENDOR, PRIMARY, SAME_VENDOR, all_enabled, disabled, version};
 pub use lab::{TestLab, classes};
+pub use machine::alone;
 
 /// A file under `tests/fixtures/`.
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
-}
-
-/// Holds the machine for one test at a time among those that take it: a browser or a real
-/// Prometheus each starts a heavy process of its own, and two at once starve the service's rounds.
-pub async fn one_heavy_process_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
-    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    HEAVY.lock().await
 }
 
 /// Polls `check` every 250 ms until it answers `Ok`; after `limit`, panics with `what` and the last

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::harness::machine::shared_blocking;
 use crate::harness::process::{BIN, LabProcess, run};
 
 #[test]
@@ -141,6 +142,7 @@ fn the_lab_stops_cleanly_on_sigterm() {
 
 #[test]
 fn the_demo_runs_with_no_setup_and_prints_what_to_open_and_how_to_inject_a_fault() {
+    let _machine = shared_blocking();
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(BIN)
         .args([

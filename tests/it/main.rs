@@ -2,7 +2,9 @@
 //! binary, on loopback only. One integration-test crate, one module per capability; each test's
 //! name is a sentence that must hold. Everything is started through [`harness`]: a lab on
 //! loopback ([`harness::TestLab`]), the service on it on port 0 ([`harness::TestApp`]), cdnwatch
-//! processes, a real Prometheus and a headless Chromium.
+//! processes, a real Prometheus and a headless Chromium. A test whose timings or memory are
+//! asserted, or that starts a browser or a real Prometheus, has the machine to itself
+//! ([`harness::alone`]); the others share it.
 //!
 //! | module | what it specifies |
 //! |---|---|

@@ -2,7 +2,7 @@
 //! real Prometheus scraping it (queried back through its HTTP API, with monitoring/alerts.yml
 //! loaded), promtool on the alert rules, and the Grafana dashboard's queries against both.
 //!
-//! One real Prometheus runs at a time, and never beside a browser.
+//! A test with a real Prometheus has the machine to itself.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -336,8 +336,7 @@ fn the_alert_rules_pass_promtool_check_and_their_unit_tests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_prometheus_scrapes_the_served_version_every_host_and_region_and_an_injected_fault()
 {
-    let _alone = one_heavy_process_at_a_time().await;
-    let e = TestApp::spawn().await;
+    let e = TestApp::spawn_alone().await;
     e.wait_doc(SETTLE, "a first document", all_enabled).await;
     let addr = e.running().addr;
     let prom = Prometheus::start(addr, &[&monitoring().join("alerts.yml")]).await;
@@ -419,7 +418,7 @@ async fn every_dashboard_query_returns_data(prom: &Prometheus) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_prometheus_scrapes_a_running_demo_process_and_reads_its_served_version_back() {
-    let _alone = one_heavy_process_at_a_time().await;
+    let _alone = alone().await;
     cdnwatch::probe::tls::install_default_provider();
     let demo = DemoProcess::start();
     let prom = Prometheus::start(demo.addr, &[]).await;

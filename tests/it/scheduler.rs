@@ -57,7 +57,7 @@ async fn run_for(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn series_are_spread_across_the_interval_and_keep_their_rhythm() {
-    let s = TestLab::spawn_with(|c| {
+    let s = TestLab::spawn_alone_with(|c| {
         c.probe.interval_ms = 1000;
     })
     .await;
@@ -105,7 +105,7 @@ async fn series_are_spread_across_the_interval_and_keep_their_rhythm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_series_slower_than_its_interval_never_overlaps_itself() {
-    let s = TestLab::spawn_with(|c| {
+    let s = TestLab::spawn_alone_with(|c| {
         c.probe.interval_ms = 400;
         c.probe.timeouts.first_byte_ms = 2000;
         // One slow series and one fast one.

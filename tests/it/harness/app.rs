@@ -13,6 +13,7 @@ use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
 
 use super::lab::{TestLab, tighten};
+use super::machine::{Share, alone, shared};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub const AGENT_TOKEN: &str = "test-agent-token-9876543210";
@@ -72,7 +73,17 @@ impl TestApp {
 
     /// As [`TestApp::spawn_with`], with these tokens.
     pub async fn spawn_with_tokens(edit: impl FnOnce(&mut Config), tokens: Tokens) -> TestApp {
-        let lab = TestLab::spawn_with(|c| {
+        Self::start(shared().await, edit, tokens).await
+    }
+
+    /// As [`TestApp::spawn`], with the machine to itself: for a test that asserts timings or
+    /// starts a browser or a real Prometheus beside the service.
+    pub async fn spawn_alone() -> TestApp {
+        Self::start(alone().await, |_| {}, test_tokens()).await
+    }
+
+    async fn start(share: Share, edit: impl FnOnce(&mut Config), tokens: Tokens) -> TestApp {
+        let lab = TestLab::start(share, |c| {
             fast_rounds(c);
             edit(c);
         })

@@ -9,6 +9,8 @@ use cdnwatch::lab::{Lab, LabOptions};
 use cdnwatch::model::{EdgeResult, FailureClass};
 use cdnwatch::probe::{ProbeReport, Prober};
 
+use super::machine::{Share, alone, shared};
+
 /// A lab, its config (as loaded, tightened and edited, and written back to `config_path`), a
 /// prober on that config, and an HTTP client; the directory goes when this is dropped.
 pub struct TestLab {
@@ -18,6 +20,7 @@ pub struct TestLab {
     pub prober: Prober,
     pub http: reqwest::Client,
     pub dir: tempfile::TempDir,
+    _share: Share,
 }
 
 /// Timeouts short enough for tests, long enough for a debug build on a busy machine.
@@ -38,6 +41,15 @@ impl TestLab {
 
     /// A lab with the test timeouts, then `edit`, applied to its config.
     pub async fn spawn_with(edit: impl FnOnce(&mut Config)) -> TestLab {
+        Self::start(shared().await, edit).await
+    }
+
+    /// As [`TestLab::spawn_with`], with the machine to itself: for a test that asserts timings.
+    pub async fn spawn_alone_with(edit: impl FnOnce(&mut Config)) -> TestLab {
+        Self::start(alone().await, edit).await
+    }
+
+    pub(super) async fn start(share: Share, edit: impl FnOnce(&mut Config)) -> TestLab {
         cdnwatch::probe::tls::install_default_provider();
         let lab = Lab::start(LabOptions::default()).await.expect("lab starts");
         let dir = tempfile::tempdir().expect("temp dir");
@@ -60,6 +72,7 @@ impl TestLab {
             prober,
             http,
             dir,
+            _share: share,
         }
     }
 

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use super::machine::{Share, shared_blocking};
+
 /// The binary Cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_cdnwatch");
 
@@ -78,6 +80,7 @@ impl Drop for Process {
 /// `cdnwatch lab` in a process of its own, with the config it wrote and its fault API's address.
 pub struct LabProcess {
     pub process: Process,
+    _share: Share,
     /// `127.0.0.1:PORT` of the fault API.
     pub api: String,
     pub config: PathBuf,
@@ -86,6 +89,7 @@ pub struct LabProcess {
 
 impl LabProcess {
     pub fn start() -> LabProcess {
+        let share = shared_blocking();
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("cdnwatch.toml");
         let mut cmd = Command::new(BIN);
@@ -107,6 +111,7 @@ impl LabProcess {
         assert!(config.exists(), "the lab wrote its config");
         LabProcess {
             process,
+            _share: share,
             api: api.expect("the lab printed its API address"),
             config,
             _dir: dir,
