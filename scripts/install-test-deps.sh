@@ -3,8 +3,8 @@
 # Each suite that needs a program adds it to NEEDED (binary name -> Debian package).
 set -euo pipefail
 declare -A NEEDED=(
-  [chromium]=chromium   # tests/browser.rs drives headless Chromium over the DevTools protocol
-  # tests/metrics.rs: `promtool check metrics|rules` and a real Prometheus scraping the service
+  [chromium]=chromium   # tests/it/browser.rs drives headless Chromium over the DevTools protocol
+  # tests/it/metrics.rs: `promtool check metrics|rules` and a real Prometheus scraping the service
   [promtool]=prometheus
   [prometheus]=prometheus
 )

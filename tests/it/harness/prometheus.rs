@@ -90,7 +90,7 @@ impl Prometheus {
 
     async fn wait_ready(&self) {
         let url = format!("{}/-/ready", self.base);
-        super::eventually(
+        crate::harness::eventually(
             Duration::from_secs(30),
             "Prometheus ready",
             async || match self.http.get(&url).send().await {
@@ -136,7 +136,7 @@ impl Prometheus {
         limit: Duration,
         pred: impl Fn(&[Value]) -> bool,
     ) -> Vec<Value> {
-        super::eventually(limit, promql, async || {
+        crate::harness::eventually(limit, promql, async || {
             let result = self.query(promql).await?;
             if pred(&result) {
                 return Ok(result);

@@ -1,22 +1,26 @@
-//! Shared by the integration tests: a lab on loopback, the config it writes, and a prober on it.
-#![allow(dead_code)]
-
-pub mod prometheus;
-pub mod service;
+//! [`TestLab`]: the simulated CDN on loopback, the config it wrote (with test timeouts) in a
+//! temporary directory, a prober on that config, and the lab's HTTP fault API. No service.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use cdnwatch::config::Config;
 use cdnwatch::lab::{Lab, LabOptions};
 use cdnwatch::model::{EdgeResult, FailureClass};
 use cdnwatch::probe::{ProbeReport, Prober};
 
-pub struct Setup {
+use super::machine::{Share, alone, shared};
+
+/// A lab, its config (as loaded, tightened and edited, and written back to `config_path`), a
+/// prober on that config, and an HTTP client; the directory goes when this is dropped.
+pub struct TestLab {
     pub lab: Lab,
     pub config: Config,
+    pub config_path: PathBuf,
     pub prober: Prober,
     pub http: reqwest::Client,
     pub dir: tempfile::TempDir,
+    _share: Share,
 }
 
 /// Timeouts short enough for tests, long enough for a debug build on a busy machine.
@@ -29,37 +33,60 @@ pub fn tighten(config: &mut Config) {
     t.transfer_ms = 1500;
 }
 
-impl Setup {
-    pub async fn start() -> Setup {
-        Self::start_with(tighten).await
+impl TestLab {
+    /// A lab with the test timeouts.
+    pub async fn spawn() -> TestLab {
+        Self::spawn_with(|_| {}).await
     }
 
-    pub async fn start_with(edit: impl FnOnce(&mut Config)) -> Setup {
+    /// A lab with the test timeouts, then `edit`, applied to its config.
+    pub async fn spawn_with(edit: impl FnOnce(&mut Config)) -> TestLab {
+        Self::start(shared().await, edit).await
+    }
+
+    /// As [`TestLab::spawn_with`], with the machine to itself: for a test that asserts timings.
+    pub async fn spawn_alone_with(edit: impl FnOnce(&mut Config)) -> TestLab {
+        Self::start(alone().await, edit).await
+    }
+
+    pub(super) async fn start(share: Share, edit: impl FnOnce(&mut Config)) -> TestLab {
+        cdnwatch::probe::tls::install_default_provider();
         let lab = Lab::start(LabOptions::default()).await.expect("lab starts");
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("cdnwatch.toml");
-        lab.write_config(&path).expect("config written");
-        let mut config = Config::load(&path).expect("the lab's config is valid");
+        let config_path = dir.path().join("cdnwatch.toml");
+        lab.write_config(&config_path).expect("config written");
+        let mut config = Config::load(&config_path).expect("the lab's config is valid");
+        tighten(&mut config);
         edit(&mut config);
+        std::fs::write(&config_path, config.to_toml()).expect("config written back");
         let prober = Prober::new(&config).expect("prober");
         let http = reqwest::Client::builder()
             .no_proxy()
+            .timeout(std::time::Duration::from_secs(70))
             .build()
             .expect("client");
-        Setup {
+        TestLab {
             lab,
             config,
+            config_path,
             prober,
             http,
             dir,
+            _share: share,
         }
     }
 
+    /// Where a service on this lab keeps its data: `data/` in the temporary directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The lab's fault API.
     pub fn api(&self) -> SocketAddr {
         self.lab.api_addr()
     }
 
-    /// Adds a fault through the lab's HTTP API; returns its id.
+    /// Adds a fault through the lab's HTTP fault API; returns its id.
     pub async fn fault(&self, json: &str) -> u64 {
         let resp = self
             .http
@@ -75,16 +102,18 @@ impl Setup {
         body["id"].as_u64().expect("id")
     }
 
+    /// Lifts every fault through the lab's HTTP fault API.
     pub async fn clear(&self) {
         let resp = self
             .http
             .delete(format!("http://{}/faults", self.api()))
             .send()
             .await
-            .unwrap();
+            .expect("fault API reachable");
         assert_eq!(resp.status(), 204);
     }
 
+    /// One probe of `host`'s `path` from `region` through `resolver`, all by name.
     pub async fn probe(&self, host: &str, path: &str, region: &str, resolver: &str) -> ProbeReport {
         let h = self.config.host(host).expect("host");
         let p = h.paths.iter().find(|p| p.path == path).expect("path");
@@ -113,26 +142,7 @@ impl Setup {
     }
 }
 
-/// Polls `check` every 250 ms until it answers `Ok`; after `limit`, panics with `what` and the last
-/// `Err` (which should say what was seen instead).
-pub async fn eventually<T>(
-    limit: std::time::Duration,
-    what: &str,
-    mut check: impl AsyncFnMut() -> Result<T, String>,
-) -> T {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        match check().await {
-            Ok(v) => return v,
-            Err(last) => assert!(
-                std::time::Instant::now() < deadline,
-                "timed out waiting for {what}; last seen: {last}"
-            ),
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
-}
-
+/// The failure class of each edge's result, in order.
 pub fn classes(report: &ProbeReport) -> Vec<Option<FailureClass>> {
     report
         .results

@@ -1,6 +1,7 @@
 //! Hostile peers on loopback: each probe ends within its timeout or cap, with the right class.
 //! DNS: a reply with a wrong id, a truncated reply, garbage, a stalled TCP reply. TCP: a full
-//! accept queue. HTTP: 10 MB of headers, an endless body, a one-byte-a-second trickle.
+//! accept queue. HTTP: 10 MB of headers, an endless body, a one-byte-a-second trickle. A test that
+//! asserts how long a probe took, or how much memory it held, has the machine to itself.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +16,8 @@ use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{RData, Record};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
+
+use crate::harness::alone;
 
 const DNS_TIMEOUT: Duration = Duration::from_millis(400);
 
@@ -51,6 +54,7 @@ fn elapsed_ms(t: Instant) -> f64 {
 
 #[tokio::test]
 async fn a_reply_with_a_wrong_id_is_ignored_until_the_timeout() {
+    let _alone = alone().await;
     let addr = udp_fixture(|q| {
         let mut spoofed = answer(q);
         spoofed.metadata.id = spoofed.metadata.id.wrapping_add(1);
@@ -125,6 +129,7 @@ async fn a_truncated_reply_is_asked_again_over_tcp() {
 
 #[tokio::test]
 async fn garbage_over_tcp_is_a_protocol_error_and_a_stalled_reply_times_out() {
+    let _alone = alone().await;
     let garbage = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let g = garbage.local_addr().unwrap();
     tokio::spawn(async move {
@@ -267,6 +272,7 @@ async fn connect(addr: SocketAddr) -> tokio::net::TcpStream {
 
 #[tokio::test]
 async fn ten_megabytes_of_headers_stop_at_the_header_cap() {
+    let _alone = alone().await;
     let (addr, sent) = http_fixture(|s, sent| {
         pour(
             s,
@@ -297,6 +303,7 @@ async fn ten_megabytes_of_headers_stop_at_the_header_cap() {
 
 #[tokio::test]
 async fn an_endless_body_stops_at_the_body_cap() {
+    let _alone = alone().await;
     let head = b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n\r\n";
     let (addr, _) =
         http_fixture(move |s, sent| pour(s, sent, head, &BODY_CHUNK, usize::MAX, Duration::ZERO))
@@ -319,6 +326,7 @@ async fn an_endless_body_stops_at_the_body_cap() {
 
 #[tokio::test]
 async fn a_one_byte_a_second_trickle_ends_at_the_timeout_of_its_phase() {
+    let _alone = alone().await;
     // The body trickles: the head came, so it is the transfer that times out.
     let head = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
     let (addr, _) =
@@ -361,6 +369,7 @@ fn status_kib(field: &str) -> u64 {
 
 #[tokio::test]
 async fn memory_stays_bounded_against_huge_headers_and_endless_bodies() {
+    let _alone = alone().await;
     let (headers, _) = http_fixture(|s, sent| {
         pour(
             s,

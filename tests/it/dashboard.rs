@@ -2,11 +2,9 @@
 //! shows where it belongs (the host's row and the region's cell, the stale resolver, the origin
 //! row, the events and the incident report), and bad input gets a readable 4xx page.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::service::*;
+use crate::harness::*;
 
 const SETTLE: Duration = Duration::from_secs(20);
 
@@ -17,7 +15,7 @@ struct Page {
     body: String,
 }
 
-async fn get(e: &E2e, path: &str) -> Page {
+async fn get(e: &TestApp, path: &str) -> Page {
     let resp = e
         .http
         .get(format!("{}{path}", e.base))
@@ -40,7 +38,7 @@ async fn get(e: &E2e, path: &str) -> Page {
 }
 
 /// Polls a page until `pred` holds for its body.
-async fn wait_page(e: &E2e, path: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+async fn wait_page(e: &TestApp, path: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + SETTLE;
     loop {
         let page = get(e, path).await;
@@ -78,7 +76,7 @@ fn cell<'a>(row: &'a str, region: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vendor_fault_shows_in_its_cells_then_in_the_summary_events_and_incident_report() {
-    let e = E2e::start(|_| {}).await;
+    let e = TestApp::spawn().await;
     e.wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
     wait_page(&e, "/", "every cell ok", |b| {
@@ -162,7 +160,7 @@ async fn a_vendor_fault_shows_in_its_cells_then_in_the_summary_events_and_incide
     let other = get(&e, &format!("/events?host={OTHER_VENDOR}")).await;
     assert!(!other.body.contains("vendor_wide"), "filtered by host");
 
-    e.lab.faults().clear();
+    e.clear_faults().await;
     e.wait_doc(SETTLE, "alpha back", all_enabled).await;
     let report = get(&e, &format!("/events/incident?{incident_link}")).await;
     assert_eq!(report.status, 200);
@@ -189,7 +187,7 @@ async fn a_vendor_fault_shows_in_its_cells_then_in_the_summary_events_and_incide
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_resolver_is_marked_beside_the_others_answers_on_the_host_page() {
-    let e = E2e::start(|_| {}).await;
+    let e = TestApp::spawn().await;
     e.wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
     e.fault(r#"{"kind":"stale_dns","region":"cn-east","resolver":"isp"}"#)
@@ -226,7 +224,7 @@ async fn a_stale_resolver_is_marked_beside_the_others_answers_on_the_host_page()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_region_whose_own_network_is_down_is_shown_invalid_not_failing() {
-    let e = E2e::start(|_| {}).await;
+    let e = TestApp::spawn().await;
     e.wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
     for f in [
@@ -251,7 +249,7 @@ async fn a_region_whose_own_network_is_down_is_shown_invalid_not_failing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_path_failing_on_every_vendor_is_marked_as_an_origin_fault_on_the_paths_page() {
-    let e = E2e::start(with_product_path).await;
+    let e = TestApp::spawn_with(with_product_path).await;
     e.wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
     e.fault(r#"{"kind":"http_status","status":504,"path_prefix":"/product"}"#)
@@ -280,7 +278,7 @@ async fn a_path_failing_on_every_vendor_is_marked_as_an_origin_fault_on_the_path
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_readable_page_naming_what_is_wrong_and_every_page_is_protected() {
-    let e = E2e::start(|_| {}).await;
+    let e = TestApp::spawn().await;
     let cases = [
         (
             "/hosts/nope.test",

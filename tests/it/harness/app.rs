@@ -1,42 +1,44 @@
-//! A running service on a lab, with the HTTP calls the end-to-end and API tests make.
+//! [`TestApp`]: the service running in-process on a [`TestLab`], listening on 127.0.0.1:0 with
+//! the test tokens and its data in the lab's temporary directory, and the API calls the tests make.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use cdnwatch::auth::{TokenDigest, Tokens};
 use cdnwatch::client::{HostListClient, Offer};
 use cdnwatch::config::Config;
-use cdnwatch::lab::{Lab, LabOptions};
 use cdnwatch::startup::{self as service, Running, ServeOptions};
 use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
 
+use super::lab::{TestLab, tighten};
+use super::machine::{Share, alone, shared};
+
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub const AGENT_TOKEN: &str = "test-agent-token-9876543210";
-pub const PRIMARY: &str = "cdn.shop.test";
-pub const SAME_VENDOR: &str = "cdn-ss.shop.test";
-pub const OTHER_VENDOR: &str = "cdn-bak.shop.test";
 
-pub struct E2e {
-    pub lab: Lab,
+/// A running service on its own lab; `stop` shuts both down.
+pub struct TestApp {
+    pub lab: TestLab,
     pub running: Option<Running>,
+    /// `http://127.0.0.1:PORT`, the port the OS gave.
     pub base: String,
     pub http: reqwest::Client,
-    pub config_path: std::path::PathBuf,
-    pub dir: tempfile::TempDir,
-    pub tokens: cdnwatch::auth::Tokens,
+    pub tokens: Tokens,
 }
 
 /// The tokens the tests' services run with.
-pub fn test_tokens() -> cdnwatch::auth::Tokens {
-    cdnwatch::auth::Tokens {
-        admin: Some(cdnwatch::auth::TokenDigest::of(ADMIN_TOKEN)),
-        agent: Some(cdnwatch::auth::TokenDigest::of(AGENT_TOKEN)),
+pub fn test_tokens() -> Tokens {
+    Tokens {
+        admin: Some(TokenDigest::of(ADMIN_TOKEN)),
+        agent: Some(TokenDigest::of(AGENT_TOKEN)),
     }
 }
 
-/// Half-second rounds, short holds; the image path only unless `edit` says otherwise.
-pub fn fast(c: &mut Config) {
-    super::tighten(c);
+/// Half-second rounds, short holds; the image path only unless an edit says otherwise.
+fn fast_rounds(c: &mut Config) {
+    tighten(c);
     c.probe.interval_ms = 500;
     c.engine.hold_base_ms = 1500;
     c.engine.hold_cap_ms = 3000;
@@ -57,89 +59,84 @@ pub fn with_product_path(c: &mut Config) {
     }
 }
 
-async fn start_service(
-    config_path: &std::path::Path,
-    data: &std::path::Path,
-    tokens: &cdnwatch::auth::Tokens,
-) -> (Running, String) {
-    let running = service::start(ServeOptions {
-        config_path: config_path.to_path_buf(),
-        data_dir: data.to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        prober_id: "e2e".into(),
-        tokens: tokens.clone(),
-        bump_version: None,
-    })
-    .await
-    .unwrap();
-    let base = format!("http://{}", running.addr);
-    (running, base)
-}
-
-impl E2e {
-    pub async fn start(edit: impl FnOnce(&mut Config)) -> E2e {
-        Self::start_with_tokens(edit, test_tokens()).await
+impl TestApp {
+    /// The service with half-second rounds on a fresh lab, with the test tokens.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
     }
 
-    pub async fn start_with_tokens(
-        edit: impl FnOnce(&mut Config),
-        tokens: cdnwatch::auth::Tokens,
-    ) -> E2e {
-        let lab = Lab::start(LabOptions::default()).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let config_path = dir.path().join("cdnwatch.toml");
-        lab.write_config(&config_path).unwrap();
-        let mut config = Config::load(&config_path).unwrap();
-        fast(&mut config);
-        edit(&mut config);
-        std::fs::write(&config_path, config.to_toml()).unwrap();
-        let (running, base) = start_service(&config_path, &dir.path().join("data"), &tokens).await;
-        cdnwatch::probe::tls::install_default_provider();
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(70))
-            .build()
-            .unwrap();
-        E2e {
+    /// As [`TestApp::spawn`], with `edit` applied to the config after the fast rounds.
+    pub async fn spawn_with(edit: impl FnOnce(&mut Config)) -> TestApp {
+        Self::spawn_with_tokens(edit, test_tokens()).await
+    }
+
+    /// As [`TestApp::spawn_with`], with these tokens.
+    pub async fn spawn_with_tokens(edit: impl FnOnce(&mut Config), tokens: Tokens) -> TestApp {
+        Self::start(shared().await, edit, tokens).await
+    }
+
+    /// As [`TestApp::spawn`], with the machine to itself: for a test that asserts timings or
+    /// starts a browser or a real Prometheus beside the service.
+    pub async fn spawn_alone() -> TestApp {
+        Self::start(alone().await, |_| {}, test_tokens()).await
+    }
+
+    async fn start(share: Share, edit: impl FnOnce(&mut Config), tokens: Tokens) -> TestApp {
+        let lab = TestLab::start(share, |c| {
+            fast_rounds(c);
+            edit(c);
+        })
+        .await;
+        let (running, base) = start_service(&lab, &tokens).await;
+        TestApp {
+            http: lab.http.clone(),
             lab,
             running: Some(running),
             base,
-            http,
-            config_path,
-            dir,
             tokens,
         }
     }
 
+    /// Stops the service and starts it again on the same config and data.
     pub async fn restart(&mut self) {
-        self.running.take().unwrap().shutdown().await;
-        let (running, base) = start_service(
-            &self.config_path,
-            &self.dir.path().join("data"),
-            &self.tokens,
-        )
-        .await;
+        self.running.take().expect("running").shutdown().await;
+        let (running, base) = start_service(&self.lab, &self.tokens).await;
         self.running = Some(running);
         self.base = base;
     }
 
-    pub async fn fault(&self, json: &str) {
-        self.lab
-            .faults()
-            .add(serde_json::from_str(json).unwrap())
-            .unwrap();
+    /// The running service.
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().expect("running")
     }
 
-    pub async fn keys(&self) -> Vec<(String, VerifyingKey)> {
-        let keys: Value = self
-            .http
-            .get(format!("{}/api/v1/keys", self.base))
+    /// The service's SQLite file.
+    pub fn db_path(&self) -> PathBuf {
+        self.lab.data_dir().join("cdnwatch.db")
+    }
+
+    /// Adds a fault through the lab's HTTP fault API.
+    pub async fn fault(&self, json: &str) {
+        self.lab.fault(json).await;
+    }
+
+    /// Lifts every fault in the lab.
+    pub async fn clear_faults(&self) {
+        self.lab.clear().await;
+    }
+
+    /// A GET on the service's `path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .expect("the service answers")
+    }
+
+    /// The signing keys the service publishes.
+    pub async fn keys(&self) -> Vec<(String, VerifyingKey)> {
+        let keys: Value = self.get("/api/v1/keys").await.json().await.unwrap();
         keys.as_array()
             .unwrap()
             .iter()
@@ -155,12 +152,7 @@ impl E2e {
 
     /// The current document as served, with its signature header (None before the first version).
     pub async fn fetch(&self) -> Option<(Vec<u8>, String)> {
-        let resp = self
-            .http
-            .get(format!("{}/api/v1/hostlist", self.base))
-            .send()
-            .await
-            .unwrap();
+        let resp = self.get("/api/v1/hostlist").await;
         if resp.status() != 200 {
             return None;
         }
@@ -171,6 +163,7 @@ impl E2e {
         Some((resp.bytes().await.unwrap().to_vec(), sig))
     }
 
+    /// The current document, parsed.
     pub async fn document(&self) -> Option<Value> {
         self.fetch()
             .await
@@ -203,15 +196,7 @@ impl E2e {
 
     /// A JSON array the service answers at `path`.
     pub async fn list(&self, path: &str) -> Vec<Value> {
-        let v: Value = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = self.get(path).await.json().await.unwrap();
         v.as_array().expect("a JSON array").clone()
     }
 
@@ -219,6 +204,7 @@ impl E2e {
         self.list("/api/v1/events").await
     }
 
+    /// Waits for an event with this reason.
     pub async fn wait_event(&self, limit: Duration, reason: &str) -> Value {
         let deadline = Instant::now() + limit;
         loop {
@@ -243,6 +229,7 @@ impl E2e {
         self.list("/api/v1/hostlist/versions").await
     }
 
+    /// Offers the current document to a reference client.
     pub async fn poll(&self, client: &mut HostListClient) -> Offer {
         let (body, sig) = self.fetch().await.expect("a document");
         client.offer(&body, &sig)
@@ -256,22 +243,17 @@ impl E2e {
     }
 }
 
-pub fn disabled(doc: &Value, host: &str) -> bool {
-    doc["hostListConfig"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["host"] == host)
-        .unwrap()["isDisabled"]
-        == true
-}
-
-pub fn version(doc: &Value) -> i64 {
-    doc["configVersion"].as_i64().unwrap()
-}
-
-pub fn all_enabled(doc: &Value) -> bool {
-    [PRIMARY, SAME_VENDOR, OTHER_VENDOR]
-        .iter()
-        .all(|h| !disabled(doc, h))
+async fn start_service(lab: &TestLab, tokens: &Tokens) -> (Running, String) {
+    let running = service::start(ServeOptions {
+        config_path: lab.config_path.clone(),
+        data_dir: lab.data_dir(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        prober_id: "e2e".into(),
+        tokens: tokens.clone(),
+        bump_version: None,
+    })
+    .await
+    .expect("the service starts");
+    let base = format!("http://{}", running.addr);
+    (running, base)
 }

@@ -2,11 +2,13 @@
 
 use std::process::Command;
 
-fn check(text: &str) -> (i32, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("cdnwatch.toml");
-    std::fs::write(&file, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_cdnwatch"))
+use crate::harness::fixture;
+use crate::harness::process::BIN;
+
+/// Runs `cdnwatch check-config` on a fixture: exit code, stdout, stderr with the path as `FILE`.
+fn check(name: &str) -> (i32, String, String) {
+    let file = fixture(name);
+    let out = Command::new(BIN)
         .arg("check-config")
         .arg(&file)
         .output()
@@ -18,37 +20,9 @@ fn check(text: &str) -> (i32, String, String) {
     (out.status.code().unwrap(), stdout, stderr)
 }
 
-const VALID: &str = r#"
-[[vendors]]
-name = "alpha"
-
-[[vendors]]
-name = "beta"
-
-[[hosts]]
-domain = "cdn.shop.test"
-vendor = "alpha"
-role = "primary"
-paths = [{ path = "/image/a.jpg" }, { path = "/product/b.json" }]
-
-[[hosts]]
-domain = "cdn-bak.shop.test"
-vendor = "beta"
-role = "other_vendor_backup"
-paths = [{ path = "/image/a.jpg" }]
-
-[[regions]]
-name = "east"
-resolvers = [{ name = "isp", udp = "127.0.0.1:53" }, { name = "public", tcp = "127.0.0.1:53" }]
-
-[[regions]]
-name = "west"
-resolvers = [{ name = "isp", udp = "127.0.0.2:53" }]
-"#;
-
 #[test]
 fn a_valid_file_prints_the_series_arithmetic_and_exits_zero() {
-    let (code, out, err) = check(VALID);
+    let (code, out, err) = check("check-config-valid.toml");
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains(
@@ -60,14 +34,7 @@ fn a_valid_file_prints_the_series_arithmetic_and_exits_zero() {
 
 #[test]
 fn every_problem_is_printed_with_line_column_and_field_and_the_exit_status_is_two() {
-    let bad = VALID
-        .replace("role = \"primary\"", "role = \"primary\"\nrate = 2")
-        .replace("vendor = \"beta\"", "vendor = \"betta\"")
-        .replace(
-            "name = \"west\"",
-            "name = \"west\"\nclient_subnet = \"10.0.0.0/40\"",
-        );
-    let (code, out, err) = check(&bad);
+    let (code, out, err) = check("check-config-three-problems.toml");
     assert_eq!(code, 2);
     assert!(out.is_empty(), "{out}");
     assert!(err.contains("3 problem(s)"), "{err}");
@@ -89,7 +56,7 @@ fn every_problem_is_printed_with_line_column_and_field_and_the_exit_status_is_tw
 
 #[test]
 fn a_file_that_does_not_exist_is_named_in_the_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_cdnwatch"))
+    let out = Command::new(BIN)
         .args(["check-config", "/nonexistent/cdnwatch.toml"])
         .output()
         .unwrap();

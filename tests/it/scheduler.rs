@@ -1,18 +1,16 @@
 //! The scheduler on the real prober against the lab: series spread across the interval, each on
 //! its rhythm, never overlapping itself, under the concurrency bound; a reload keeps the rhythm.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::harness::TestLab;
 use cdnwatch::config::Config;
 use cdnwatch::probe::Prober;
 use cdnwatch::scheduler::{Scheduler, Sink};
 use cdnwatch::series::SeriesKey;
-use common::Setup;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -59,8 +57,7 @@ async fn run_for(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn series_are_spread_across_the_interval_and_keep_their_rhythm() {
-    let s = Setup::start_with(|c| {
-        common::tighten(c);
+    let s = TestLab::spawn_alone_with(|c| {
         c.probe.interval_ms = 1000;
     })
     .await;
@@ -108,8 +105,7 @@ async fn series_are_spread_across_the_interval_and_keep_their_rhythm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_series_slower_than_its_interval_never_overlaps_itself() {
-    let s = Setup::start_with(|c| {
-        common::tighten(c);
+    let s = TestLab::spawn_alone_with(|c| {
         c.probe.interval_ms = 400;
         c.probe.timeouts.first_byte_ms = 2000;
         // One slow series and one fast one.
@@ -164,8 +160,7 @@ async fn a_series_slower_than_its_interval_never_overlaps_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrency_is_bounded() {
-    let s = Setup::start_with(|c| {
-        common::tighten(c);
+    let s = TestLab::spawn_with(|c| {
         c.probe.interval_ms = 300;
         c.probe.concurrency = 3;
     })
@@ -186,7 +181,7 @@ async fn concurrency_is_bounded() {
 
 #[tokio::test]
 async fn a_reload_keeps_the_rhythm_of_the_series_it_does_not_change() {
-    let s = Setup::start().await;
+    let s = TestLab::spawn().await;
     let prober = Arc::new(Prober::new(&s.config).unwrap());
     let (sink, _) = recording_sink(chrono::Utc::now());
     let t0 = Instant::now();

@@ -1,16 +1,18 @@
 //! The config center's HTTP API: caching headers, signatures, exact bytes per version, long polls,
 //! the article's fallback POST, overrides behind the admin token, and 4xx JSON errors for bad input.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::harness::*;
 use cdnwatch::publish::verify;
-use common::service::*;
 use serde_json::Value;
 
-async fn started() -> (E2e, Value) {
-    let e = E2e::start(|_| {}).await;
+async fn started() -> (TestApp, Value) {
+    settled(TestApp::spawn().await).await
+}
+
+/// The app once its first document (all hosts enabled) is served.
+async fn settled(e: TestApp) -> (TestApp, Value) {
     let doc = e
         .wait_doc(Duration::from_secs(15), "the first document", all_enabled)
         .await;
@@ -182,7 +184,7 @@ async fn bad_requests_get_a_4xx_with_a_json_error_never_a_500() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_answers_at_once_when_newer_and_wakes_on_a_new_version() {
-    let (e, doc) = started().await;
+    let (e, doc) = settled(TestApp::spawn_alone().await).await;
     let v = version(&doc);
     let resp = e
         .http
@@ -334,8 +336,7 @@ async fn overrides_need_the_admin_token_and_never_disable_every_host() {
 async fn a_regional_agent_feeds_the_same_store_over_http() {
     let (e, _) = started().await;
     // The agent probes on its own (here: the library prober on the lab's config) …
-    let config = cdnwatch::config::Config::load(&e.config_path).unwrap();
-    let prober = cdnwatch::probe::Prober::new(&config).unwrap();
+    let (config, prober) = (&e.lab.config, &e.lab.prober);
     let (h, r) = (&config.hosts[0], &config.regions[2]);
     let report = prober.probe(h, &h.paths[0], r, &r.resolvers[0]).await;
     let url = format!("{}/api/v1/ingest", e.base);
@@ -375,7 +376,7 @@ async fn a_regional_agent_feeds_the_same_store_over_http() {
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["accepted"], report.results.len());
     assert_eq!(v["dropped"], 0);
-    let db = e.dir.path().join("data/cdnwatch.db");
+    let db = e.db_path();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
@@ -400,7 +401,7 @@ async fn while_the_database_is_unavailable_the_last_version_is_still_served_from
     let (e, doc) = started().await;
     let (before, sig_before) = e.fetch().await.unwrap();
     // The database goes away under the running service.
-    e.running.as_ref().unwrap().state.store.close().await;
+    e.running().state.store.close().await;
     let ready = e
         .http
         .get(format!("{}/readyz", e.base))

@@ -1,19 +1,17 @@
 //! End to end on the lab: the service probes, decides and publishes; reference clients poll the real
 //! API, verify the signature and switch hosts by the document.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::harness::*;
 use cdnwatch::client::{HostListClient, Offer};
-use common::service::*;
 
 const SETTLE: Duration = Duration::from_secs(15);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vendor_wide_outage_moves_clients_to_the_other_vendor_in_one_version_and_back_after_the_hold()
  {
-    let e = E2e::start(|_| {}).await;
+    let e = TestApp::spawn().await;
     let first = e
         .wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
@@ -61,7 +59,7 @@ async fn a_vendor_wide_outage_moves_clients_to_the_other_vendor_in_one_version_a
     }
     let detected = t.elapsed();
 
-    e.lab.faults().clear();
+    e.clear_faults().await;
     let t = Instant::now();
     let up = e.wait_doc(SETTLE, "alpha back", all_enabled).await;
     let recovered = t.elapsed();
@@ -91,7 +89,7 @@ const REGION_DOWN: [&str; 2] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_region_down_flips_nothing_and_two_freeze_the_list() {
-    let e = E2e::start(|_| {}).await;
+    let e = TestApp::spawn().await;
     let first = e
         .wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
@@ -132,7 +130,7 @@ async fn one_region_down_flips_nothing_and_two_freeze_the_list() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_every_host_fails_one_stays_enabled_and_fail_open_is_raised() {
-    let e = E2e::start(|_| {}).await;
+    let e = TestApp::spawn().await;
     e.wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
     e.fault(r#"{"kind":"reset"}"#).await;
@@ -159,7 +157,7 @@ async fn when_every_host_fails_one_stays_enabled_and_fail_open_is_raised() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_path_broken_at_the_origin_flips_nothing() {
-    let e = E2e::start(with_product_path).await;
+    let e = TestApp::spawn_with(with_product_path).await;
     let first = e
         .wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
@@ -182,7 +180,7 @@ async fn a_path_broken_at_the_origin_flips_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_dead_edge_degrades_its_host_without_a_flip() {
-    let e = E2e::start(|_| {}).await;
+    let e = TestApp::spawn().await;
     let first = e
         .wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
@@ -201,7 +199,7 @@ async fn one_dead_edge_degrades_its_host_without_a_flip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_restart_the_version_goes_on_from_where_it_was() {
-    let mut e = E2e::start(|_| {}).await;
+    let mut e = TestApp::spawn().await;
     e.wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
     e.fault(r#"{"kind":"http_status","status":502,"vendor":"beta"}"#)
@@ -221,7 +219,7 @@ async fn after_a_restart_the_version_goes_on_from_where_it_was() {
         Offer::Accepted { .. }
     ));
 
-    e.lab.faults().clear();
+    e.clear_faults().await;
     let up = e.wait_doc(SETTLE, "beta back", all_enabled).await;
     assert!(
         version(&up) > version(&down),

@@ -3,17 +3,15 @@
 //! admin API beside it. Headers such as `Origin: http://evil.example` are only headers: every
 //! request goes to the service on loopback.
 
-mod common;
-
 use std::time::Duration;
 
-use common::service::*;
+use crate::harness::*;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::Value;
 
 /// A service on the lab and a client that does not follow redirects, so 303s and cookies show.
 struct Console {
-    e: E2e,
+    e: TestApp,
     http: reqwest::Client,
 }
 
@@ -30,10 +28,10 @@ enum Posted<'a> {
 
 impl Console {
     async fn start() -> Console {
-        Self::with(E2e::start(|_| {}).await)
+        Self::with(TestApp::spawn().await)
     }
 
-    fn with(e: E2e) -> Console {
+    fn with(e: TestApp) -> Console {
         let http = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -473,7 +471,7 @@ async fn without_an_admin_token_the_page_says_admin_actions_are_disabled_and_ref
         admin: None,
         ..test_tokens()
     };
-    let c = Console::with(E2e::start_with_tokens(|_| {}, tokens).await);
+    let c = Console::with(TestApp::spawn_with_tokens(|_| {}, tokens).await);
     let (_, page) = c.page(None).await;
     assert!(page.contains("Admin actions are disabled"), "{page}");
     assert!(!page.contains(r#"id="sign-in""#) && !page.contains(r#"id="add-override""#));

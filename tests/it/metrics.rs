@@ -1,17 +1,17 @@
 //! `/metrics` of a running service on the lab, checked by the real tools: promtool on the text, a
 //! real Prometheus scraping it (queried back through its HTTP API, with monitoring/alerts.yml
 //! loaded), promtool on the alert rules, and the Grafana dashboard's queries against both.
-
-mod common;
+//!
+//! A test with a real Prometheus has the machine to itself.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::eventually;
-use common::prometheus::{Prometheus, run_tool, value};
-use common::service::*;
+use crate::harness::process::DemoProcess;
+use crate::harness::prometheus::{Prometheus, run_tool, value};
+use crate::harness::*;
 use serde_json::Value;
 
 const SETTLE: Duration = Duration::from_secs(20);
@@ -73,7 +73,7 @@ fn sum_of(samples: &[Sample], name: &str, label: (&str, &str)) -> f64 {
         .sum()
 }
 
-async fn get_metrics(e: &E2e) -> (String, String) {
+async fn get_metrics(e: &TestApp) -> (String, String) {
     let resp = e
         .http
         .get(format!("{}/metrics", e.base))
@@ -86,7 +86,7 @@ async fn get_metrics(e: &E2e) -> (String, String) {
 }
 
 /// With `Accept-Encoding: gzip` (as Prometheus sends) the same text comes compressed.
-async fn assert_gzip_on_request(e: &E2e) {
+async fn assert_gzip_on_request(e: &TestApp) {
     use std::io::Read as _;
     let resp = e
         .http
@@ -115,7 +115,7 @@ async fn assert_gzip_on_request(e: &E2e) {
 }
 
 /// Scrapes until `pred` holds on the samples.
-async fn wait_metrics(e: &E2e, what: &str, pred: impl Fn(&[Sample]) -> bool) -> String {
+async fn wait_metrics(e: &TestApp, what: &str, pred: impl Fn(&[Sample]) -> bool) -> String {
     eventually(SETTLE, what, async || {
         let (_, text) = get_metrics(e).await;
         if pred(&samples(&text)) {
@@ -241,7 +241,7 @@ fn metric_names_are_read_from_promql_without_functions_labels_or_keywords() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_of_a_running_service_pass_promtool_carry_no_edge_ip_and_count_agent_results() {
-    let e = E2e::start(|_| {}).await;
+    let e = TestApp::spawn().await;
     e.wait_doc(SETTLE, "a first document", all_enabled).await;
     let text = wait_metrics(&e, "probes, a document and a written batch", |s| {
         let has = |n: &str| s.iter().any(|x| x.name == n && x.value > 0.0);
@@ -282,8 +282,7 @@ async fn the_metrics_of_a_running_service_pass_promtool_carry_no_edge_ip_and_cou
     }
 
     // A remote agent in cn-south posts one probe's results: they are counted as the agent's.
-    let config = cdnwatch::config::Config::load(&e.config_path).unwrap();
-    let prober = cdnwatch::probe::Prober::new(&config).unwrap();
+    let (config, prober) = (&e.lab.config, &e.lab.prober);
     let (h, r) = (&config.hosts[0], &config.regions[2]);
     let report = prober.probe(h, &h.paths[0], r, &r.resolvers[0]).await;
     let posted = report.results.len() as f64;
@@ -337,9 +336,9 @@ fn the_alert_rules_pass_promtool_check_and_their_unit_tests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_prometheus_scrapes_the_served_version_every_host_and_region_and_an_injected_fault()
 {
-    let e = E2e::start(|_| {}).await;
+    let e = TestApp::spawn_alone().await;
     e.wait_doc(SETTLE, "a first document", all_enabled).await;
-    let addr = e.running.as_ref().unwrap().addr;
+    let addr = e.running().addr;
     let prom = Prometheus::start(addr, &[&monitoring().join("alerts.yml")]).await;
 
     let per_host_region = prom
@@ -393,7 +392,7 @@ async fn a_real_prometheus_scrapes_the_served_version_every_host_and_region_and_
 
 /// `cdnwatch_config_version` in Prometheus equals the served document's configVersion (the
 /// document may move on between the two reads, so this waits for them to agree).
-async fn wait_version_matches(e: &E2e, prom: &Prometheus) {
+async fn wait_version_matches(e: &TestApp, prom: &Prometheus) {
     eventually(SETTLE, "the served version in Prometheus", async || {
         let served = version(&e.document().await.unwrap()) as f64;
         let seen = prom.query("cdnwatch_config_version").await?;
@@ -417,65 +416,9 @@ async fn every_dashboard_query_returns_data(prom: &Prometheus) {
     }
 }
 
-/// A `cdnwatch demo` process (the README's main command), killed when dropped.
-struct DemoProcess {
-    child: std::process::Child,
-    addr: std::net::SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl DemoProcess {
-    fn start() -> DemoProcess {
-        use std::io::BufRead as _;
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cdnwatch"))
-            .args([
-                "demo",
-                "--listen",
-                "127.0.0.1:0",
-                "--lab-api",
-                "127.0.0.1:0",
-            ])
-            .arg("--data")
-            .arg(dir.path())
-            .env_remove("CDNWATCH_ADMIN_TOKEN")
-            .env_remove("CDNWATCH_AGENT_TOKEN")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut addr = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if let Some(url) = line.trim().strip_prefix("dashboard:") {
-                let url = url
-                    .trim()
-                    .trim_start_matches("http://")
-                    .trim_end_matches('/');
-                addr = Some(url.parse().unwrap());
-                break;
-            }
-        }
-        // The demo prints a matrix every interval: keep reading, or it dies on a closed pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        DemoProcess {
-            child,
-            addr: addr.expect("the demo printed its dashboard address"),
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for DemoProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_prometheus_scrapes_a_running_demo_process_and_reads_its_served_version_back() {
+    let _alone = alone().await;
     cdnwatch::probe::tls::install_default_provider();
     let demo = DemoProcess::start();
     let prom = Prometheus::start(demo.addr, &[]).await;

@@ -1,92 +1,10 @@
 //! `cdnwatch lab`, `cdnwatch lab fault …` and `cdnwatch probe` as an on-call engineer runs them:
 //! the real binary, a standalone lab process, loopback only.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cdnwatch");
-
-struct LabProcess {
-    child: Child,
-    api: String,
-    config: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl LabProcess {
-    fn start() -> LabProcess {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("cdnwatch.toml");
-        let mut child = Command::new(BIN)
-            .args(["lab", "--listen", "127.0.0.1:0", "--write-config"])
-            .arg(&config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut api = None;
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if let Some(rest) = line.trim().strip_prefix("fault API:") {
-                api = Some(
-                    rest.trim()
-                        .trim_start_matches("http://")
-                        .trim_end_matches("/faults")
-                        .to_string(),
-                );
-            }
-            if line.trim().starts_with("config:") {
-                break;
-            }
-        }
-        assert!(config.exists(), "the lab wrote its config");
-        LabProcess {
-            child,
-            api: api.expect("the lab printed its API address"),
-            config,
-            _dir: dir,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(BIN).args(args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
-    }
-
-    fn probe(&self, extra: &[&str]) -> (i32, Vec<serde_json::Value>) {
-        let config = self.config.to_str().unwrap();
-        let mut args = vec!["probe", "--config", config, "--json"];
-        args.extend_from_slice(extra);
-        let (code, stdout, stderr) = self.run(&args);
-        let rows = stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect();
-        assert!(code == 0 || code == 1, "probe exit {code}: {stderr}");
-        (code, rows)
-    }
-
-    fn fault(&self, args: &[&str]) -> (i32, String, String) {
-        let mut all = vec!["lab", "fault"];
-        all.push(args[0]);
-        all.extend_from_slice(&["--api", &self.api]);
-        all.extend_from_slice(&args[1..]);
-        self.run(&all)
-    }
-}
-
-impl Drop for LabProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::harness::machine::shared_blocking;
+use crate::harness::process::{BIN, LabProcess, run};
 
 #[test]
 fn an_engineer_injects_a_fault_sees_it_in_probe_and_clears_it() {
@@ -185,7 +103,7 @@ fn the_table_shows_one_row_per_edge_with_the_failure_class() {
     let (code, _, _) = lab.fault(&["add", "--kind", "reset", "--edge", "127.22.1.2"]);
     assert_eq!(code, 0);
     let config = lab.config.to_str().unwrap();
-    let (code, table, _) = lab.run(&[
+    let (code, table, _) = run(&[
         "probe",
         "--config",
         config,
@@ -214,29 +132,19 @@ fn the_table_shows_one_row_per_edge_with_the_failure_class() {
 #[test]
 fn the_lab_stops_cleanly_on_sigterm() {
     let mut lab = LabProcess::start();
-    let pid = lab.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = lab.child.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the lab did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    lab.process.signal("-TERM");
+    let status = lab
+        .process
+        .wait_exit(Duration::from_secs(10))
+        .expect("the lab did not stop");
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]
 fn the_demo_runs_with_no_setup_and_prints_what_to_open_and_how_to_inject_a_fault() {
+    let _machine = shared_blocking();
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
+    let out = std::process::Command::new(BIN)
         .args([
             "demo",
             "--rounds",

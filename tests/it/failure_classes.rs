@@ -1,12 +1,10 @@
 //! Every failure class, produced by a real lab fault over loopback (DNS over UDP, TCP, TLS with the
 //! lab's CA, HTTP), and classified with the right phase; scopes, ratios and timing accuracy.
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr};
 
+use crate::harness::{TestLab, classes};
 use cdnwatch::model::{FailureClass as C, Phase};
-use common::{Setup, classes};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -14,7 +12,7 @@ fn ip(s: &str) -> IpAddr {
 
 #[tokio::test]
 async fn a_healthy_lab_passes_every_probe_from_every_region_through_every_resolver() {
-    let s = Setup::start().await;
+    let s = TestLab::spawn().await;
     for region in ["cn-east", "cn-north", "cn-south"] {
         for resolver in ["isp", "public"] {
             for host in ["cdn.shop.test", "cdn-ss.shop.test", "cdn-bak.shop.test"] {
@@ -60,7 +58,7 @@ async fn a_healthy_lab_passes_every_probe_from_every_region_through_every_resolv
 
 #[tokio::test]
 async fn no_answer_is_cached_between_probes() {
-    let s = Setup::start().await;
+    let s = TestLab::spawn().await;
     let before = s.lab.dns_queries();
     for _ in 0..3 {
         assert!(s.probe_primary().await.results.iter().all(|e| e.ok()));
@@ -166,7 +164,7 @@ async fn every_failure_class_comes_from_a_lab_fault_and_is_classified_in_its_pha
             Phase::Processing,
         ),
     ];
-    let s = Setup::start().await;
+    let s = TestLab::spawn().await;
     let mut wrong = Vec::new();
     for c in &cases {
         s.fault(c.fault).await;
@@ -196,7 +194,7 @@ async fn every_failure_class_comes_from_a_lab_fault_and_is_classified_in_its_pha
 
 #[tokio::test]
 async fn failures_name_their_edge_the_status_and_the_certificate() {
-    let s = Setup::start().await;
+    let s = TestLab::spawn().await;
     s.fault(r#"{"kind":"http_status","status":504,"edge":"127.21.1.2"}"#)
         .await;
     let r = s.probe_primary().await;
@@ -254,7 +252,7 @@ async fn failures_name_their_edge_the_status_and_the_certificate() {
 
 #[tokio::test]
 async fn a_fault_hits_only_its_scope() {
-    let s = Setup::start().await;
+    let s = TestLab::spawn().await;
     s.fault(r#"{"kind":"http_status","status":502,"vendor":"alpha","region":"cn-east","path_prefix":"/image"}"#).await;
     assert_eq!(
         classes(&s.probe_primary().await),
@@ -304,7 +302,7 @@ async fn a_fault_hits_only_its_scope() {
 
 #[tokio::test]
 async fn a_ratio_makes_a_fault_intermittent() {
-    let s = Setup::start().await;
+    let s = TestLab::spawn().await;
     s.fault(r#"{"kind":"http_status","status":503,"host":"cdn.shop.test","ratio":0.5}"#)
         .await;
     let mut failed = 0;
@@ -322,7 +320,7 @@ async fn a_ratio_makes_a_fault_intermittent() {
 
 #[tokio::test]
 async fn a_refused_listener_comes_back_when_the_fault_is_lifted() {
-    let s = Setup::start().await;
+    let s = TestLab::spawn().await;
     let id = s.fault(r#"{"kind":"refuse","edge":"127.22.3.1"}"#).await;
     let r = s
         .probe(
@@ -376,7 +374,7 @@ where
 
 #[tokio::test]
 async fn an_injected_delay_shows_in_its_own_phase_within_two_milliseconds() {
-    let s = Setup::start().await;
+    let s = TestLab::spawn_alone_with(|_| {}).await;
     let first_byte = || async { s.probe_primary().await.results[0].first_byte_ms.unwrap() };
     let dns = || async { s.probe_primary().await.dns.dns_ms };
     let connect = || async { s.probe_primary().await.results[0].connect_ms.unwrap() };
@@ -414,11 +412,7 @@ async fn an_injected_delay_shows_in_its_own_phase_within_two_milliseconds() {
 
 #[tokio::test]
 async fn a_slow_body_is_timed_as_transfer_not_first_byte() {
-    let s = Setup::start_with(|c| {
-        common::tighten(c);
-        c.probe.timeouts.transfer_ms = 5000;
-    })
-    .await;
+    let s = TestLab::spawn_alone_with(|c| c.probe.timeouts.transfer_ms = 5000).await;
     // 600 bytes at 2000 B/s: 0.3 s of transfer after a prompt first byte.
     s.fault(r#"{"kind":"slow_body","bytes_per_sec":2000,"edge":"127.21.1.1"}"#)
         .await;
@@ -442,7 +436,7 @@ async fn a_slow_body_is_timed_as_transfer_not_first_byte() {
 
 #[tokio::test]
 async fn the_fault_api_refuses_bad_faults_with_the_field_named() {
-    let s = Setup::start().await;
+    let s = TestLab::spawn().await;
     let post = |body: &'static str| {
         let http = s.http.clone();
         let url = format!("http://{}/faults", s.api());

@@ -1,0 +1,47 @@
+//! The one way these tests start things: a lab on loopback with its config in a temporary
+//! directory ([`TestLab`]), the service on it on port 0 ([`TestApp`]), cdnwatch processes, a real
+//! Prometheus, a headless Chromium, and the fixtures under `tests/fixtures/`. It asserts nothing
+//! of the product itself: what must hold is said in the capability modules.
+
+pub mod app;
+pub mod chromium;
+pub mod document;
+pub mod lab;
+pub mod machine;
+pub mod process;
+pub mod prometheus;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub use app::{ADMIN_TOKEN, AGENT_TOKEN, TestApp, test_tokens, with_product_path};
+pub use document::{OTHER_VENDOR, PRIMARY, SAME_VENDOR, all_enabled, disabled, version};
+pub use lab::{TestLab, classes};
+pub use machine::alone;
+
+/// A file under `tests/fixtures/`.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Polls `check` every 250 ms until it answers `Ok`; after `limit`, panics with `what` and the last
+/// `Err` (which should say what was seen instead).
+pub async fn eventually<T>(
+    limit: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) => assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last seen: {last}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

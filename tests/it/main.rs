@@ -1,0 +1,37 @@
+//! What cdnwatch must do, as seen from outside: every test here crosses a socket or runs the real
+//! binary, on loopback only. One integration-test crate, one module per capability; each test's
+//! name is a sentence that must hold. Everything is started through [`harness`]: a lab on
+//! loopback ([`harness::TestLab`]), the service on it on port 0 ([`harness::TestApp`]), cdnwatch
+//! processes, a real Prometheus and a headless Chromium. A test whose timings or memory are
+//! asserted, or that starts a browser or a real Prometheus, has the machine to itself
+//! ([`harness::alone`]); the others share it.
+//!
+//! | module | what it specifies |
+//! |---|---|
+//! | [`failure_classes`] | every failure class comes from a real lab fault, in its phase, within its scope |
+//! | [`hostile_peers`] | a hostile DNS, TCP or HTTP peer ends each probe within its timeout or cap |
+//! | [`scheduler`] | series spread over the interval, keep their rhythm, never overlap, stay bounded |
+//! | [`failover`] | outages move clients by the published list; regions, fail-open, restarts |
+//! | [`api`] | the host-list API: caching, signatures, long polls, overrides, agents, 4xx errors |
+//! | [`console`] | the config page's sign-in, session cookie, CSRF and same-origin protection |
+//! | [`dashboard`] | the on-call pages show a lab fault where it belongs; bad input gets a 4xx page |
+//! | [`browser`] | every page in a real Chromium, with no console error; the override form by hand |
+//! | [`metrics`] | `/metrics` passes promtool, a real Prometheus scrapes it, the alerts and dashboard fit |
+//! | [`check_config`] | `cdnwatch check-config` names every problem with its line and column |
+//! | [`lab_cli`] | `cdnwatch lab`, `lab fault …`, `probe` and `demo` as an engineer runs them |
+//! | [`serve_process`] | `cdnwatch serve` as a process: status, SIGHUP, SIGTERM, kill -9 |
+
+mod harness;
+
+mod api;
+mod browser;
+mod check_config;
+mod console;
+mod dashboard;
+mod failover;
+mod failure_classes;
+mod hostile_peers;
+mod lab_cli;
+mod metrics;
+mod scheduler;
+mod serve_process;
