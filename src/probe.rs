@@ -7,7 +7,6 @@
 
 pub mod control;
 pub mod dns;
-pub mod doh;
 pub mod http;
 pub mod tcp;
 pub mod tls;

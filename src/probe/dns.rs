@@ -6,17 +6,22 @@
 //! as sent, the EDNS client subnet, a TC reply retried over TCP, and replies with a wrong id ignored
 //! until the timeout. DoH goes through hickory-resolver, built per probe with its cache off.
 
-use std::net::{IpAddr, SocketAddr};
+mod answer;
+mod doh;
+
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, Query};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 use crate::config::{self, Transport};
 use crate::model::{DnsAnswer, Failure, FailureClass, Phase, Rcode};
+
+use answer::parse_answer;
 
 /// The outcome of the resolve phase.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,8 +33,6 @@ pub struct DnsOutcome {
 
 /// Largest UDP reply read; larger replies are cut by the kernel and fail to parse.
 const UDP_BUF: usize = 4096;
-/// Longest CNAME chain followed inside one answer.
-const MAX_CHAIN: usize = 16;
 
 fn fail(class: FailureClass, detail: impl Into<String>) -> Failure {
     Failure::new(class, Phase::Resolve, detail)
@@ -111,7 +114,7 @@ async fn exchange(
             let query = build_query(&qname, subnet)?;
             parse_answer(&qname, &tcp_exchange(*addr, &query).await?)
         }
-        Transport::Doh(url) => super::doh::resolve(url.as_str(), &qname, None).await,
+        Transport::Doh(url) => doh::resolve(url.as_str(), &qname, None).await,
     }
 }
 
@@ -222,56 +225,13 @@ async fn tcp_exchange(server: SocketAddr, query: &Message) -> Result<Message, Fa
     }
 }
 
-/// Follows the CNAME chain from `qname` through the answer section and collects the addresses.
-pub(super) fn parse_answer(qname: &Name, reply: &Message) -> Result<DnsAnswer, Failure> {
-    if reply.metadata.op_code != OpCode::Query {
-        return Err(fail(
-            FailureClass::DnsProtocol,
-            "the reply is not a query response",
-        ));
-    }
-    let rcode = reply.metadata.response_code;
-    let mut answer = DnsAnswer {
-        rcode: rcode_of(rcode),
-        ..DnsAnswer::default()
-    };
-    let mut current = qname.clone();
-    let mut ttl: Option<u32> = None;
-    for _ in 0..MAX_CHAIN {
-        let mut next = None;
-        for r in reply.answers.iter().filter(|r| r.name == current) {
-            ttl = Some(ttl.map_or(r.ttl, |t| t.min(r.ttl)));
-            match &r.data {
-                RData::A(a) => answer.ips.push(IpAddr::V4(a.0)),
-                RData::AAAA(a) => answer.ips.push(IpAddr::V6(a.0)),
-                RData::CNAME(c) => next = Some(c.0.clone()),
-                _ => {}
-            }
-        }
-        match next {
-            Some(target) if answer.ips.is_empty() => {
-                answer
-                    .cname_chain
-                    .push(target.to_ascii().trim_end_matches('.').to_string());
-                current = target;
-            }
-            _ => break,
-        }
-    }
-    answer.ttl_s = ttl;
-    Ok(answer)
-}
-
-/// Hickory's response code as ours.
-pub(super) fn rcode_of(r: ResponseCode) -> Rcode {
-    Rcode::from(u16::from(r))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::rr::Record;
+    use hickory_proto::op::{OpCode, ResponseCode};
     use hickory_proto::rr::rdata::{A, CNAME};
+    use hickory_proto::rr::{RData, Record};
+    use std::net::IpAddr;
 
     #[test]
     fn a_cname_chain_is_followed_to_its_addresses_with_the_smallest_ttl() {

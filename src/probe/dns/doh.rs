@@ -73,13 +73,13 @@ pub(super) async fn resolve(
         .build()
         .map_err(|e| fail(FailureClass::DnsProtocol, format!("DoH client: {e}")))?;
     match resolver.lookup(qname.clone(), RecordType::A).await {
-        Ok(lookup) => super::dns::parse_answer(qname, &Message::from(lookup)),
+        Ok(lookup) => super::answer::parse_answer(qname, &Message::from(lookup)),
         Err(NetError::Dns(DnsError::ResponseCode(rc))) => Ok(DnsAnswer {
-            rcode: super::dns::rcode_of(rc),
+            rcode: super::answer::rcode_of(rc),
             ..DnsAnswer::default()
         }),
         Err(NetError::Dns(DnsError::NoRecordsFound(nr))) => Ok(DnsAnswer {
-            rcode: super::dns::rcode_of(nr.response_code),
+            rcode: super::answer::rcode_of(nr.response_code),
             ..DnsAnswer::default()
         }),
         Err(NetError::Timeout) => Err(fail(
