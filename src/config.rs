@@ -9,8 +9,11 @@
 //!
 //! Layout: `settings` (the tunable sections and their defaults), `hosts` (what is probed),
 //! `regions` (from where), `load` + `locate` (text to config, problems placed), `validate` (what
-//! types cannot catch), `problem` (how it is reported), `summary` (what `check-config` prints).
+//! types cannot catch), `findings` (the problems a parse collects), `problem` (how they are
+//! reported), `summary` (what `check-config` prints). Dependencies go one way: `load` → `validate`
+//! → `hosts`/`regions` → `findings` → `locate`.
 
+mod findings;
 mod hosts;
 mod live;
 mod load;

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::findings::{self, Findings};
 use super::locate::FieldPath;
-use super::validate::{self, Findings};
 use crate::model::HostRole;
 
 /// A CDN vendor.
@@ -169,7 +169,7 @@ impl TryFrom<PathDoc> for ProbePath {
     type Error = String;
 
     fn try_from(doc: PathDoc) -> Result<Self, String> {
-        validate::standalone(doc, ProbePath::from_doc)
+        findings::standalone(doc, ProbePath::from_doc)
     }
 }
 

@@ -8,18 +8,9 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use super::hosts::{Host, PathDoc};
 use super::locate::{FieldPath, line_col, span_of};
-use super::regions::RegionDoc;
-use super::{Config, ConfigError, Problem, validate};
-
-/// The file's sections as deserialized: hosts and regions still as written (their values are
-/// parsed by validation), every other section already in `config`.
-pub(super) struct Document {
-    pub(super) config: Config,
-    pub(super) hosts: Vec<Host<PathDoc>>,
-    pub(super) regions: Vec<RegionDoc>,
-}
+use super::validate::{self, Document};
+use super::{Config, ConfigError, Problem};
 
 /// Parses and validates TOML text; `file` names it in errors, `base_dir` anchors relative paths.
 pub(super) fn parse(text: &str, file: &str, base_dir: &Path) -> Result<Config, ConfigError> {

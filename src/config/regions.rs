@@ -9,8 +9,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::findings::{self, Findings};
 use super::locate::FieldPath;
-use super::validate::{self, Findings};
 
 /// Why a value in the file does not parse; the text is what the file says.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -140,7 +140,7 @@ impl TryFrom<RegionDoc> for Region {
     type Error = String;
 
     fn try_from(doc: RegionDoc) -> Result<Self, String> {
-        validate::standalone(doc, Region::from_doc)
+        findings::standalone(doc, Region::from_doc)
     }
 }
 

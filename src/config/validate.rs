@@ -7,14 +7,19 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 
+use super::findings::Findings;
 use super::hosts::{Host, PathDoc, ProbePath};
-use super::load::Document;
 use super::locate::FieldPath;
 use super::regions::{Region, RegionDoc};
 use super::{ClientSettings, Config, DashboardSettings, MergedHost, ProbeSettings, StoreSettings};
 
-/// Problems found, each with the field it concerns.
-pub(super) type Findings = Vec<(FieldPath, String)>;
+/// The file's sections as deserialized: hosts and regions still as written (their values are
+/// parsed by validation), every other section already in `config`.
+pub(super) struct Document {
+    pub(super) config: Config,
+    pub(super) hosts: Vec<Host<PathDoc>>,
+    pub(super) regions: Vec<RegionDoc>,
+}
 
 /// The config a document describes, and every problem with it (the config counts only when there
 /// are none).
@@ -37,20 +42,6 @@ pub(super) fn validate(doc: Document) -> (Config, Findings) {
     config.hosts = hosts;
     config.regions = regions;
     (config, out)
-}
-
-/// Parses one value outside a file (serde's `try_from`): its first problem is the error.
-pub(super) fn standalone<D, T>(
-    doc: D,
-    parse: impl FnOnce(D, &FieldPath, &mut Findings) -> Option<T>,
-) -> Result<T, String> {
-    let mut out = Vec::new();
-    match (parse(doc, &FieldPath::root(), &mut out), out.first()) {
-        (Some(v), None) => Ok(v),
-        (_, Some((at, why))) if *at == FieldPath::root() => Err(why.clone()),
-        (_, Some((at, why))) => Err(format!("{at}: {why}")),
-        (None, None) => Err("invalid value".into()),
-    }
 }
 
 fn check_probe(p: &ProbeSettings, out: &mut Findings) {
