@@ -15,7 +15,9 @@
 //! Layout: `policy` the thresholds; `evidence` what a round says; `history` what the engine
 //! remembers per host and region; `guards` the quorum rule, freeze, vendor-wide and fail-open;
 //! `rise` holds and coming back; `overrides` what operators force; `step` each host's outcome
-//! committed; `notice` origin faults and degraded scopes; `event` what is said about it all.
+//! committed; `notice` origin faults and degraded scopes; `event` what is said about it all, with
+//! the failed results it carries (`sample`). Dependencies between them go one way (a test in
+//! `layout_tests.rs` keeps it so): `step` → `guards` → `overrides`, `event` → `evidence` → `sample`.
 
 mod event;
 mod evidence;
@@ -25,6 +27,7 @@ mod notice;
 mod overrides;
 pub mod policy;
 mod rise;
+mod sample;
 mod step;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,10 +35,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use event::{Event, Reason, RegionCounts, Sample, SampleParseError};
-pub use evidence::{Observation, RegionRound, Round, RoundVerdict, Scope};
+pub use event::{Event, Reason};
+pub use evidence::{Observation, RegionCounts, RegionRound, Round, RoundVerdict, Scope};
 pub use overrides::{Override, OverrideKind};
 pub use policy::Policy;
+pub use sample::{Sample, SampleParseError};
 
 use history::HostState;
 

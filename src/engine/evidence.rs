@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{RegionCounts, Sample};
+use super::sample::Sample;
 use super::{HostInfo, Policy};
 use crate::model::{FailureClass, Outcome};
 
@@ -61,6 +61,15 @@ pub enum RoundVerdict {
         ok: u32,
         failed: u32,
     },
+}
+
+/// Evidence counts of one region (in an analysis and in the events made from it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionCounts {
+    pub ok: u32,
+    pub failed: u32,
+    /// The region's control targets failed: its round did not vote.
+    pub invalid: bool,
 }
 
 /// What a round says, before any decision.

@@ -1,13 +1,8 @@
-//! Manual overrides: what an operator may force on a host, which override is in force, and what it
-//! makes of the host this round. The rules never see a host an override decides.
+//! Manual overrides: what an operator may force on a host and which override is in force (what it
+//! makes of the host this round is `step.rs`'s). The rules never see a host an override decides.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-use super::evidence::Analysis;
-use super::history::HostState;
-use super::step::Step;
-use super::{Event, Reason};
 
 /// What an operator forced on a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,40 +47,9 @@ pub struct Override {
 }
 
 impl Override {
-    /// What this override makes of host `h` this round; `disable` is what the rules would do.
-    /// Observe-only keeps the host and records what the engine would have done.
-    pub(super) fn step(
-        &self,
-        h: &HostState,
-        disable: Option<Reason>,
-        a: &Analysis,
-        now: DateTime<Utc>,
-        events: &mut Vec<Event>,
-    ) -> Step {
-        match self.kind {
-            OverrideKind::ForceEnable => self.forced(true),
-            OverrideKind::ForceDisable => self.forced(false),
-            OverrideKind::ObserveOnly => {
-                if let (Some(r), true) = (disable, h.enabled) {
-                    let detail = "observe only: the engine would disable this host".to_string();
-                    events.push(Event::about_host(now, &h.info.host, r, detail, a));
-                }
-                Step::keep(h)
-            }
-        }
-    }
-
-    fn forced(&self, enabled: bool) -> Step {
-        Step {
-            enabled,
-            reason: Some(Reason::Override),
-            detail: self.detail(),
-        }
-    }
-
     /// `force_disable by alice: maintenance`: the kind in its one spelling, the operator's own
     /// words as typed.
-    fn detail(&self) -> String {
+    pub(super) fn detail(&self) -> String {
         format!("{} by {}: {}", self.kind.as_str(), self.actor, self.reason)
     }
 }

@@ -7,7 +7,7 @@ use super::evidence::Analysis;
 use super::guards::Disables;
 use super::history::HostState;
 use super::overrides::active_override;
-use super::{Engine, Event, Override, Reason};
+use super::{Engine, Event, Override, OverrideKind, Reason};
 
 /// What one host becomes this round, before it is committed.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,11 +20,43 @@ pub(super) struct Step {
 
 impl Step {
     /// The host stays as it is, reason and all.
-    pub(super) fn keep(h: &HostState) -> Step {
+    fn keep(h: &HostState) -> Step {
         Step {
             enabled: h.enabled,
             reason: h.reason,
             detail: String::new(),
+        }
+    }
+
+    /// What override `o` makes of host `h` this round; `disable` is what the rules would do.
+    /// Observe-only keeps the host and records what the engine would have done.
+    fn by_override(
+        o: &Override,
+        h: &HostState,
+        disable: Option<Reason>,
+        a: &Analysis,
+        now: DateTime<Utc>,
+        events: &mut Vec<Event>,
+    ) -> Step {
+        match o.kind {
+            OverrideKind::ForceEnable => Step::forced(o, true),
+            OverrideKind::ForceDisable => Step::forced(o, false),
+            OverrideKind::ObserveOnly => {
+                if let (Some(r), true) = (disable, h.enabled) {
+                    let detail = "observe only: the engine would disable this host".to_string();
+                    events.push(Event::about_host(now, &h.info.host, r, detail, a));
+                }
+                Step::keep(h)
+            }
+        }
+    }
+
+    /// What a forcing override makes of a host: `enabled`, with the override's words.
+    fn forced(o: &Override, enabled: bool) -> Step {
+        Step {
+            enabled,
+            reason: Some(Reason::Override),
+            detail: o.detail(),
         }
     }
 
@@ -81,7 +113,7 @@ impl Engine {
             let h = &self.hosts[i];
             let disable = disable.get(&i).copied();
             let step = match active_override(overrides, &h.info.host, now) {
-                Some(o) => o.step(h, disable, a, now, events),
+                Some(o) => Step::by_override(o, h, disable, a, now, events),
                 None => Step::by_rules(h, disable, rise.contains(&i)),
             };
             self.commit(i, step, a, now, events);
