@@ -47,3 +47,6 @@ pub mod startup;
 pub mod store;
 pub mod trust;
 pub mod web;
+
+#[cfg(test)]
+mod layout_tests;
