@@ -8,23 +8,23 @@ use cdnwatch::series::SeriesKey;
 use cdnwatch::store::rollup::Table;
 use cdnwatch::store::{Agg, RawTimes, Store};
 
-pub const HOUR_MS: i64 = 3_600_000;
-pub const HOSTS: usize = 50;
-pub const REGIONS: usize = 20;
-pub const RESOLVERS: [&str; 3] = ["isp", "public", "doh"];
-pub const PATH: &str = "/image/probe.jpg";
+pub(crate) const HOUR_MS: i64 = 3_600_000;
+pub(crate) const HOSTS: usize = 50;
+pub(crate) const REGIONS: usize = 20;
+pub(crate) const RESOLVERS: [&str; 3] = ["isp", "public", "doh"];
+pub(crate) const PATH: &str = "/image/probe.jpg";
 /// Hour rows per import transaction.
 const IMPORT_ROWS: usize = 30_000;
 
-pub fn host_name(host: usize) -> String {
+pub(crate) fn host_name(host: usize) -> String {
     format!("cdn{host}.shop.test")
 }
 
-pub fn region_name(region: usize) -> String {
+pub(crate) fn region_name(region: usize) -> String {
     format!("region-{region:02}")
 }
 
-pub fn key(host: usize, region: usize, resolver: &str) -> SeriesKey {
+pub(crate) fn key(host: usize, region: usize, resolver: &str) -> SeriesKey {
     SeriesKey {
         host: host_name(host),
         path: PATH.into(),
@@ -34,7 +34,7 @@ pub fn key(host: usize, region: usize, resolver: &str) -> SeriesKey {
 }
 
 /// Every series key, host-major.
-pub fn all_keys() -> Vec<SeriesKey> {
+pub(crate) fn all_keys() -> Vec<SeriesKey> {
     let mut out = Vec::with_capacity(HOSTS * REGIONS * RESOLVERS.len());
     for host in 0..HOSTS {
         for region in 0..REGIONS {
@@ -47,7 +47,7 @@ pub fn all_keys() -> Vec<SeriesKey> {
 }
 
 /// One hour of one series probed every 10 s: 360 probes, one in twenty a 502.
-pub fn hour_agg() -> Agg {
+pub(crate) fn hour_agg() -> Agg {
     let mut agg = Agg::default();
     for i in 0..360u64 {
         agg.add(RawTimes {
@@ -67,7 +67,7 @@ pub fn hour_agg() -> Agg {
 
 /// Imports `hours` hour rows per series, from `start_ms` (a whole hour) on, through the store's
 /// import path.
-pub async fn import_hours(store: &Store, start_ms: i64, hours: i64) {
+pub(crate) async fn import_hours(store: &Store, start_ms: i64, hours: i64) {
     let agg = hour_agg();
     let keys = all_keys();
     let mut rows = Vec::with_capacity(IMPORT_ROWS + keys.len());

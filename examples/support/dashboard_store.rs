@@ -20,7 +20,7 @@ use super::bench_data::{
 };
 
 const MINUTE_MS: i64 = 60_000;
-pub const DAY_MS: i64 = 24 * HOUR_MS;
+pub(crate) const DAY_MS: i64 = 24 * HOUR_MS;
 /// Probe interval of the simulated service, and how far back raw results go.
 const INTERVAL_MS: i64 = 30_000;
 const RAW_MS: i64 = 30 * MINUTE_MS;
@@ -28,7 +28,7 @@ const RAW_MS: i64 = 30 * MINUTE_MS;
 const IMPORT_ROWS: usize = 30_000;
 
 /// The benchmark's config: the store's hosts, regions and resolvers.
-pub fn config() -> Config {
+pub(crate) fn config() -> Config {
     let resolver = |region: usize, i: usize, name: &str| ResolverConfig {
         name: name.into(),
         transport: if i < 2 {
@@ -216,7 +216,7 @@ impl Scenario {
 }
 
 /// The newest raw result in the store, if any (Unix ms).
-pub async fn newest_result(store: &Store) -> Option<i64> {
+pub(crate) async fn newest_result(store: &Store) -> Option<i64> {
     store
         .newest_groups(0)
         .await
@@ -228,7 +228,7 @@ pub async fn newest_result(store: &Store) -> Option<i64> {
 
 /// Fills the store up to `now`: hour rows imported before the last day, minute rows imported for
 /// the last day up to 30 minutes ago, raw results since, then the real rollup path over them.
-pub async fn fill(store: &Store, have: Option<i64>, now: i64) {
+pub(crate) async fn fill(store: &Store, have: Option<i64>, now: i64) {
     let sc = Scenario { now_ms: now };
     let minutes_from = now - now % HOUR_MS - DAY_MS;
     let raw_from = now - now % MINUTE_MS - RAW_MS;
@@ -325,7 +325,7 @@ fn event(at: i64, host: usize, change: Option<bool>, reason: Reason, detail: &st
 
 /// A month of decisions: a degraded scope every 10 minutes, a host out and back every 3 hours (each
 /// a published version), and the cdn3 outage of the scenario.
-pub async fn history(publisher: &Publisher, store: &Store, config: &Config, now: i64) {
+pub(crate) async fn history(publisher: &Publisher, store: &Store, config: &Config, now: i64) {
     let mut disabled: BTreeSet<String> = BTreeSet::new();
     let publish = |d: BTreeSet<String>| Content::new(config, move |h| d.contains(h));
     let start = now - 30 * DAY_MS;

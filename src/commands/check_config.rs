@@ -7,7 +7,7 @@ use super::EXIT_USAGE;
 use crate::config::{Config, ConfigError};
 
 /// `cdnwatch check-config FILE`: every problem with its place, or a summary of what would run.
-pub fn run(file: &Path) -> ExitCode {
+pub(super) fn run(file: &Path) -> ExitCode {
     match Config::load(file) {
         Ok(config) => {
             println!("{}: ok: {}", file.display(), config.summary());
@@ -21,7 +21,7 @@ pub fn run(file: &Path) -> ExitCode {
 }
 
 /// Loads a config or prints its problems; the caller exits with [`EXIT_USAGE`] on `None`.
-pub fn load_or_report(file: &Path) -> Option<Config> {
+pub(super) fn load_or_report(file: &Path) -> Option<Config> {
     match Config::load(file) {
         Ok(c) => Some(c),
         Err(e @ (ConfigError::Invalid { .. } | ConfigError::Read { .. })) => {

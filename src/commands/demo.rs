@@ -32,7 +32,7 @@ pub struct DemoArgs {
     pub rounds: u64,
 }
 
-pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut signals = Signals::install().context("listening for signals")?;
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("creating {}", args.data.display()))?;

@@ -123,7 +123,7 @@ impl AddArgs {
     }
 }
 
-pub async fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         Some(LabCommand::Fault(cmd)) => fault(cmd).await,
         None => standalone(args).await,

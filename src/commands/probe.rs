@@ -114,7 +114,11 @@ pub async fn probe_once(
 }
 
 /// One run, a table (or JSON lines), exit 0 only when every probe passed.
-pub async fn run(file: &Path, selection: &Selection, json: bool) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(
+    file: &Path,
+    selection: &Selection,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let Some(config) = load_or_report(file) else {
         return Ok(ExitCode::from(EXIT_USAGE));
     };

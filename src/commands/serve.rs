@@ -6,7 +6,7 @@ use super::Signals;
 use crate::startup::{self, ServeOptions};
 
 /// Starts the service, prints its address, and stops it in order on SIGTERM or SIGINT.
-pub async fn run(opts: ServeOptions) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(opts: ServeOptions) -> anyhow::Result<ExitCode> {
     let mut signals = Signals::install()?;
     let running = startup::start(opts).await?;
     tracing::info!(addr = %running.addr, "serving");

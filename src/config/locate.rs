@@ -7,7 +7,7 @@ use toml::de::{DeTable, DeValue};
 
 /// One step of a field path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Segment {
+pub(super) enum Segment {
     Key(String),
     Index(usize),
 }
@@ -69,7 +69,7 @@ impl fmt::Display for FieldPath {
 }
 
 /// The byte span of the deepest part of `path` that exists in the document.
-pub fn span_of(root: &DeTable<'_>, path: &FieldPath) -> Option<Range<usize>> {
+pub(super) fn span_of(root: &DeTable<'_>, path: &FieldPath) -> Option<Range<usize>> {
     let mut segs = path.0.iter();
     let first = match segs.next()? {
         Segment::Key(k) => k,
@@ -96,7 +96,7 @@ pub fn span_of(root: &DeTable<'_>, path: &FieldPath) -> Option<Range<usize>> {
 }
 
 /// 1-based line and column (in characters) of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;

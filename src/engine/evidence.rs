@@ -74,7 +74,7 @@ pub struct RegionCounts {
 
 /// What a round says, before any decision.
 #[derive(Debug, Default)]
-pub struct Analysis {
+pub(super) struct Analysis {
     pub valid_regions: BTreeSet<String>,
     pub verdicts: BTreeMap<String, BTreeMap<String, RoundVerdict>>,
     pub origin_faults: BTreeSet<String>,
@@ -119,7 +119,7 @@ impl PartialOrd for Scope {
 
 const MAX_SAMPLES: usize = 40;
 
-pub fn analyse(round: &Round, hosts: &[HostInfo], policy: &Policy) -> Analysis {
+pub(super) fn analyse(round: &Round, hosts: &[HostInfo], policy: &Policy) -> Analysis {
     let mut a = Analysis::default();
     for r in &round.regions {
         if r.control_ok && !r.observations.is_empty() {

@@ -12,13 +12,13 @@ use crate::store::publish::OverrideRow;
 use crate::web::AppState;
 
 /// Default lifetime of an override.
-pub const DEFAULT_EXPIRY_S: i64 = 24 * 3600;
+pub(super) const DEFAULT_EXPIRY_S: i64 = 24 * 3600;
 /// Longest allowed lifetime: a week.
-pub const MAX_EXPIRY_S: i64 = 7 * 24 * 3600;
+pub(super) const MAX_EXPIRY_S: i64 = 7 * 24 * 3600;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NewOverride {
+pub(super) struct NewOverride {
     pub host: String,
     pub kind: OverrideKind,
     pub reason: String,
@@ -33,7 +33,7 @@ fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Validates and stores an override; shared by the JSON API and the config page's form.
-pub async fn add(state: &AppState, o: NewOverride) -> Result<i64, ApiError> {
+pub(super) async fn add(state: &AppState, o: NewOverride) -> Result<i64, ApiError> {
     let config = state.config.get();
     if config.host(&o.host).is_none() {
         return Err(ApiError::BadRequest(format!(
@@ -70,7 +70,7 @@ pub async fn add(state: &AppState, o: NewOverride) -> Result<i64, ApiError> {
 }
 
 /// `POST /api/v1/overrides`.
-pub async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
@@ -83,7 +83,9 @@ pub async fn create(
 }
 
 /// `GET /api/v1/overrides`: the active overrides (readable without the token).
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<OverrideRow>>, ApiError> {
+pub(super) async fn list(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<OverrideRow>>, ApiError> {
     Ok(Json(
         state
             .store
@@ -93,7 +95,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<OverrideRow>
 }
 
 /// `DELETE /api/v1/overrides/{id}`.
-pub async fn clear(
+pub(super) async fn clear(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -105,7 +107,7 @@ pub async fn clear(
 
 /// Clears the active override `id` (as given in a path); shared by the JSON API and the config
 /// page's form.
-pub async fn remove(state: &AppState, id: &str) -> Result<i64, ApiError> {
+pub(super) async fn remove(state: &AppState, id: &str) -> Result<i64, ApiError> {
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("`{id}` is not an override id")))?;

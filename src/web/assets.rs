@@ -42,7 +42,7 @@ const ASSETS: &[Asset] = &[
 /// stylesheet under the same name.
 const CACHE_CONTROL: &str = "public, max-age=3600";
 
-pub fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/static/{file}", get(serve))
         // Browsers ask for /favicon.ico on documents that name no icon (the plain-text incident

@@ -36,7 +36,7 @@ use crate::web::AppState;
 const FORM_BODY_LIMIT: usize = 16 * 1024;
 
 /// The config page's routes; its sessions live as long as the router.
-pub fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/config", get(show))
         .route("/config/sign-in", post(sign_in))

@@ -19,15 +19,15 @@ use crate::model::EdgeResult;
 use crate::web::AppState;
 
 /// Most results in one request.
-pub const MAX_RESULTS: usize = 10_000;
+pub(super) const MAX_RESULTS: usize = 10_000;
 
 #[derive(Debug, Serialize)]
-pub struct Accepted {
+pub(super) struct Accepted {
     pub accepted: usize,
     pub dropped: usize,
 }
 
-pub async fn ingest(
+pub(super) async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,

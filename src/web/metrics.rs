@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use super::ApiError;
 use crate::web::AppState;
 
-pub async fn metrics(
+pub(super) async fn metrics(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

@@ -16,7 +16,7 @@ use crate::web::AppState;
 const RATIO_WINDOW_MS: i64 = 15 * 60 * 1000;
 
 #[derive(Debug, Default, Serialize)]
-pub struct Summary {
+pub(super) struct Summary {
     /// Unix ms of the newest probe counted in `latest_*`.
     pub latest_at_ms: i64,
     pub latest_results: u64,
@@ -49,14 +49,14 @@ impl Summary {
 }
 
 #[derive(Debug, Default, Serialize)]
-pub struct HostStatus {
+pub(super) struct HostStatus {
     /// Keyed "region/resolver".
     pub by_region_resolver: BTreeMap<String, Summary>,
     pub by_path: BTreeMap<String, Summary>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Status {
+pub(super) struct Status {
     pub generated_at: chrono::DateTime<chrono::Utc>,
     pub hosts: BTreeMap<String, HostStatus>,
     pub scheduler: SchedulerStatus,
@@ -64,7 +64,7 @@ pub struct Status {
 }
 
 #[derive(Debug, Serialize)]
-pub struct SchedulerStatus {
+pub(super) struct SchedulerStatus {
     pub series: u64,
     pub probes_started: u64,
     pub in_flight: u64,
@@ -74,13 +74,13 @@ pub struct SchedulerStatus {
 }
 
 #[derive(Debug, Serialize)]
-pub struct StoreStatus {
+pub(super) struct StoreStatus {
     pub queue_depth: usize,
     pub written: u64,
     pub dropped: u64,
 }
 
-pub async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
+pub(super) async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     let now = chrono::Utc::now();
     let latest = state.store.latest().await?;
     let counts = state

@@ -15,7 +15,7 @@ use hickory_resolver::proto::rr::{Name, RecordType};
 use crate::model::{DnsAnswer, Failure, FailureClass, Phase};
 
 /// Splits `https://IP[:PORT]/PATH`.
-pub fn parse_url(url: &str) -> Result<(IpAddr, u16, String), String> {
+pub(super) fn parse_url(url: &str) -> Result<(IpAddr, u16, String), String> {
     let rest = url
         .strip_prefix("https://")
         .ok_or_else(|| format!("`{url}` is not an https:// URL"))?;

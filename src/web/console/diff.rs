@@ -7,7 +7,7 @@ use crate::publish::{Content, HostEntry, MergeEntry};
 
 /// One difference between a version and the one before it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Change {
+pub(super) enum Change {
     /// The very first version: every host with its state.
     First(Vec<HostEntry>),
     Disabled(String),
@@ -46,7 +46,7 @@ pub enum Change {
 
 /// The changes from `old` to `new`, hosts first (in `new`'s order), then merged prefixes, then
 /// the client fields. Empty when the content is equal (a re-signing).
-pub fn changes(old: &Content, new: &Content) -> Vec<Change> {
+pub(super) fn changes(old: &Content, new: &Content) -> Vec<Change> {
     let mut out = host_changes(&old.host_list_config, &new.host_list_config);
     out.extend(merge_changes(
         &old.merge_host_configs,
@@ -186,7 +186,7 @@ impl fmt::Display for Change {
 
 /// The lines shown for a version: its changes from `older` (the version before it, if any), read
 /// from their stored content. Unreadable content is said, never an error.
-pub fn describe(older: Option<&str>, newer: &str) -> Vec<String> {
+pub(super) fn describe(older: Option<&str>, newer: &str) -> Vec<String> {
     let Some(new) = Content::parse(newer) else {
         return vec!["the stored content of this version cannot be read".into()];
     };

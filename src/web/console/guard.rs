@@ -12,7 +12,7 @@ use axum::http::header::{HOST, ORIGIN, REFERER};
 
 /// Why a post was taken for a cross-site one; said on the 403 page.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CrossSite {
+pub(super) enum CrossSite {
     #[error("the browser says this form was posted from {0} (Sec-Fetch-Site)")]
     FetchSite(&'static str),
     #[error("the form was posted from another origin (Origin does not name this server)")]
@@ -26,7 +26,7 @@ pub enum CrossSite {
 }
 
 /// Ok when the request comes from a page of this server's own origin.
-pub fn same_origin(headers: &HeaderMap) -> Result<(), CrossSite> {
+pub(super) fn same_origin(headers: &HeaderMap) -> Result<(), CrossSite> {
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = header("sec-fetch-site") {
         return match site {

@@ -34,7 +34,7 @@ const EXPIRIES: [(i64, &str); 6] = [
 /// the rest of the form kept, rather than refused by the parser.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct OverrideForm {
+pub(super) struct OverrideForm {
     pub csrf: String,
     pub host: String,
     pub kind: String,
@@ -44,7 +44,7 @@ pub struct OverrideForm {
 }
 
 /// One published version as listed.
-pub struct VersionView {
+pub(super) struct VersionView {
     pub version: i64,
     pub issued: String,
     pub reason: String,
@@ -52,7 +52,7 @@ pub struct VersionView {
 }
 
 /// One active override as listed.
-pub struct OverrideView {
+pub(super) struct OverrideView {
     pub id: i64,
     pub host: String,
     pub kind: &'static str,
@@ -64,7 +64,7 @@ pub struct OverrideView {
 
 #[derive(Template, WebTemplate)]
 #[template(path = "config.html")]
-pub struct ConfigPage {
+pub(super) struct ConfigPage {
     /// An admin token is configured on this server.
     pub admin_enabled: bool,
     /// The session's CSRF token when this browser is signed in.
@@ -79,7 +79,7 @@ pub struct ConfigPage {
 
 impl ConfigPage {
     /// The page as it is now, with a flash message or an error for the form above it.
-    pub async fn load(
+    pub(super) async fn load(
         state: &AppState,
         csrf: Option<String>,
         flash: Option<String>,
@@ -103,27 +103,27 @@ impl ConfigPage {
 
     /// Seconds between the page's own reloads: none while the override form is shown, so a
     /// half-typed form is never lost; a minute otherwise, so a read-only view stays current.
-    pub fn refresh(&self) -> &'static str {
+    pub(super) fn refresh(&self) -> &'static str {
         if self.csrf.is_some() { "" } else { "60" }
     }
 
-    pub fn kinds(&self) -> [(&'static str, &'static str); 3] {
+    pub(super) fn kinds(&self) -> [(&'static str, &'static str); 3] {
         OverrideKind::ALL.map(|k| (k.as_str(), kind_label(k)))
     }
 
-    pub fn expiries(&self) -> &'static [(i64, &'static str)] {
+    pub(super) fn expiries(&self) -> &'static [(i64, &'static str)] {
         &EXPIRIES
     }
 
-    pub fn host_chosen(&self, host: &str) -> bool {
+    pub(super) fn host_chosen(&self, host: &str) -> bool {
         self.form.host == host
     }
 
-    pub fn kind_chosen(&self, kind: &str) -> bool {
+    pub(super) fn kind_chosen(&self, kind: &str) -> bool {
         self.form.kind == kind || (self.form.kind.is_empty() && kind == "force_disable")
     }
 
-    pub fn expiry_chosen(&self, secs: &i64) -> bool {
+    pub(super) fn expiry_chosen(&self, secs: &i64) -> bool {
         match self.form.expires_in_s.parse::<i64>() {
             Ok(chosen) => chosen == *secs,
             Err(_) => *secs == DEFAULT_EXPIRY_S,
@@ -188,7 +188,7 @@ fn time(ms: i64) -> String {
 
 /// Why a config-page request was refused or failed; answered with a plain page naming it.
 #[derive(Debug, thiserror::Error)]
-pub enum ConsoleError {
+pub(super) enum ConsoleError {
     #[error(
         "admin actions are disabled: this server was started without an admin token (CDNWATCH_ADMIN_TOKEN)"
     )]
@@ -255,7 +255,7 @@ impl ConsoleError {
 /// The page a refused or failed request gets.
 #[derive(Template, WebTemplate)]
 #[template(path = "console_message.html")]
-pub struct MessagePage {
+pub(super) struct MessagePage {
     pub heading: String,
     pub message: String,
 }

@@ -17,15 +17,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 /// The session cookie's name.
-pub const COOKIE: &str = "cdnwatch_session";
+pub(super) const COOKIE: &str = "cdnwatch_session";
 /// How long a sign-in lasts: one on-call shift, 8 h.
-pub const LIFETIME: Duration = Duration::from_secs(8 * 3600);
+pub(super) const LIFETIME: Duration = Duration::from_secs(8 * 3600);
 /// Most sessions kept at once; signing in past it ends the one closest to expiry.
 const MAX_SESSIONS: usize = 256;
 
 /// What a request's valid session allows: posting forms that carry this CSRF token.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedIn {
+pub(super) struct SignedIn {
     pub csrf: String,
 }
 
@@ -36,7 +36,7 @@ struct Session {
 
 /// The sessions of this process, keyed by the SHA-256 of their id. Cheap to share.
 #[derive(Default)]
-pub struct Sessions {
+pub(super) struct Sessions {
     by_digest: Mutex<HashMap<[u8; 32], Session>>,
 }
 
@@ -48,7 +48,7 @@ impl std::fmt::Debug for Sessions {
 
 impl Sessions {
     /// Starts a session; returns its id, which only the cookie holds.
-    pub fn start(&self, now: Instant) -> String {
+    pub(super) fn start(&self, now: Instant) -> String {
         let id = random_token();
         let mut map = self.by_digest.lock().expect("sessions lock");
         map.retain(|_, s| s.expires > now);
@@ -68,7 +68,7 @@ impl Sessions {
     }
 
     /// The live session named by the request's cookie, if any.
-    pub fn get(&self, headers: &HeaderMap, now: Instant) -> Option<SignedIn> {
+    pub(super) fn get(&self, headers: &HeaderMap, now: Instant) -> Option<SignedIn> {
         let id = cookie(headers)?;
         let map = self.by_digest.lock().expect("sessions lock");
         map.get(&digest(id))
@@ -79,7 +79,7 @@ impl Sessions {
     }
 
     /// Ends the request's session, if it has one.
-    pub fn end(&self, headers: &HeaderMap) {
+    pub(super) fn end(&self, headers: &HeaderMap) {
         if let Some(id) = cookie(headers) {
             self.by_digest
                 .lock()
@@ -92,7 +92,7 @@ impl Sessions {
 impl SignedIn {
     /// Whether a form's token is this session's. Digests are compared, so the comparison's timing
     /// says nothing useful about the token.
-    pub fn csrf_matches(&self, given: Option<&str>) -> bool {
+    pub(super) fn csrf_matches(&self, given: Option<&str>) -> bool {
         given.is_some_and(|g| digest(g) == digest(&self.csrf))
     }
 }
@@ -119,7 +119,7 @@ fn cookie(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// `Set-Cookie` for a new session: not readable by scripts, never sent on cross-site requests.
-pub fn set_cookie(id: &str) -> HeaderValue {
+pub(super) fn set_cookie(id: &str) -> HeaderValue {
     HeaderValue::from_str(&format!(
         "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
         LIFETIME.as_secs()
@@ -128,7 +128,7 @@ pub fn set_cookie(id: &str) -> HeaderValue {
 }
 
 /// `Set-Cookie` that makes the browser drop the session cookie.
-pub fn clear_cookie() -> HeaderValue {
+pub(super) fn clear_cookie() -> HeaderValue {
     HeaderValue::from_str(&format!(
         "{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
     ))

@@ -10,7 +10,7 @@ use crate::store::newest::NewestGroup;
 
 /// How a (host, region) cell, or a (path, host) cell, is doing by its newest probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum CellState {
+pub(super) enum CellState {
     Ok,
     /// Some probes fail, fewer than the engine's round-failure share (or only 4xx).
     Degraded,
@@ -25,7 +25,7 @@ pub enum CellState {
 
 impl CellState {
     /// The CSS class, and the word in tooltips and text.
-    pub fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             CellState::Ok => "ok",
             CellState::Degraded => "degraded",
@@ -36,7 +36,7 @@ impl CellState {
     }
 
     /// A symbol that tells the states apart without colour.
-    pub fn symbol(self) -> &'static str {
+    pub(super) fn symbol(self) -> &'static str {
         match self {
             CellState::Ok => "✓",
             CellState::Degraded => "◐",
@@ -46,7 +46,7 @@ impl CellState {
         }
     }
 
-    pub fn label(self) -> &'static str {
+    pub(super) fn label(self) -> &'static str {
         match self {
             CellState::NoData => "no data",
             other => other.as_str(),
@@ -56,7 +56,7 @@ impl CellState {
 
 /// What the newest probes of one cell said.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct CellCounts {
+pub(super) struct CellCounts {
     pub probes: u64,
     pub failed: u64,
     pub cdn_failed: u64,
@@ -65,7 +65,7 @@ pub struct CellCounts {
 }
 
 impl CellCounts {
-    pub fn add(&mut self, g: &NewestGroup) {
+    pub(super) fn add(&mut self, g: &NewestGroup) {
         self.probes += g.count;
         let Some(outcome) = g.outcome else { return };
         self.failed += g.count;
@@ -76,7 +76,7 @@ impl CellCounts {
     }
 
     /// The most frequent failure outcome, if any failed.
-    pub fn main_class(&self) -> Option<Outcome> {
+    pub(super) fn main_class(&self) -> Option<Outcome> {
         self.classes
             .iter()
             .max_by_key(|(_, n)| **n)
@@ -84,7 +84,7 @@ impl CellCounts {
     }
 
     /// `http_status 502 ×4, tcp_refused ×2`, most frequent first.
-    pub fn classes_text(&self) -> String {
+    pub(super) fn classes_text(&self) -> String {
         let mut v: Vec<(&Outcome, &u64)> = self.classes.iter().collect();
         v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         v.iter()
@@ -94,7 +94,7 @@ impl CellCounts {
     }
 
     /// The cell's state; `control_ok` is the region's control verdict (`None` when unknown).
-    pub fn state(&self, control_ok: Option<bool>, round_fail_ratio: f64) -> CellState {
+    pub(super) fn state(&self, control_ok: Option<bool>, round_fail_ratio: f64) -> CellState {
         if control_ok == Some(false) {
             CellState::Invalid
         } else if self.probes == 0 {
@@ -111,7 +111,7 @@ impl CellCounts {
     }
 
     /// The tooltip: what the newest probes of the cell said, in one line.
-    pub fn title(&self, state: CellState) -> String {
+    pub(super) fn title(&self, state: CellState) -> String {
         match state {
             CellState::Invalid => {
                 "control targets unreachable: the region's own network is down, its results do not count".into()
@@ -130,14 +130,14 @@ impl CellCounts {
 
 /// Why a host is in the state it is: the reason of the event that last changed it, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
+pub(super) struct Change {
     pub reason: Reason,
     pub at: String,
 }
 
 /// One host as the summary sees it.
 #[derive(Debug, Clone)]
-pub struct HostLine {
+pub(super) struct HostLine {
     pub host: String,
     pub enabled: bool,
     pub change: Option<Change>,
@@ -224,7 +224,11 @@ fn whole_regions(hosts: &[HostLine], regions: &[String], state: CellState) -> Ve
 
 /// The sentence at the top of the overview: whether anything is wrong right now; and true when
 /// nothing is.
-pub fn summary(hosts: &[HostLine], regions: &[String], version: Option<i64>) -> (String, bool) {
+pub(super) fn summary(
+    hosts: &[HostLine],
+    regions: &[String],
+    version: Option<i64>,
+) -> (String, bool) {
     let serving = match version {
         Some(v) => format!("serving version {v}"),
         None => "no version published yet".to_string(),

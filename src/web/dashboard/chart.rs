@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 /// A finished chart; only this module makes one, so a page can embed it unescaped.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Svg(String);
+pub(super) struct Svg(String);
 
 impl fmt::Display for Svg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -27,7 +27,7 @@ const RIGHT: f64 = 10.0;
 const TOP: f64 = 24.0;
 const BOTTOM: f64 = 22.0;
 /// Bar colours: classes `c0` … `c7` in cdnwatch.css.
-pub const PALETTE: usize = 8;
+pub(super) const PALETTE: usize = 8;
 
 /// Escapes text for SVG (XML) content and attribute values.
 fn esc(text: &str) -> String {
@@ -38,7 +38,7 @@ fn esc(text: &str) -> String {
 /// One line of a line chart: its name in the legend, its CSS class, and its points (a `None`
 /// value breaks the line: nothing was measured then).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Line {
+pub(super) struct Line {
     pub name: String,
     pub class: &'static str,
     pub points: Vec<(i64, Option<f64>)>,
@@ -46,7 +46,7 @@ pub struct Line {
 
 /// One bar of a stacked bar chart: its start and its stacks as (class index, count).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Bar {
+pub(super) struct Bar {
     pub start_ms: i64,
     pub stacks: Vec<(usize, u64)>,
 }
@@ -124,7 +124,7 @@ fn number(v: f64) -> String {
 }
 
 /// The smallest 1, 2 or 5 × 10^k at or above `v` (an axis maximum that reads well).
-pub fn nice_ceiling(v: f64) -> f64 {
+pub(super) fn nice_ceiling(v: f64) -> f64 {
     if !(v.is_finite() && v > 0.0) {
         return 1.0;
     }
@@ -142,7 +142,7 @@ fn y_ticks(max: f64) -> [f64; 4] {
 }
 
 /// The step between time ticks (at most about six on the axis) and the label format for it.
-pub fn time_step(span_ms: i64) -> (i64, &'static str) {
+pub(super) fn time_step(span_ms: i64) -> (i64, &'static str) {
     const MIN: i64 = 60_000;
     const HOUR: i64 = 60 * MIN;
     const DAY: i64 = 24 * HOUR;
@@ -169,7 +169,7 @@ pub fn time_step(span_ms: i64) -> (i64, &'static str) {
 }
 
 /// A line chart of `lines` over `[from_ms, to_ms)`, values in `unit`.
-pub fn lines(title: &str, unit: &str, from_ms: i64, to_ms: i64, lines: &[Line]) -> Svg {
+pub(super) fn lines(title: &str, unit: &str, from_ms: i64, to_ms: i64, lines: &[Line]) -> Svg {
     let top = lines
         .iter()
         .flat_map(|l| l.points.iter().filter_map(|p| p.1))
@@ -242,7 +242,7 @@ fn empty_note(out: &mut String) {
 
 /// A stacked bar chart of failures: one bar per `bucket_ms` starting at each bar's start, a
 /// stack per class (its index into `classes`, which the legend lists).
-pub fn stacked_bars(
+pub(super) fn stacked_bars(
     title: &str,
     from_ms: i64,
     to_ms: i64,

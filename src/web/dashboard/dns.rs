@@ -13,7 +13,7 @@ use crate::model::FailureClass;
 
 /// What one resolver answered in the newest probes of a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
+pub(super) struct Answer {
     pub resolver: String,
     /// Edge IP -> whether its newest probe through this resolver succeeded.
     pub edges: BTreeMap<String, bool>,
@@ -33,7 +33,7 @@ impl Answer {
 
 /// Whether a resolver serves an edge, and how that edge's probe went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Served {
+pub(super) enum Served {
     Ok,
     Failing,
     Absent,
@@ -41,7 +41,7 @@ pub enum Served {
 
 /// How an edge's row compares across the resolvers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mark {
+pub(super) enum Mark {
     /// Every answering resolver serves it.
     Same,
     /// Some do, some do not.
@@ -52,7 +52,7 @@ pub enum Mark {
 
 /// One edge IP across the region's resolvers (cells in the answers' order).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EdgeRow {
+pub(super) struct EdgeRow {
     pub edge: String,
     pub cells: Vec<Served>,
     pub mark: Mark,
@@ -60,7 +60,10 @@ pub struct EdgeRow {
 
 /// Compares the answers of one region's resolvers; `history` holds the edges each resolver
 /// served over the last hour.
-pub fn compare(answers: &[Answer], history: &BTreeMap<String, BTreeSet<String>>) -> Vec<EdgeRow> {
+pub(super) fn compare(
+    answers: &[Answer],
+    history: &BTreeMap<String, BTreeSet<String>>,
+) -> Vec<EdgeRow> {
     let edges: BTreeSet<&String> = answers.iter().flat_map(|a| a.edges.keys()).collect();
     edges
         .into_iter()

@@ -17,16 +17,16 @@ use crate::web::AppState;
 /// The most events one page lists.
 const LIMIT: i64 = 500;
 /// The window when `since` is not given.
-pub const DEFAULT_SPAN_MS: i64 = 24 * HOUR_MS;
+pub(super) const DEFAULT_SPAN_MS: i64 = 24 * HOUR_MS;
 
-pub struct Evidence {
+pub(super) struct Evidence {
     pub region: String,
     pub text: String,
     pub invalid: bool,
     pub failing: bool,
 }
 
-pub struct EventRow {
+pub(super) struct EventRow {
     pub at: String,
     pub reason: &'static str,
     pub host: String,
@@ -37,14 +37,14 @@ pub struct EventRow {
     pub version: Option<i64>,
 }
 
-pub struct HostOption {
+pub(super) struct HostOption {
     pub name: String,
     pub selected: bool,
 }
 
 #[derive(Template, WebTemplate)]
 #[template(path = "events.html")]
-pub struct EventsPage {
+pub(super) struct EventsPage {
     pub hosts: Vec<HostOption>,
     pub since: String,
     pub until: String,
@@ -55,7 +55,7 @@ pub struct EventsPage {
 }
 
 /// The `host` parameter: a configured host, or one that events name (it may have left the config).
-pub async fn host_param(
+pub(super) async fn host_param(
     params: &HashMap<String, String>,
     now: &Now,
     store: &Store,
@@ -77,13 +77,13 @@ pub async fn host_param(
 }
 
 /// A time in the form the incident link carries: RFC 3339 in UTC, no characters to escape.
-pub fn link_time(ms: i64) -> String {
+pub(super) fn link_time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default()
 }
 
-pub async fn page(
+pub(super) async fn page(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<EventsPage, PageError> {
@@ -136,7 +136,7 @@ pub async fn page(
 }
 
 /// How an event changed its host: `enabled → disabled` and back, or nothing.
-pub fn change_text(e: &Event) -> &'static str {
+pub(super) fn change_text(e: &Event) -> &'static str {
     match (e.old_enabled, e.new_enabled) {
         (Some(true), Some(false)) => "enabled → disabled",
         (Some(false), Some(true)) => "disabled → enabled",

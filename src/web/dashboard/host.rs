@@ -88,7 +88,7 @@ const PHASES: [(&str, usize); 6] = [
     ("total", 5),
 ];
 
-pub struct ResultRow {
+pub(super) struct ResultRow {
     pub region: String,
     pub resolver: String,
     pub path: String,
@@ -101,13 +101,13 @@ pub struct ResultRow {
     pub success: String,
 }
 
-pub struct DnsTable {
+pub(super) struct DnsTable {
     pub region: String,
     pub resolvers: Vec<String>,
     pub rows: Vec<DnsRow>,
 }
 
-pub struct DnsRow {
+pub(super) struct DnsRow {
     pub edge: String,
     pub cells: Vec<&'static str>,
     pub mark: String,
@@ -115,12 +115,12 @@ pub struct DnsRow {
     pub differs: bool,
 }
 
-pub struct WindowLink {
+pub(super) struct WindowLink {
     pub name: &'static str,
     pub current: bool,
 }
 
-pub struct EventLine {
+pub(super) struct EventLine {
     pub at: String,
     pub reason: &'static str,
     pub detail: String,
@@ -128,7 +128,7 @@ pub struct EventLine {
 
 #[derive(Template, WebTemplate)]
 #[template(path = "host.html")]
-pub struct HostPage {
+pub(super) struct HostPage {
     pub head: HostHead,
     pub cert: Figure,
     pub generated: String,
@@ -140,7 +140,7 @@ pub struct HostPage {
     pub events: Vec<EventLine>,
 }
 
-pub async fn page(
+pub(super) async fn page(
     State(state): State<AppState>,
     Extension(charts): Extension<Arc<BucketCache>>,
     Path(host): Path<String>,

@@ -26,7 +26,7 @@ const MAX_EVENTS: i64 = 2_000;
 
 /// Everything a report is made from.
 #[derive(Debug, Clone, Default)]
-pub struct Incident {
+pub(super) struct Incident {
     pub host: Option<String>,
     pub since_ms: i64,
     pub until_ms: i64,
@@ -41,7 +41,7 @@ pub struct Incident {
     pub vendors: BTreeMap<String, String>,
 }
 
-pub async fn report(
+pub(super) async fn report(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {

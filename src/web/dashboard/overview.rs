@@ -27,12 +27,12 @@ use crate::web::AppState;
 /// Below this availability a figure is shown in the warning style.
 const AVAILABILITY_WARN: f64 = 0.99;
 
-pub struct Cell {
+pub(super) struct Cell {
     pub state: CellState,
     pub title: String,
 }
 
-pub struct Row {
+pub(super) struct Row {
     pub head: HostHead,
     pub cells: Vec<Cell>,
     pub avail_1h: Figure,
@@ -43,7 +43,7 @@ pub struct Row {
 
 #[derive(Template, WebTemplate)]
 #[template(path = "overview.html")]
-pub struct OverviewPage {
+pub(super) struct OverviewPage {
     pub summary: String,
     pub healthy: bool,
     pub regions: Vec<String>,
@@ -53,7 +53,7 @@ pub struct OverviewPage {
     pub cert_warn_days: u64,
 }
 
-pub async fn page(
+pub(super) async fn page(
     State(state): State<AppState>,
     Extension(cache): Extension<Arc<PeriodCache>>,
     Query(params): Query<HashMap<String, String>>,

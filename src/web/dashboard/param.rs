@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use super::PageError;
 
 /// Refuses a parameter not in `known`, naming it and the ones that are.
-pub fn only(params: &HashMap<String, String>, known: &[&str]) -> Result<(), PageError> {
+pub(super) fn only(params: &HashMap<String, String>, known: &[&str]) -> Result<(), PageError> {
     match params.keys().find(|k| !known.contains(&k.as_str())) {
         Some(k) => Err(PageError::bad(
             k,
@@ -18,7 +18,7 @@ pub fn only(params: &HashMap<String, String>, known: &[&str]) -> Result<(), Page
 }
 
 /// A non-empty parameter (a form sends empty fields for what was left blank).
-pub fn given<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+pub(super) fn given<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
@@ -27,7 +27,7 @@ const TIME_FORMS: &str = "use 2026-11-24T03:00:00Z, 2026-11-24 03:00 (UTC), 2026
 /// A time as people type it, in Unix ms: RFC 3339 (`2026-11-24T03:00:00Z`), a UTC date and time
 /// (`2026-11-24 03:00`, `2026-11-24T03:00`, with or without seconds, as a datetime-local field
 /// sends it), a UTC date (midnight), or a span back from `now` (`90m`, `3h`, `2d`, `45s`).
-pub fn parse_time(name: &str, value: &str, now: DateTime<Utc>) -> Result<i64, PageError> {
+pub(super) fn parse_time(name: &str, value: &str, now: DateTime<Utc>) -> Result<i64, PageError> {
     let v = value.trim();
     let bad = || PageError::bad(name, format!("`{v}` is not a time ({TIME_FORMS})"));
     if let Ok(t) = DateTime::parse_from_rfc3339(v) {
@@ -67,7 +67,7 @@ pub fn parse_time(name: &str, value: &str, now: DateTime<Utc>) -> Result<i64, Pa
 
 /// A window `[since, until)` from the `since` and `until` parameters, `default_span_ms` before
 /// `until` when `since` is not given, `until` now when not given.
-pub fn window(
+pub(super) fn window(
     params: &HashMap<String, String>,
     now: DateTime<Utc>,
     default_span_ms: i64,

@@ -25,7 +25,7 @@ const WINDOW_MS: i64 = 15 * MINUTE_MS;
 
 /// The prefix a probed path belongs to: the longest merged prefix it falls under, else its first
 /// segment (`/image/probe.jpg` → `/image`).
-pub fn prefix_of(path: &str, merged: &[MergedHost]) -> String {
+pub(super) fn prefix_of(path: &str, merged: &[MergedHost]) -> String {
     let under = |p: &str| path == p || path.starts_with(&format!("{p}/"));
     if let Some(m) = merged
         .iter()
@@ -40,12 +40,12 @@ pub fn prefix_of(path: &str, merged: &[MergedHost]) -> String {
     }
 }
 
-pub struct Column {
+pub(super) struct Column {
     pub host: String,
     pub vendor: String,
 }
 
-pub struct PathCell {
+pub(super) struct PathCell {
     /// `None`: this host does not probe the prefix.
     pub state: Option<CellState>,
     pub success: String,
@@ -53,7 +53,7 @@ pub struct PathCell {
     pub title: String,
 }
 
-pub struct PathRow {
+pub(super) struct PathRow {
     pub prefix: String,
     pub merged_host: String,
     pub paths: String,
@@ -63,13 +63,13 @@ pub struct PathRow {
 
 #[derive(Template, WebTemplate)]
 #[template(path = "paths.html")]
-pub struct PathsPage {
+pub(super) struct PathsPage {
     pub columns: Vec<Column>,
     pub rows: Vec<PathRow>,
     pub generated: String,
 }
 
-pub async fn page(
+pub(super) async fn page(
     State(state): State<AppState>,
     Extension(cache): Extension<Arc<PeriodCache>>,
     Query(params): Query<HashMap<String, String>>,

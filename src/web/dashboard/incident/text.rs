@@ -52,7 +52,7 @@ fn few(names: &[String], many: &str) -> String {
 }
 
 /// The report.
-pub fn render(i: &Incident) -> String {
+pub(super) fn render(i: &Incident) -> String {
     let mut out = String::new();
     header(&mut out, i);
     if i.periods.is_empty() && i.events.is_empty() {
