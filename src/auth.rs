@@ -3,8 +3,10 @@
 
 use sha2::{Digest, Sha256};
 
-/// The environment variables a token can come from; `<NAME>_FILE` names a file holding it instead.
+/// The variable the admin token comes from. For either token, `<NAME>_FILE` names a file holding
+/// it instead.
 pub const ADMIN_TOKEN_ENV: &str = "CDNWATCH_ADMIN_TOKEN";
+/// The variable the agent token comes from (agents' result uploads).
 pub const AGENT_TOKEN_ENV: &str = "CDNWATCH_AGENT_TOKEN";
 
 /// A token's digest. Debug prints nothing of it.
@@ -18,6 +20,7 @@ impl std::fmt::Debug for TokenDigest {
 }
 
 impl TokenDigest {
+    /// The digest of `token`, surrounding whitespace trimmed.
     pub fn of(token: &str) -> TokenDigest {
         TokenDigest(Sha256::digest(token.trim().as_bytes()).into())
     }
@@ -26,17 +29,22 @@ impl TokenDigest {
 /// The tokens in force; `None` disables what the token would allow.
 #[derive(Debug, Clone, Default)]
 pub struct Tokens {
+    /// Allows admin actions (overrides, config changes).
     pub admin: Option<TokenDigest>,
+    /// Allows remote agents to upload results.
     pub agent: Option<TokenDigest>,
 }
 
 /// Why a request was not allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
+    /// No token is configured for the action.
     #[error("this action is disabled: no token is configured for it")]
     Disabled,
+    /// The request carries no bearer token.
     #[error("missing `Authorization: Bearer <token>` header")]
     Missing,
+    /// The bearer token does not match.
     #[error("the token is not valid")]
     Wrong,
 }

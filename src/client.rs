@@ -33,6 +33,7 @@ pub fn in_rollout(host: &str, install_id: &str, rate: f64) -> bool {
 /// What happened when a document was offered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Offer {
+    /// A newer version was verified and is now current.
     Accepted(i64),
     /// Same version as the current one: nothing to do.
     Unchanged,
@@ -51,6 +52,7 @@ pub struct HostListClient {
 }
 
 impl HostListClient {
+    /// A client for install `install_id` that trusts the signing keys `keys` (key id, key).
     pub fn new(install_id: impl Into<String>, keys: Vec<(String, VerifyingKey)>) -> HostListClient {
         HostListClient {
             install_id: install_id.into(),
@@ -60,10 +62,12 @@ impl HostListClient {
         }
     }
 
+    /// The current document, once one was accepted.
     pub fn document(&self) -> Option<&Document> {
         self.current.as_ref()
     }
 
+    /// The current document's `configVersion`.
     pub fn version(&self) -> Option<i64> {
         self.current.as_ref().map(|d| d.config_version)
     }

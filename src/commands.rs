@@ -29,6 +29,7 @@ pub const EXIT_USAGE: u8 = 2;
     version,
     about = "Keeps static content reachable when a CDN vendor fails"
 )]
+/// The command line.
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,7 +38,7 @@ pub struct Cli {
 // Parsed once per command line: the size of the largest variant does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
-pub enum Command {
+enum Command {
     /// Validate a config file: every problem with line, column and field, or a summary.
     CheckConfig {
         /// The TOML file.

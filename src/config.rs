@@ -40,18 +40,25 @@ pub use summary::Summary;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// How probes run: timing, caps, concurrency (`[probe]`).
     #[serde(default)]
     pub probe: ProbeSettings,
+    /// What clients are told besides the hosts (`[client]`).
     #[serde(default)]
     pub client: ClientSettings,
+    /// The CDN vendors (`[[vendors]]`).
     #[serde(default)]
     pub vendors: Vec<Vendor>,
+    /// The domains probed and published (`[[hosts]]`).
     #[serde(default)]
     pub hosts: Vec<Host>,
+    /// Original domains merged into the unified one (`[[merged_hosts]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_hosts: Vec<MergedHost>,
+    /// Where probes run from (`[[regions]]`).
     #[serde(default)]
     pub regions: Vec<Region>,
+    /// Storage, rollups and retention (`[store]`).
     #[serde(default)]
     pub store: StoreSettings,
     /// The decision engine's thresholds (README: "Decision rules").
@@ -68,9 +75,13 @@ pub struct Config {
 /// One probe series: what is probed (host, path) and from where (region, resolver).
 #[derive(Debug, Clone, Copy)]
 pub struct Series<'a> {
+    /// The host probed.
     pub host: &'a Host,
+    /// The object probed on it.
     pub path: &'a ProbePath,
+    /// The region probed from.
     pub region: &'a Region,
+    /// The resolver the region asks.
     pub resolver: &'a ResolverConfig,
 }
 

@@ -46,13 +46,16 @@ use history::HostState;
 /// A host the engine decides about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostInfo {
+    /// The host's domain.
     pub host: String,
+    /// The vendor serving it.
     pub vendor: String,
 }
 
 /// The engine's verdict on one host after an evaluation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostDecision {
+    /// Whether clients may use the host.
     pub enabled: bool,
     /// Why it is disabled (or was kept enabled by a guard or an override).
     pub reason: Option<Reason>,
@@ -61,11 +64,13 @@ pub struct HostDecision {
 /// What one evaluation produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
+    /// Every host's verdict, by domain.
     pub hosts: BTreeMap<String, HostDecision>,
     /// True when some host's enabled flag changed: a new version must be published.
     pub changed: bool,
     /// False while frozen or before the first full round in enough regions: publish nothing.
     pub publishable: bool,
+    /// What was decided or refused, in order.
     pub events: Vec<Event>,
 }
 

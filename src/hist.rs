@@ -44,17 +44,20 @@ fn representative_us(bucket: usize) -> f64 {
 }
 
 impl Histogram {
+    /// Counts one value, in milliseconds.
     pub fn record_ms(&mut self, ms: f64) {
         let b = bucket_of(ms * 1000.0);
         self.counts[b] = self.counts[b].saturating_add(1);
     }
 
+    /// Adds `other`'s counts to this one's.
     pub fn merge(&mut self, other: &Histogram) {
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             *a = a.saturating_add(*b);
         }
     }
 
+    /// Values counted.
     pub fn count(&self) -> u64 {
         self.counts.iter().map(|c| u64::from(*c)).sum()
     }

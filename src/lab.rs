@@ -65,16 +65,28 @@ const RETIRED_OCTET: u8 = 9;
 const RESOLVER_NET: u8 = 53;
 const CONTROL_NET: u8 = 99;
 
+/// Why the lab could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
+    /// An address could not be bound.
     #[error("binding {what} {addr}: {source}")]
     Bind {
+        /// What was being bound.
         what: &'static str,
+        /// The address.
         addr: SocketAddr,
+        /// Why not.
         source: std::io::Error,
     },
+    /// No port was free on every lab address.
     #[error("no free {what} port shared by every lab address after {tries} tries")]
-    NoPort { what: &'static str, tries: usize },
+    NoPort {
+        /// Which port.
+        what: &'static str,
+        /// Ports tried.
+        tries: usize,
+    },
+    /// The lab CA could not be made.
     #[error("making the lab CA: {0}")]
     Ca(#[from] rcgen::Error),
 }
@@ -84,17 +96,21 @@ pub enum LabError {
 pub struct Owner {
     /// `None` for a control target.
     pub vendor: Option<&'static str>,
+    /// The region the address is in.
     pub region: &'static str,
 }
 
 /// The lab's fixed shape and the ports it got.
 #[derive(Debug, Clone, Serialize)]
 pub struct Topology {
+    /// The port every edge and control target listens on.
     pub edge_port: u16,
+    /// The port every lab resolver listens on.
     pub dns_port: u16,
 }
 
 impl Topology {
+    /// The fixed shape, with the ports the lab got.
     pub fn new(edge_port: u16, dns_port: u16) -> Topology {
         Topology {
             edge_port,
@@ -102,6 +118,7 @@ impl Topology {
         }
     }
 
+    /// The vendor serving lab host `host`.
     pub fn vendor_of(host: &str) -> Option<&'static str> {
         HOSTS.iter().find(|h| h.0 == host).map(|h| h.1)
     }
@@ -135,6 +152,7 @@ impl Topology {
         ))
     }
 
+    /// The address of resolver `resolver` in `region`.
     pub fn resolver_ip(region: &str, resolver: &str) -> Option<Ipv4Addr> {
         let i = RESOLVERS.iter().position(|r| *r == resolver)?;
         Some(Ipv4Addr::new(
@@ -145,6 +163,7 @@ impl Topology {
         ))
     }
 
+    /// The address of `region`'s control target.
     pub fn control_ip(region: &str) -> Option<Ipv4Addr> {
         Some(Ipv4Addr::new(
             127,
@@ -355,6 +374,7 @@ pub struct Lab {
 }
 
 impl Lab {
+    /// Binds every address (edges, resolvers, the fault API) and starts serving.
     pub async fn start(opts: LabOptions) -> Result<Lab, LabError> {
         let (edge_port, edge_listeners) = bind_edges(opts.edge_port).await?;
         let (dns_port, dns_sockets) = bind_resolvers(opts.dns_port).await?;
@@ -406,14 +426,17 @@ impl Lab {
         })
     }
 
+    /// The lab's shape and ports.
     pub fn topology(&self) -> &Topology {
         &self.shared.topology
     }
 
+    /// The active faults; changes apply at once.
     pub fn faults(&self) -> &Faults {
         &self.shared.faults
     }
 
+    /// Where the fault API listens.
     pub fn api_addr(&self) -> SocketAddr {
         self.api_addr
     }

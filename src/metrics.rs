@@ -3,7 +3,7 @@
 //! Probe results are counted as they arrive — local probes from the scheduler's sink, remote agents'
 //! from the ingest endpoint — through the prometheus crate's metric vecs, so probing at hundreds of
 //! probes a second takes no global lock. What the service already keeps (the published document,
-//! the scheduler's and the writer's counters) is read at scrape time by [`state`], never kept twice.
+//! the scheduler's and the writer's counters) is read at scrape time by `state`, never kept twice.
 //!
 //! Where a meaning matches Prometheus blackbox_exporter's, its names and units are used
 //! (`probe_success`, `probe_http_duration_seconds{phase}`, `probe_http_status_code`); cdnwatch's own
@@ -52,6 +52,7 @@ pub enum Source {
 }
 
 impl Source {
+    /// The one spelling, as in the `source` label.
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Local => "local",
@@ -63,8 +64,10 @@ impl Source {
 /// Why the metrics could not be set up or encoded (our own fault, never the caller's).
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
+    /// A metric could not be registered or encoded.
     #[error("metrics: {0}")]
     Prometheus(#[from] prometheus::Error),
+    /// The gzip encoding failed.
     #[error("compressing the metrics: {0}")]
     Compress(std::io::Error),
 }
@@ -96,11 +99,14 @@ struct Inner {
 /// mostly repeated label names and compresses about twentyfold).
 #[derive(Clone)]
 pub struct Rendered {
+    /// The text exposition format.
     pub plain: Bytes,
+    /// The same, gzip-compressed.
     pub gzip: Bytes,
 }
 
 impl Metrics {
+    /// Every metric, registered on a new private registry.
     pub fn new() -> Result<Metrics, MetricsError> {
         let registry = Registry::new();
         let with = |extra: &[&'static str]| [&SERIES[..], extra].concat();
@@ -276,7 +282,7 @@ impl Metrics {
         Ok(TextEncoder::new().encode_to_string(&families)?)
     }
 
-    /// The text for `GET /metrics`: a rendering at most [`RENDER_TTL`] old. Concurrent requests
+    /// The text for `GET /metrics`: a rendering at most `RENDER_TTL` old. Concurrent requests
     /// wait for the one rendering instead of each encoding (the lock is never held across an await).
     pub fn render(&self) -> Result<Rendered, MetricsError> {
         let mut cached = self.inner.rendered.lock().expect("metrics render cache");

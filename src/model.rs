@@ -34,6 +34,7 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Every phase, in the order a probe goes through them.
     pub const ALL: [Phase; 5] = [
         Phase::Resolve,
         Phase::Connect,
@@ -42,6 +43,7 @@ impl Phase {
         Phase::Transfer,
     ];
 
+    /// The one spelling, as in SQL, labels, JSON and HTML.
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Resolve => "resolve",
@@ -114,6 +116,7 @@ pub enum FailureClass {
 }
 
 impl FailureClass {
+    /// Every class.
     pub const ALL: [FailureClass; 21] = [
         FailureClass::DnsTimeout,
         FailureClass::DnsServfail,
@@ -138,6 +141,7 @@ impl FailureClass {
         FailureClass::HeadersTooLarge,
     ];
 
+    /// The one spelling, as in SQL, labels, JSON and HTML.
     pub fn as_str(self) -> &'static str {
         match self {
             FailureClass::DnsTimeout => "dns_timeout",
@@ -164,6 +168,7 @@ impl FailureClass {
         }
     }
 
+    /// The class spelled `s`, if any.
     pub fn parse(s: &str) -> Option<FailureClass> {
         FailureClass::ALL.into_iter().find(|c| c.as_str() == s)
     }
@@ -185,12 +190,16 @@ impl fmt::Display for FailureClass {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum HostRole {
+    /// The host clients use first.
     Primary,
+    /// A backup on the same vendor.
     SameVendorBackup,
+    /// A backup on another vendor.
     OtherVendorBackup,
 }
 
 impl HostRole {
+    /// The one spelling, as in SQL, JSON and the pages.
     pub fn as_str(self) -> &'static str {
         match self {
             HostRole::Primary => "primary",
@@ -204,12 +213,16 @@ impl HostRole {
 /// (never containing secrets: it is shown on pages and in logs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
+    /// What went wrong.
     pub class: FailureClass,
+    /// The phase it went wrong in.
     pub phase: Phase,
+    /// What happened, in words.
     pub detail: String,
 }
 
 impl Failure {
+    /// A failure of `class` in `phase`.
     pub fn new(class: FailureClass, phase: Phase, detail: impl Into<String>) -> Self {
         Failure {
             class,
@@ -222,9 +235,13 @@ impl Failure {
 /// What the leaf certificate of one TLS handshake said.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CertInfo {
+    /// The end of its validity.
     pub not_after: DateTime<Utc>,
+    /// The start of its validity.
     pub not_before: DateTime<Utc>,
+    /// The issuer's distinguished name.
     pub issuer: String,
+    /// The subject's distinguished name.
     pub subject: String,
     /// True when the chain verified for the host against the trust store in force.
     pub verified: bool,
@@ -242,6 +259,7 @@ impl CertInfo {
 pub struct DnsAnswer {
     /// The CNAME chain from the queried name to the name that holds the addresses.
     pub cname_chain: Vec<String>,
+    /// The addresses at the end of the chain.
     pub ips: Vec<IpAddr>,
     /// The smallest TTL of the answer records, in seconds.
     pub ttl_s: Option<u32>,
@@ -255,30 +273,47 @@ pub struct DnsAnswer {
 /// Times are milliseconds with microsecond resolution; a phase that was not reached is `None`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EdgeResult {
+    /// When the probe started.
     pub at: DateTime<Utc>,
+    /// The host's domain.
     pub host: String,
+    /// The probe path.
     pub path: String,
+    /// The region probed from.
     pub region: String,
+    /// The resolver probed through.
     pub resolver: String,
+    /// The edge probed; `None` on the row of a DNS failure.
     pub edge_ip: Option<IpAddr>,
+    /// The resolve phase.
     pub dns_ms: Option<f64>,
+    /// The TCP connect.
     pub connect_ms: Option<f64>,
+    /// The TLS handshake.
     pub tls_ms: Option<f64>,
+    /// From the request written to the response head.
     pub first_byte_ms: Option<f64>,
+    /// The body read.
     pub transfer_ms: Option<f64>,
     /// From the start of the edge's TCP connect to the end of the body, plus the DNS time.
     pub total_ms: Option<f64>,
+    /// The HTTP status, when a response head arrived.
     pub status: Option<u16>,
+    /// Body bytes read.
     pub body_bytes: u64,
+    /// The leaf certificate, when a handshake got one.
     pub cert: Option<CertInfo>,
+    /// Why the probe failed; `None` when it passed.
     pub failure: Option<Failure>,
 }
 
 impl EdgeResult {
+    /// Whether the probe passed.
     pub fn ok(&self) -> bool {
         self.failure.is_none()
     }
 
+    /// The failure's class, if it failed.
     pub fn failure_class(&self) -> Option<FailureClass> {
         self.failure.as_ref().map(|f| f.class)
     }

@@ -26,15 +26,23 @@ use crate::model::{CertInfo, EdgeResult, Failure, FailureClass, Phase};
 /// Why the prober could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeSetupError {
+    /// A vendor's trust store or TLS setup could not be built.
     #[error("vendor `{vendor}`: {why}")]
-    Vendor { vendor: String, why: String },
+    Vendor {
+        /// The vendor's name.
+        vendor: String,
+        /// What went wrong.
+        why: String,
+    },
 }
 
 /// The result of one probe: the DNS outcome and one row per edge probed (or the one row that
 /// carries the DNS failure).
 #[derive(Debug, Clone)]
 pub struct ProbeReport {
+    /// The resolve phase's outcome.
     pub dns: DnsOutcome,
+    /// One row per edge probed, or the one row of a DNS failure.
     pub results: Vec<EdgeResult>,
 }
 
@@ -47,6 +55,7 @@ pub struct Prober {
 }
 
 impl Prober {
+    /// A prober for `config`: each vendor's trust store read and its TLS setup built.
     pub fn new(config: &Config) -> Result<Prober, ProbeSetupError> {
         tls::install_default_provider();
         let mut vendors = HashMap::new();

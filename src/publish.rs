@@ -29,18 +29,31 @@ pub const RESIGN_AFTER: chrono::Duration = chrono::Duration::hours(6);
 /// Why publishing failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
+    /// The signing key file could not be read.
     #[error("cannot read the signing key {path}: {source}")]
     KeyRead {
+        /// The key file.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
+    /// The signing key file does not hold a key.
     #[error("the signing key {path} is malformed: {why}")]
-    KeyMalformed { path: PathBuf, why: String },
+    KeyMalformed {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A file (the key, the version floor) could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
+        /// The file.
         path: PathBuf,
+        /// Why it could not be written.
         source: std::io::Error,
     },
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }

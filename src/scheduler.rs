@@ -33,10 +33,15 @@ use crate::series::SeriesKey;
 /// series a per-series copy of every path would cost hundreds of megabytes.
 #[derive(Debug, Clone)]
 pub struct SeriesSpec {
+    /// The series' four names.
     pub key: SeriesKey,
+    /// The host, without its paths.
     pub host: Arc<Host>,
+    /// The object probed.
     pub path: ProbePath,
+    /// The region probed from.
     pub region: Arc<Region>,
+    /// The resolver probed through.
     pub resolver: ResolverConfig,
 }
 
@@ -57,16 +62,19 @@ struct ControlSlot {
 /// What the scheduler measures about itself.
 #[derive(Debug, Default)]
 pub struct SchedulerStats {
+    /// Runs started.
     pub started: AtomicU64,
     /// Runs skipped because the series' previous run was still going.
     pub skipped_overlap: AtomicU64,
     /// Start lag (planned → actual start) of every run, and the last one in µs.
     pub lag: Mutex<Histogram>,
+    /// See `lag`.
     pub last_lag_us: AtomicU64,
     /// The sum of every start lag in µs (a Prometheus histogram's `_sum`).
     pub lag_sum_us: AtomicU64,
     /// Probes running now (holding a concurrency permit), and the most ever at once.
     pub in_flight: AtomicU64,
+    /// See `in_flight`.
     pub peak_in_flight: AtomicU64,
     /// Series in the schedule.
     pub series: AtomicU64,
@@ -182,10 +190,12 @@ impl Scheduler {
         );
     }
 
+    /// The scheduler's counters, shared.
     pub fn stats(&self) -> Arc<SchedulerStats> {
         self.stats.clone()
     }
 
+    /// Series in the schedule.
     pub fn series_count(&self) -> usize {
         self.slots.len()
     }

@@ -6,9 +6,13 @@ use crate::model::EdgeResult;
 /// The four names that identify a probe series.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct SeriesKey {
+    /// The host's domain.
     pub host: String,
+    /// The probe path.
     pub path: String,
+    /// The region probed from.
     pub region: String,
+    /// The resolver probed through.
     pub resolver: String,
 }
 

@@ -31,8 +31,11 @@ use crate::web::{self, AppState};
 /// What `serve` needs beyond the config.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
+    /// The config file, read again on reload.
     pub config_path: PathBuf,
+    /// Where the database and the signing key live.
     pub data_dir: PathBuf,
+    /// The HTTP server's address (port 0 picks one).
     pub listen: SocketAddr,
     /// This prober's identity, stored with every result.
     pub prober_id: String,
@@ -45,31 +48,44 @@ pub struct ServeOptions {
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The config could not be loaded.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The data directory could not be created.
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
+        /// The directory.
         path: PathBuf,
+        /// Why not.
         source: std::io::Error,
     },
+    /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The prober could not be set up.
     #[error(transparent)]
     Prober(#[from] ProbeSetupError),
+    /// The publisher could not be set up.
     #[error(transparent)]
     Publish(#[from] crate::publish::PublishError),
+    /// The metrics could not be registered.
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
+    /// The HTTP listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
+        /// The address.
         addr: SocketAddr,
+        /// Why not.
         source: std::io::Error,
     },
 }
 
 /// A running service.
 pub struct Running {
+    /// The address the HTTP server listens on.
     pub addr: SocketAddr,
+    /// The state the handlers share.
     pub state: AppState,
     reload_tx: mpsc::Sender<(Config, Arc<Prober>)>,
     config_path: PathBuf,

@@ -70,17 +70,33 @@ pub const PRUNE_STEP_ROWS: i64 = 5_000;
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database could not be opened.
     #[error("cannot open the database {path}: {source}")]
-    Open { path: PathBuf, source: sqlx::Error },
-    #[error("cannot apply the database migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("database error while {what}: {source}")]
-    Query {
-        what: &'static str,
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// Why not.
         source: sqlx::Error,
     },
+    /// The migrations could not be applied.
+    #[error("cannot apply the database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("database error while {what}: {source}")]
+    Query {
+        /// What the query was doing.
+        what: &'static str,
+        /// Why it failed.
+        source: sqlx::Error,
+    },
+    /// A row does not read as what it should hold.
     #[error("the database holds a malformed {what} row: {detail}")]
-    Corrupt { what: &'static str, detail: String },
+    Corrupt {
+        /// What kind of row.
+        what: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
 }
 
 fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -131,7 +147,9 @@ impl Store {
 /// One probe result as it enters the store: the row and the prober that measured it.
 #[derive(Debug, Clone)]
 pub struct Record {
+    /// The id of the prober that measured it.
     pub prober: Arc<str>,
+    /// The result.
     pub result: EdgeResult,
 }
 
@@ -308,8 +326,11 @@ impl Store {
 /// How long each kind of row is kept.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Retention {
+    /// Raw per-edge results.
     pub raw: Duration,
+    /// Per-minute rollups.
     pub minute: Duration,
+    /// Per-hour rollups.
     pub hour: Duration,
 }
 

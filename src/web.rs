@@ -25,6 +25,7 @@ pub use state::AppState;
 /// Largest ingest body accepted, in bytes.
 const INGEST_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
+/// Every route of the service, on `state`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -74,17 +75,22 @@ async fn readyz(
 /// An error a handler answers with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// The request is malformed (400).
     #[error("{0}")]
     BadRequest(String),
+    /// Nothing is there (404).
     #[error("not found: {0}")]
     NotFound(String),
+    /// The token is missing (401) or wrong (403), or the action is disabled (401).
     #[error("{0}")]
     Auth(#[from] crate::auth::AuthError),
+    /// Not available yet or right now (503).
     #[error("{0}")]
     Unavailable(String),
     /// A request the framework refused before the handler (a body over its limit …).
     #[error("{1}")]
     Rejected(StatusCode, String),
+    /// The store failed (503; the cause is logged, not answered).
     #[error("the database is unavailable")]
     Store(#[from] crate::store::StoreError),
 }

@@ -17,7 +17,7 @@ use crate::startup::{self, ServeOptions};
 use crate::store::SeriesLatest;
 
 #[derive(Debug, clap::Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Address of cdnwatch's HTTP server (status API, /metrics, the dashboard).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,

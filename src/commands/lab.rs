@@ -12,7 +12,7 @@ use crate::lab::{Lab, LabOptions};
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct LabArgs {
+pub(crate) struct LabArgs {
     #[command(subcommand)]
     pub command: Option<LabCommand>,
     /// Address of the fault API.
@@ -30,7 +30,7 @@ pub struct LabArgs {
 }
 
 #[derive(Debug, clap::Subcommand)]
-pub enum LabCommand {
+pub(crate) enum LabCommand {
     /// Injects, lists and removes faults in a running lab.
     #[command(subcommand)]
     Fault(FaultCommand),
@@ -39,7 +39,7 @@ pub enum LabCommand {
 // Parsed once per command line: the size of the largest variant does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, clap::Subcommand)]
-pub enum FaultCommand {
+pub(crate) enum FaultCommand {
     /// Adds a fault; prints its id.
     Add(AddArgs),
     /// Lists the active faults.
@@ -61,7 +61,7 @@ pub enum FaultCommand {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct AddArgs {
+pub(crate) struct AddArgs {
     #[arg(long, default_value = "127.0.0.1:8480")]
     pub api: SocketAddr,
     /// http_status, delay, slow_body, reset, refuse, blackhole, cert_expired, cert_expiring,

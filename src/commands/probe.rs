@@ -20,9 +20,13 @@ use crate::report;
 /// Which series a one-shot probe covers; `None` matches all.
 #[derive(Debug, Default, Clone)]
 pub struct Selection {
+    /// Only this host (domain).
     pub host: Option<String>,
+    /// Only this probe path.
     pub path: Option<String>,
+    /// Only this region.
     pub region: Option<String>,
+    /// Only resolvers with this name.
     pub resolver: Option<String>,
 }
 

@@ -15,6 +15,7 @@ use crate::model::HostRole;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Vendor {
+    /// The vendor's name, as hosts refer to it.
     pub name: String,
     /// Extra trusted CA certificates (PEM), relative to the config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,8 +33,10 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Scheme {
+    /// TLS, then HTTP/1.1 (port 443 by default).
     #[default]
     Https,
+    /// Plain HTTP/1.1 (port 80 by default).
     Http,
 }
 
@@ -42,9 +45,13 @@ pub enum Scheme {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Host<P = ProbePath> {
+    /// The domain clients use and probes ask for.
     pub domain: String,
+    /// The name of the vendor serving it.
     pub vendor: String,
+    /// Its place in the failover order.
     pub role: HostRole,
+    /// `https` (default) or `http`.
     #[serde(default)]
     pub scheme: Scheme,
     /// Port override; default 443 (https) or 80 (http).
@@ -53,6 +60,7 @@ pub struct Host<P = ProbePath> {
     /// `rate` in `hostListConfig`: the share of clients that may use this host, 0..1. Default 1.
     #[serde(default = "one")]
     pub rate: f64,
+    /// The objects probed on it.
     pub paths: Vec<P>,
 }
 
@@ -87,12 +95,15 @@ fn one() -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Method {
+    /// `GET`: the body is read and checked.
     #[default]
     Get,
+    /// `HEAD`: the head only.
     Head,
 }
 
 impl Method {
+    /// The one spelling, as on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
@@ -116,7 +127,9 @@ pub enum ContentCheck {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(into = "PathDoc", try_from = "PathDoc")]
 pub struct ProbePath {
+    /// The request path, starting with `/`.
     pub path: String,
+    /// `GET` (default) or `HEAD`.
     pub method: Method,
     /// Accepted status codes. Default `[200]`.
     pub accept_status: Vec<u16>,
@@ -256,7 +269,9 @@ fn content_check(doc: &PathDoc, at: &FieldPath, out: &mut Findings) -> Option<Co
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MergedHost {
+    /// The original domain.
     pub host: String,
+    /// The path prefix it is served under on the unified domain, such as `/image`.
     pub path_prefix: String,
     /// Rollout rate 0..1.
     #[serde(default = "one")]

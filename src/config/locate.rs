@@ -17,22 +17,26 @@ pub(super) enum Segment {
 pub struct FieldPath(Vec<Segment>);
 
 impl FieldPath {
+    /// The path of the document itself.
     pub fn root() -> Self {
         FieldPath(Vec::new())
     }
 
+    /// This path, then the key `k`.
     pub fn key(&self, k: &str) -> Self {
         let mut v = self.0.clone();
         v.push(Segment::Key(k.to_owned()));
         FieldPath(v)
     }
 
+    /// This path, then the array index `i`.
     pub fn index(&self, i: usize) -> Self {
         let mut v = self.0.clone();
         v.push(Segment::Index(i));
         FieldPath(v)
     }
 
+    /// This path, then `other`.
     pub fn join(&self, other: &FieldPath) -> Self {
         let mut v = self.0.clone();
         v.extend(other.0.iter().cloned());

@@ -13,6 +13,7 @@ pub struct Problem {
     pub column: usize,
     /// The field path, such as `hosts[1].paths[0].method`; empty for the file as a whole.
     pub field: String,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -31,14 +32,20 @@ impl fmt::Display for Problem {
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read config file {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
+    /// The file was read but has problems; every one is listed.
     #[error("{file}: {} problem(s):\n{}", problems.len(), render_problems(file, problems))]
     Invalid {
+        /// The file, as named in the problems.
         file: String,
+        /// Every problem found, in file order.
         problems: Vec<Problem>,
     },
 }

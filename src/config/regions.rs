@@ -15,16 +15,27 @@ use super::locate::FieldPath;
 /// Why a value in the file does not parse; the text is what the file says.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
+    /// Not `ip/prefix`.
     #[error("`{0}` is not a subnet like 198.51.100.0/24")]
     NotASubnet(String),
+    /// Not an IP address.
     #[error("`{0}` is not an IP address")]
     NotAnIp(String),
+    /// Not a number of bits.
     #[error("`{0}` is not a prefix length")]
     NotAPrefix(String),
+    /// A prefix longer than the address.
     #[error("prefix /{len} is longer than {max} bits")]
-    PrefixTooLong { len: u8, max: u8 },
+    PrefixTooLong {
+        /// The prefix length written.
+        len: u8,
+        /// The family's address length in bits.
+        max: u8,
+    },
+    /// Not `ip:port`.
     #[error("`{0}` is not an ip:port address")]
     NotAnAddress(String),
+    /// Not an `https://` URL.
     #[error("`{0}` is not an https:// URL")]
     NotHttps(String),
 }
@@ -32,7 +43,9 @@ pub enum ValueError {
 /// An EDNS client subnet: an address and a prefix length that fits its family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientSubnet {
+    /// The subnet's address.
     pub ip: IpAddr,
+    /// The prefix length in bits.
     pub prefix: u8,
 }
 
@@ -67,6 +80,7 @@ impl fmt::Display for ClientSubnet {
 pub struct DohUrl(String);
 
 impl DohUrl {
+    /// The URL as written.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -104,12 +118,14 @@ fn found<T>(parsed: Result<T, ValueError>, at: FieldPath, out: &mut Findings) ->
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(into = "RegionDoc", try_from = "RegionDoc")]
 pub struct Region {
+    /// The region's name, as results and pages show it.
     pub name: String,
     /// EDNS client subnet sent with every query (`client_subnet = "ip/prefix"`).
     pub client_subnet: Option<ClientSubnet>,
     /// Addresses that do not depend on any CDN; when none connects, the region's own network is
     /// down and its results do not count.
     pub control_targets: Vec<SocketAddr>,
+    /// The resolvers probes in this region go through.
     pub resolvers: Vec<ResolverConfig>,
 }
 
@@ -196,15 +212,20 @@ fn resolvers(doc: &RegionDoc, at: &FieldPath, out: &mut Findings) -> Vec<Resolve
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(into = "ResolverDoc")]
 pub struct ResolverConfig {
+    /// The resolver's name, unique within its region.
     pub name: String,
+    /// How it is asked.
     pub transport: Transport,
 }
 
 /// A resolver's transport: `udp` or `tcp` (`ip:port`), or `doh` (an https URL).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
+    /// Plain DNS over UDP; a truncated answer is asked again over TCP.
     Udp(SocketAddr),
+    /// Plain DNS over TCP.
     Tcp(SocketAddr),
+    /// DNS over HTTPS.
     Doh(DohUrl),
 }
 

@@ -55,6 +55,7 @@ const SECONDS_PER_DAY: u64 = 24 * SECONDS_PER_HOUR;
 pub struct ProbeSettings {
     /// Time between two runs of one series, in ms. Default 30 000.
     pub interval_ms: u64,
+    /// One timeout per phase.
     pub timeouts: Timeouts,
     /// Most edge IPs probed per DNS answer. Default 4.
     pub max_edges: usize,
@@ -90,8 +91,11 @@ impl ProbeSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Timeouts {
+    /// The resolve phase's budget, in ms. Default 2 000.
     pub dns_ms: u64,
+    /// The connect phase's budget, in ms. Default 3 000.
     pub connect_ms: u64,
+    /// The TLS handshake's budget, in ms. Default 3 000.
     pub tls_ms: u64,
     /// From the request written to the response head received.
     pub first_byte_ms: u64,

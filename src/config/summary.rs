@@ -7,10 +7,15 @@ use super::Config;
 /// What a valid config amounts to: the numbers `check-config` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
+    /// Hosts probed.
     pub hosts: usize,
+    /// Probe paths over all hosts.
     pub host_paths: usize,
+    /// Regions probed from.
     pub regions: usize,
+    /// Resolvers over all regions.
     pub resolvers: usize,
+    /// Probe series: each host path from each region through each of its resolvers.
     pub series: usize,
 }
 

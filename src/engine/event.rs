@@ -60,12 +60,17 @@ impl Reason {
 /// One decision or refusal, with its evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
+    /// When the round was evaluated.
     pub at: DateTime<Utc>,
+    /// The host concerned; `None` for an event about all hosts or a path.
     pub host: Option<String>,
     /// Enabled before and after (`None` when the event changed no host).
     pub old_enabled: Option<bool>,
+    /// See `old_enabled`.
     pub new_enabled: Option<bool>,
+    /// Why.
     pub reason: Reason,
+    /// What happened, in words.
     pub detail: String,
     /// Per region, for the host (or for all hosts when `host` is empty).
     pub evidence: BTreeMap<String, RegionCounts>,

@@ -17,11 +17,17 @@ use crate::model::{FailureClass, Outcome};
 /// One result of the round, keyed by (host, path, region, resolver, edge IP).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Observation {
+    /// The host's domain.
     pub host: String,
+    /// The probe path.
     pub path: String,
+    /// The resolver (within the region) the probe went through.
     pub resolver: String,
+    /// The edge IP probed; `None` when resolving failed.
     pub edge: Option<IpAddr>,
+    /// The failure class; `None` for a success.
     pub class: Option<FailureClass>,
+    /// The HTTP status, when a response head arrived.
     pub status: Option<u16>,
 }
 
@@ -37,16 +43,19 @@ impl Observation {
 /// One region's part of a round.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegionRound {
+    /// The region's name.
     pub region: String,
     /// Whether any of the region's control targets answered; when none did, the region's own
     /// network is down and its round does not vote.
     pub control_ok: bool,
+    /// The region's results for the interval.
     pub observations: Vec<Observation>,
 }
 
 /// Every region's latest results for one interval.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Round {
+    /// One entry per region that reported.
     pub regions: Vec<RegionRound>,
 }
 
@@ -57,8 +66,11 @@ pub enum RoundVerdict {
     Invalid,
     /// The region has no results for this host (after origin-faulted paths are set aside).
     NoData,
+    /// The region voted with its results for this host.
     Voted {
+        /// Results that were not CDN failures.
         ok: u32,
+        /// Results that were CDN failures.
         failed: u32,
     },
 }
@@ -66,7 +78,9 @@ pub enum RoundVerdict {
 /// Evidence counts of one region (in an analysis and in the events made from it).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegionCounts {
+    /// Results that were not CDN failures.
     pub ok: u32,
+    /// Results that were CDN failures.
     pub failed: u32,
     /// The region's control targets failed: its round did not vote.
     pub invalid: bool,
@@ -89,9 +103,19 @@ pub(super) struct Analysis {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     /// One edge IP in one region: shown as `edge 127.21.1.9 (cn-east)`.
-    Edge { region: String, edge: IpAddr },
+    Edge {
+        /// The region it fails from.
+        region: String,
+        /// The edge IP.
+        edge: IpAddr,
+    },
     /// One resolver of one region: shown as `resolver cn-east/isp`.
-    Resolver { region: String, resolver: String },
+    Resolver {
+        /// The resolver's region.
+        region: String,
+        /// The resolver's name.
+        resolver: String,
+    },
 }
 
 impl fmt::Display for Scope {

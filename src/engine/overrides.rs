@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OverrideKind {
+    /// Disable the host whatever the rules say (fail-open still keeps one host in).
     ForceDisable,
+    /// Enable the host whatever the rules say.
     ForceEnable,
+    /// Keep the host as it is; record what the engine would do.
     ObserveOnly,
 }
 
@@ -39,10 +42,15 @@ impl OverrideKind {
 /// A manual override, in force until `expires_at`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Override {
+    /// The host's domain.
     pub host: String,
+    /// What is forced.
     pub kind: OverrideKind,
+    /// The operator's reason, as typed.
     pub reason: String,
+    /// Who set it.
     pub actor: String,
+    /// When it stops being in force.
     pub expires_at: DateTime<Utc>,
 }
 

@@ -14,12 +14,19 @@ use crate::model::FailureClass;
 /// `cdn east/isp 127.21.1.1 /image/p.jpg http_status 502`; `-` stands for an unknown edge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sample {
+    /// The host's domain.
     pub host: String,
+    /// The region probed from.
     pub region: String,
+    /// The resolver probed through.
     pub resolver: String,
+    /// The edge IP; `None` (`-`) when unknown.
     pub edge: Option<IpAddr>,
+    /// The probe path.
     pub path: String,
+    /// How it failed.
     pub class: FailureClass,
+    /// The HTTP status, when there was one.
     pub status: Option<u16>,
 }
 

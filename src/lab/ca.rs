@@ -12,7 +12,9 @@ use time::{Duration, OffsetDateTime};
 /// Which certificate an edge presents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CertVariant {
+    /// Valid now, for the host, from the lab CA.
     Valid,
+    /// Expired yesterday.
     Expired,
     /// Valid now, expiring in this many days.
     ExpiringInDays(i64),
@@ -33,6 +35,7 @@ pub struct LabCa {
 }
 
 impl LabCa {
+    /// A new CA with a fresh key, valid from two days ago to ten years ahead.
     pub fn new() -> Result<LabCa, rcgen::Error> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params
@@ -53,6 +56,7 @@ impl LabCa {
         })
     }
 
+    /// The CA certificate, PEM, for the prober to trust.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
     }

@@ -36,16 +36,21 @@ pub enum FaultKind {
     HugeHeaders,
     /// After the TLS handshake, answer with bytes that are not HTTP.
     HttpGarbage,
+    /// An expired certificate.
     CertExpired,
     /// A certificate that expires in `days`.
     CertExpiring,
     /// A certificate whose validity starts tomorrow.
     CertNotYetValid,
+    /// A certificate issued for another name.
     CertWrongName,
     /// A self-signed certificate, from no CA the vendor is trusted with.
     CertUntrusted,
+    /// Answer SERVFAIL.
     DnsServfail,
+    /// Answer NXDOMAIN.
     DnsNxdomain,
+    /// Answer REFUSED.
     DnsRefused,
     /// NOERROR with the CNAME but no address record.
     DnsEmpty,
@@ -58,6 +63,8 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// Whether the kind is scoped as a DNS fault (by resolver, never by edge or path):
+    /// `dns_servfail`, `dns_nxdomain`, `dns_refused`, `dns_timeout`, `dns_delay`, `stale_dns`.
     pub fn is_dns(self) -> bool {
         matches!(
             self,
@@ -70,6 +77,7 @@ impl FaultKind {
         )
     }
 
+    /// Whether the kind is `cert_expired`, `cert_expiring` or `cert_wrong_name`.
     pub fn is_cert(self) -> bool {
         matches!(
             self,
@@ -82,17 +90,24 @@ impl FaultKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
+    /// What goes wrong.
     pub kind: FaultKind,
+    /// Only this vendor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vendor: Option<String>,
+    /// Only this host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Only this region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Only this resolver (DNS faults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolver: Option<String>,
+    /// Only this edge IP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge: Option<IpAddr>,
+    /// Only paths starting with this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_prefix: Option<String>,
     /// For `http_status`.
@@ -113,6 +128,7 @@ pub struct FaultSpec {
 }
 
 impl FaultSpec {
+    /// A fault of `kind` everywhere, with no parameter.
     pub fn new(kind: FaultKind) -> FaultSpec {
         FaultSpec {
             kind,
@@ -187,7 +203,9 @@ impl FaultSpec {
 /// An active fault.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fault {
+    /// Its id, for removal.
     pub id: u64,
+    /// What it does and where.
     #[serde(flatten)]
     pub spec: FaultSpec,
 }
@@ -195,11 +213,17 @@ pub struct Fault {
 /// Where a decision is being made: what is known there (the rest is `None`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Context<'a> {
+    /// The vendor, when known.
     pub vendor: Option<&'a str>,
+    /// The host, when known.
     pub host: Option<&'a str>,
+    /// The region, when known.
     pub region: Option<&'a str>,
+    /// The resolver, when known.
     pub resolver: Option<&'a str>,
+    /// The edge IP, when known.
     pub edge: Option<IpAddr>,
+    /// The request path, when known.
     pub path: Option<&'a str>,
 }
 
@@ -232,6 +256,7 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// No faults, for the lab of `topology`.
     pub fn new(topology: Arc<Topology>) -> Faults {
         let (changed, _) = watch::channel(0);
         Faults {
@@ -255,6 +280,7 @@ impl Faults {
         Ok(id)
     }
 
+    /// Every active fault, oldest first.
     pub fn list(&self) -> Vec<Fault> {
         self.inner.read().expect("faults").clone()
     }
@@ -272,11 +298,13 @@ impl Faults {
         removed
     }
 
+    /// Removes every fault.
     pub fn clear(&self) {
         self.inner.write().expect("faults").clear();
         self.bump();
     }
 
+    /// A receiver of the generation, bumped on every change.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }

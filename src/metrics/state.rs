@@ -18,9 +18,13 @@ use crate::store::writer::Ingest;
 /// What the scrape reads: the handles `AppState` holds.
 #[derive(Clone)]
 pub struct ServiceState {
+    /// The published host list.
     pub publisher: Arc<Publisher>,
+    /// The config in force.
     pub config: LiveConfig,
+    /// The scheduler's counters.
     pub scheduler: Arc<SchedulerStats>,
+    /// The store writer's queue and counters.
     pub ingest: Ingest,
 }
 

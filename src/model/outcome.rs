@@ -12,6 +12,7 @@ use super::FailureClass;
 /// spelled only where it is stored ([`Outcome::key`]) or shown (`Display`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Outcome {
+    /// The failure class.
     pub class: FailureClass,
     /// The status code; `None` for every class but `http_status` (and for an `http_status` whose
     /// code was not kept).

@@ -9,12 +9,18 @@ use serde::{Deserialize, Serialize};
 /// always wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Rcode {
+    /// No error.
     #[default]
     NoError,
+    /// Format error: the server could not read the query.
     FormErr,
+    /// Server failure.
     ServFail,
+    /// The name does not exist.
     NXDomain,
+    /// The server does not implement the query.
     NotImp,
+    /// The server refused to answer.
     Refused,
     /// Any other code, by its number.
     Other(u16),

@@ -26,8 +26,11 @@ use answer::parse_answer;
 /// The outcome of the resolve phase.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DnsOutcome {
+    /// The answer, when one parsed (even one with a failing rcode).
     pub answer: Option<DnsAnswer>,
+    /// How long the phase took.
     pub dns_ms: f64,
+    /// Why the phase failed; `None` when it passed.
     pub failure: Option<Failure>,
 }
 

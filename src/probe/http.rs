@@ -23,27 +23,43 @@ const HYPER_MIN_BUF: usize = 8192;
 
 /// What the request asks for and what it may cost.
 pub struct RequestSpec<'a> {
+    /// The `Host` header: the probed domain.
     pub host_header: &'a str,
+    /// `GET` or `HEAD`.
     pub method: Method,
+    /// The request path.
     pub path: &'a str,
+    /// Status codes that pass.
     pub accept_status: &'a [u16],
+    /// The content check on the body, if any.
     pub check: Option<ContentCheck>,
+    /// From the request written to the response head.
     pub first_byte_timeout: Duration,
+    /// For the whole body once the head has arrived.
     pub transfer_timeout: Duration,
+    /// Response-head bytes read at most.
     pub max_header_bytes: usize,
+    /// Body bytes read at most.
     pub max_body_bytes: u64,
 }
 
 /// The measured outcome; the phases reached are `Some`.
 #[derive(Debug, Default)]
 pub struct HttpOutcome {
+    /// From the request written to the response head.
     pub first_byte_ms: Option<f64>,
+    /// The body read.
     pub transfer_ms: Option<f64>,
+    /// The response's status, once its head arrived.
     pub status: Option<u16>,
+    /// Body bytes read.
     pub body_bytes: u64,
+    /// Why the request failed (status, content, timeout …); `None` when it passed.
     pub failure: Option<Failure>,
 }
 
+/// Sends one HTTP/1.1 request over `stream` and reads the response within `spec`'s limits, timing
+/// the first byte and the transfer. Never panics; a failure is in the outcome.
 pub async fn request<S>(stream: S, spec: &RequestSpec<'_>) -> HttpOutcome
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,

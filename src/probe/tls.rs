@@ -71,6 +71,7 @@ impl ServerCertVerifier for RecordOnly {
 }
 
 impl VendorTls {
+    /// The TLS setup for a vendor whose certificates are checked against `roots`.
     pub fn new(roots: Arc<RootCertStore>) -> Result<VendorTls, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
@@ -102,12 +103,18 @@ fn provider_default() -> &'static CryptoProvider {
 /// The handshake's result: the stream, its time, the certificate and, if the certificate fails
 /// verification, that failure (the stream is still usable).
 pub struct Handshake {
+    /// The encrypted stream, ready for the request.
     pub stream: TlsStream<TcpStream>,
+    /// How long the handshake took.
     pub tls_ms: f64,
+    /// What the leaf certificate said.
     pub cert: Option<CertInfo>,
+    /// Why the certificate failed verification, if it did.
     pub cert_failure: Option<Failure>,
 }
 
+/// The TLS handshake with SNI `domain` on `tcp`, within `timeout`. The certificate is verified
+/// after the handshake, so a bad one still yields a stream (and a `cert_failure`).
 pub async fn handshake(
     tcp: TcpStream,
     domain: &str,

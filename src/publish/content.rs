@@ -11,8 +11,11 @@ use crate::config::Config;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HostEntry {
+    /// The domain.
     pub host: String,
+    /// The share of clients that may use it, 0..1.
     pub rate: f64,
+    /// Whether the engine (or an operator) took it out.
     pub is_disabled: bool,
 }
 
@@ -20,8 +23,11 @@ pub struct HostEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MergeEntry {
+    /// The original domain.
     pub host: String,
+    /// The prefix it is served under on the unified domain.
     pub path_prefix: String,
+    /// The share of clients that use the merge, 0..1.
     pub rate: f64,
 }
 
@@ -29,10 +35,15 @@ pub struct MergeEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Content {
+    /// The hosts in client order.
     pub host_list_config: Vec<HostEntry>,
+    /// The merged original domains.
     pub merge_host_configs: Vec<MergeEntry>,
+    /// How often clients HEAD-probe disabled hosts, in ms.
     pub revive_probe_interval: u64,
+    /// How often a client asks for the host list, in ms.
     pub config_request_interval: u64,
+    /// Addresses clients ping to tell their own network is up.
     pub public_ip_list: Vec<String>,
 }
 
@@ -82,14 +93,23 @@ impl Content {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Document {
+    /// The hosts in client order.
     pub host_list_config: Vec<HostEntry>,
+    /// The merged original domains.
     pub merge_host_configs: Vec<MergeEntry>,
+    /// How often clients HEAD-probe disabled hosts, in ms.
     pub revive_probe_interval: u64,
+    /// How often a client asks for the host list, in ms.
     pub config_request_interval: u64,
+    /// The version; a client keeps the largest it verified.
     pub config_version: i64,
+    /// Addresses clients ping to tell their own network is up.
     pub public_ip_list: Vec<String>,
+    /// When the version was issued.
     pub issued_at: DateTime<Utc>,
+    /// When a client should stop trusting this document.
     pub expires_at: DateTime<Utc>,
+    /// The id of the key that signed it.
     pub key_id: String,
 }
 

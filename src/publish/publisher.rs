@@ -18,15 +18,21 @@ use crate::store::{Store, StoreError};
 /// A version as it is served: the bytes and their headers, precomputed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Published {
+    /// The version number.
     pub version: i64,
+    /// The document's bytes, as signed.
     pub body: Bytes,
+    /// The `X-Config-Signature` header.
     pub signature_header: String,
     /// `"v<version>"`, quoted.
     pub etag: String,
     /// The ETag and signature header as header values, made once: the API serves them per request.
     pub etag_value: axum::http::HeaderValue,
+    /// See `etag_value`.
     pub signature_value: axum::http::HeaderValue,
+    /// When the version was issued.
     pub issued_at: DateTime<Utc>,
+    /// Why it was published.
     pub reason: PublishReason,
     /// What the version says, read once from its stored text; `None` when that text no longer
     /// reads as [`Content`] (every reader then sees no host).
@@ -106,6 +112,7 @@ impl Publisher {
         })
     }
 
+    /// The version being served; `None` before the first.
     pub fn current(&self) -> Option<Arc<Published>> {
         self.current.borrow().clone()
     }
@@ -115,6 +122,7 @@ impl Publisher {
         self.current.subscribe()
     }
 
+    /// The key versions are signed with.
     pub fn signer(&self) -> &Arc<Signer> {
         &self.signer
     }

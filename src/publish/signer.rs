@@ -60,10 +60,12 @@ impl Signer {
         Ok(Signer { key, key_id })
     }
 
+    /// The id of the key, as in `keyId` and the signature header.
     pub fn key_id(&self) -> &str {
         &self.key_id
     }
 
+    /// The key that verifies this signer's signatures.
     pub fn public_key(&self) -> VerifyingKey {
         self.key.verifying_key()
     }

@@ -8,7 +8,9 @@ use crate::model::Outcome;
 /// Counts and latency distributions of one series over one period.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Agg {
+    /// Results counted.
     pub count: u64,
+    /// Failed results among them.
     pub failures: u64,
     /// Failures by outcome: `http_status` is split by code because a 403 and a 502 mean different
     /// things to on-call (stored keyed by [`Outcome::key`], `http_status:502`).
@@ -20,12 +22,14 @@ pub struct Agg {
 /// The columns of one raw result that an aggregate needs.
 #[derive(Debug, Clone, Copy)]
 pub struct RawTimes {
+    /// dns, connect, tls, first byte, transfer, total, in microseconds (`None`: not reached).
     pub phases_us: [Option<i64>; 6],
     /// The failure, `None` for a successful probe.
     pub outcome: Option<Outcome>,
 }
 
 impl Agg {
+    /// Counts one result.
     pub fn add(&mut self, r: RawTimes) {
         self.count += 1;
         if let Some(outcome) = r.outcome {
@@ -42,6 +46,7 @@ impl Agg {
         }
     }
 
+    /// Adds `other` to this aggregate.
     pub fn merge(&mut self, other: &Agg) {
         self.count += other.count;
         self.failures += other.failures;
@@ -53,6 +58,7 @@ impl Agg {
         }
     }
 
+    /// The six histograms, encoded back to back (a rollup row's `hist` column).
     pub fn hist_blob(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(32);
         for h in &self.hists {
@@ -61,6 +67,7 @@ impl Agg {
         out
     }
 
+    /// `by_class` as the JSON a rollup row stores; `None` when there were no failures.
     pub fn by_class_json(&self) -> Option<String> {
         (!self.by_class.is_empty())
             .then(|| serde_json::to_string(&self.by_class).expect("map serializes"))
@@ -92,6 +99,7 @@ impl Agg {
         Some(rest)
     }
 
+    /// The share of results that did not fail; `None` for no results.
     pub fn success_ratio(&self) -> Option<f64> {
         (self.count > 0).then(|| (self.count - self.failures) as f64 / self.count as f64)
     }

@@ -19,14 +19,18 @@ use crate::series::SeriesKey;
 /// One bucket of a chart: the merged aggregate of every rollup row that starts in it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bucket {
+    /// The bucket's start, Unix ms.
     pub start_ms: i64,
+    /// Every row in it, merged.
     pub agg: Agg,
 }
 
 /// One rollup period of one series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RollupRow {
+    /// The period's start, Unix ms.
     pub start_ms: i64,
+    /// The period's aggregate.
     pub agg: Agg,
 }
 

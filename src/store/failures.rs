@@ -14,9 +14,13 @@ use crate::store::{Store, StoreError};
 /// One rollup period (or raw minute) of one (host, region) with failures in it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailurePeriod {
+    /// The period's start, Unix ms.
     pub start_ms: i64,
+    /// The host's domain.
     pub host: String,
+    /// The region.
     pub region: String,
+    /// Failed results in the period.
     pub failures: u64,
     /// Failures by outcome (`http_status 502` …).
     pub by_class: BTreeMap<Outcome, u64>,
@@ -25,9 +29,11 @@ pub struct FailurePeriod {
 /// Failed raw results of one outcome in one phase.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhaseCount {
+    /// How they failed.
     pub outcome: Outcome,
     /// `None` when the row names no phase it knows.
     pub phase: Option<Phase>,
+    /// Results counted.
     pub count: u64,
 }
 

@@ -20,11 +20,17 @@ impl SeriesKey {
 /// One edge row of a series' most recent probe.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SeriesLatest {
+    /// The series.
     pub series: SeriesKey,
+    /// When the probe started, Unix ms.
     pub at_ms: i64,
+    /// The edge IP; `None` when DNS failed.
     pub edge: Option<String>,
+    /// The failure class as stored; `None` for a success.
     pub failure: Option<String>,
+    /// The HTTP status, when there was one.
     pub status: Option<i64>,
+    /// From connect to the end of the body, plus DNS.
     pub total_ms: Option<f64>,
 }
 

@@ -10,17 +10,23 @@ use crate::series::SeriesKey;
 /// One edge row of a series' newest probe, with every column the host page shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbeRow {
+    /// The series.
     pub series: SeriesKey,
+    /// When the probe started, Unix ms.
     pub at_ms: i64,
     /// The edge IP; `None` when DNS failed.
     pub edge: Option<String>,
     /// dns, connect, tls, first byte, transfer, total, in microseconds (`None`: not reached).
     pub phases_us: [Option<i64>; 6],
+    /// The HTTP status, when there was one.
     pub status: Option<i64>,
     /// The leaf certificate's notAfter, Unix seconds.
     pub cert_not_after_s: Option<i64>,
+    /// The failure class; `None` for a success.
     pub failure: Option<FailureClass>,
+    /// The phase it failed in.
     pub phase: Option<Phase>,
+    /// What happened, in words.
     pub detail: Option<String>,
 }
 
@@ -36,8 +42,11 @@ impl ProbeRow {
 /// or success), counted: what the overview and path pages colour their cells by.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewestGroup {
+    /// The host's domain.
     pub host: String,
+    /// The probe path.
     pub path: String,
+    /// The region.
     pub region: String,
     /// The failure, `None` for the successful probes.
     pub outcome: Option<Outcome>,
@@ -45,6 +54,7 @@ pub struct NewestGroup {
     pub count: u64,
     /// The earliest certificate notAfter among them, Unix seconds.
     pub cert_not_after_s: Option<i64>,
+    /// The newest probe among them, Unix ms.
     pub newest_at_ms: i64,
 }
 

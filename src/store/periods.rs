@@ -26,9 +26,13 @@ const KEEP_HOURS_MS: i64 = 26 * HOUR_MS;
 /// One (host, path)'s probes in one rollup period: counts and the total-time histogram.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeriodSum {
+    /// The period's start, Unix ms.
     pub start_ms: i64,
+    /// The host's domain.
     pub host: String,
+    /// The probe path.
     pub path: String,
+    /// Probes and failed probes.
     pub tally: Tally,
     /// Total time of the successful probes.
     pub total: Histogram,
@@ -48,6 +52,7 @@ struct Entry {
 /// The sum of a window for one (host, path).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WindowSum {
+    /// Probes and failed probes.
     pub tally: Tally,
     /// Total time of the successful probes.
     pub total: Histogram,

@@ -10,30 +10,44 @@ use crate::engine::{Event, Override, OverrideKind};
 /// One stored version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VersionRow {
+    /// The version number.
     pub version: i64,
+    /// When it was issued, Unix ms.
     pub issued_at_ms: i64,
+    /// The document's bytes, as signed and served.
     pub body: Vec<u8>,
+    /// The id of the key that signed it.
     pub key_id: String,
+    /// The signature, base64.
     pub signature: String,
+    /// Why it was published, in its one spelling.
     pub reason: String,
+    /// The content's canonical text.
     pub content: String,
 }
 
 /// A version in the history list (without its bytes).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VersionSummary {
+    /// The version number.
     pub version: i64,
+    /// When it was issued, Unix ms.
     pub issued_at_ms: i64,
+    /// Why it was published, in its one spelling.
     pub reason: String,
+    /// The content's canonical text.
     pub content: String,
 }
 
 /// A stored override with its id.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct OverrideRow {
+    /// The row id, for clearing it.
     pub id: i64,
+    /// The override itself.
     #[serde(flatten)]
     pub rule: Override,
+    /// When it was set, Unix ms.
     pub created_at_ms: i64,
 }
 
@@ -198,6 +212,7 @@ impl Store {
             .map_err(query_err("raising the version floor"))
     }
 
+    /// The newest version, if any.
     pub async fn latest_version(&self) -> Result<Option<VersionRow>, StoreError> {
         let row = sqlx::query(
             "SELECT version, issued_at_ms, body, key_id, signature, reason, content FROM versions ORDER BY version DESC LIMIT 1",
@@ -208,6 +223,7 @@ impl Store {
         Ok(row.as_ref().map(version_row))
     }
 
+    /// Version `version`, if it is stored.
     pub async fn version(&self, version: i64) -> Result<Option<VersionRow>, StoreError> {
         let row = sqlx::query(
             "SELECT version, issued_at_ms, body, key_id, signature, reason, content FROM versions WHERE version = ?",
@@ -260,6 +276,7 @@ impl Store {
         rows.iter().map(event_row).collect()
     }
 
+    /// Stores an override set at `now_ms`; returns its id.
     pub async fn add_override(&self, o: &Override, now_ms: i64) -> Result<i64, StoreError> {
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO overrides (host, kind, reason, actor, created_at_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",

@@ -24,7 +24,9 @@ const PERIODS_PER_CALL: usize = 30;
 /// The two rollup tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Table {
+    /// One row per series and minute.
     Minute,
+    /// One row per series and hour.
     Hour,
 }
 
@@ -40,7 +42,9 @@ impl Table {
 /// What one rollup call did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RollupReport {
+    /// Minutes rolled up.
     pub minutes: usize,
+    /// Hours rolled up.
     pub hours: usize,
 }
 

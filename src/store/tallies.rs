@@ -9,11 +9,14 @@ use crate::series::SeriesKey;
 /// Probes and failed probes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
+    /// Probes counted.
     pub count: u64,
+    /// Failed probes among them.
     pub failures: u64,
 }
 
 impl Tally {
+    /// Adds `other`'s counts.
     pub fn add(&mut self, other: Tally) {
         self.count += other.count;
         self.failures += other.failures;

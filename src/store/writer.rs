@@ -25,20 +25,26 @@ pub struct WriterSettings {
     pub queue_capacity: usize,
     /// Time between two maintenance rounds (rollup + retention steps).
     pub maintenance_interval: Duration,
+    /// How long each kind of row is kept.
     pub retention: Retention,
 }
 
 /// Counters the writer keeps about itself (read by `/metrics` and the status API).
 #[derive(Debug, Default)]
 pub struct IngestStats {
+    /// Records written.
     pub written: AtomicU64,
+    /// Records dropped: the queue was full, or a batch was given up at shutdown.
     pub dropped: AtomicU64,
+    /// Batch writes that failed (each retry counts).
     pub write_errors: AtomicU64,
+    /// Batches written.
     pub batches: AtomicU64,
     /// Duration of the last batch write, in microseconds.
     pub last_write_us: AtomicU64,
     /// Durations of every successful batch write (one transaction), and their sum in µs.
     pub write_latency: Mutex<Histogram>,
+    /// See `write_latency`.
     pub write_sum_us: AtomicU64,
 }
 
@@ -72,6 +78,7 @@ impl Ingest {
         self.tx.max_capacity()
     }
 
+    /// The writer's counters.
     pub fn stats(&self) -> &Arc<IngestStats> {
         &self.stats
     }

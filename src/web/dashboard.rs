@@ -111,14 +111,22 @@ async fn protect(mut resp: Response) -> Response {
 pub enum PageError {
     /// A query parameter is missing, unknown or malformed.
     #[error("parameter `{name}`: {why}")]
-    BadParam { name: String, why: String },
+    BadParam {
+        /// The parameter.
+        name: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// Nothing is there (404).
     #[error("{0}")]
     NotFound(String),
+    /// The store failed.
     #[error("the database is unavailable; try again in a moment")]
     Store(#[from] StoreError),
 }
 
 impl PageError {
+    /// A bad parameter `name`, and why.
     pub fn bad(name: &str, why: impl Into<String>) -> PageError {
         PageError::BadParam {
             name: name.to_string(),
@@ -245,7 +253,9 @@ fn add_raw(
 
 /// A figure for a table cell and whether it is in the warning style.
 pub struct Figure {
+    /// The text shown.
     pub text: String,
+    /// Whether it is shown in the warning style.
     pub warn: bool,
 }
 
@@ -285,11 +295,17 @@ fn disabled_hosts(published: Option<&crate::publish::Published>) -> HashMap<Stri
 /// the reason of the event that last changed it, shown for a disabled host and for one a guard or
 /// an operator keeps enabled, with the event's detail as its tooltip.
 pub struct HostHead {
+    /// The host's domain.
     pub host: String,
+    /// The vendor serving it.
     pub vendor: String,
+    /// Its role, in its one spelling.
     pub role: &'static str,
+    /// Whether clients may use it now.
     pub enabled: bool,
+    /// The reason and since when (`quorum_fall since 03:12 UTC`); empty when there is none to show.
     pub why: String,
+    /// The detail of that event, for the tooltip.
     pub why_title: String,
 }
 

@@ -23,7 +23,9 @@ use crate::web::AppState;
 const CACHE_CURRENT: &str = "public, max-age=10, stale-if-error=86400, no-transform";
 /// A numbered version never changes.
 const CACHE_VERSION: &str = "public, max-age=31536000, immutable, no-transform";
+/// How long `GET /api/v1/hostlist/watch` waits for a newer version by default, in seconds.
 pub const WATCH_DEFAULT_S: u64 = 30;
+/// The longest wait `timeout` may ask for, in seconds.
 pub const WATCH_MAX_S: u64 = 55;
 
 fn current(publisher: &Publisher) -> Result<Arc<Published>, ApiError> {
@@ -203,10 +205,13 @@ pub async fn watch(
     }
 }
 
+/// One signing key, as `GET /api/v1/keys` lists it.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyInfo {
+    /// The key's id, as in `keyId`.
     pub key_id: String,
+    /// The signature algorithm: `Ed25519`.
     pub alg: &'static str,
     /// The raw 32-byte Ed25519 public key, base64.
     pub public_key: String,
@@ -223,11 +228,16 @@ pub async fn keys(State(state): State<AppState>) -> Json<Vec<KeyInfo>> {
     }])
 }
 
+/// One version, as `GET /api/v1/hostlist/versions` lists it.
 #[derive(serde::Serialize)]
 pub struct VersionInfo {
+    /// The version number.
     pub version: i64,
+    /// When it was issued.
     pub issued_at: chrono::DateTime<chrono::Utc>,
+    /// Why it was published.
     pub reason: String,
+    /// What it says (its content).
     pub content: serde_json::Value,
 }
 
@@ -268,8 +278,10 @@ pub async fn versions(
 /// One decision or refusal, with the version it produced.
 #[derive(Debug, serde::Serialize)]
 pub struct EventInfo {
+    /// The event.
     #[serde(flatten)]
     pub event: crate::engine::Event,
+    /// The version it produced; `None` for a refusal or a notice.
     pub version: Option<i64>,
 }
 
