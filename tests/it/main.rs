@@ -21,6 +21,8 @@
 //! | [`lab_cli`] | `cdnwatch lab`, `lab fault …`, `probe` and `demo` as an engineer runs them |
 //! | [`serve_process`] | `cdnwatch serve` as a process: status, SIGHUP, SIGTERM, kill -9 |
 
+// A test crate exports nothing: `pub` in the harness means "for the tests", not "for the world".
+#[allow(unreachable_pub)]
 mod harness;
 
 mod api;
