@@ -15,16 +15,24 @@ fn lib_map(lib: &str) -> String {
         .take_while(|l| l.starts_with("//!"))
         .map(|l| l.trim_start_matches("//!").strip_prefix(' ').unwrap_or(""))
         .collect();
-    let start = doc.iter().position(|l| *l == "# Layout").expect("a # Layout heading") + 1;
+    let start = doc
+        .iter()
+        .position(|l| *l == "# Layout")
+        .expect("a # Layout heading")
+        + 1;
     doc[start..].join("\n").trim().to_string()
 }
 
 /// The README's `## Layout` section, up to the next heading, without its first paragraph (which
 /// says that this test exists).
 fn readme_map(readme: &str) -> String {
-    let (_, rest) = readme.split_once("\n## Layout\n").expect("a ## Layout section");
+    let (_, rest) = readme
+        .split_once("\n## Layout\n")
+        .expect("a ## Layout section");
     let section = rest.split("\n## ").next().unwrap_or(rest).trim();
-    let (_, map) = section.split_once("\n\n").expect("an intro paragraph, then the map");
+    let (_, map) = section
+        .split_once("\n\n")
+        .expect("an intro paragraph, then the map");
     map.trim().to_string()
 }
 
