@@ -69,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
         prober_id: "bench".into(),
         tokens: Default::default(),
         bump_version: None,
+        clock: cdnwatch::clock::Clock::system(),
     })
     .await?;
     let poller = Poller {

@@ -88,6 +88,7 @@ async fn main() {
         prober_id: "bench".into(),
         tokens: Default::default(),
         bump_version: None,
+        clock: cdnwatch::clock::Clock::system(),
     })
     .await
     .unwrap();

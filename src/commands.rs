@@ -146,6 +146,7 @@ impl Command {
                     prober_id,
                     tokens,
                     bump_version,
+                    clock: crate::clock::Clock::system(),
                 })
                 .await
             }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::Clock;
 use crate::config::{Config, LiveConfig};
 use crate::engine::{
     Engine, Evaluation, HostInfo, Observation, Override, Reason, RegionRound, Round,
@@ -152,26 +153,32 @@ pub fn gather(config: &Config, latest: &LatestResults, now: DateTime<Utc>) -> Ro
     Round { regions }
 }
 
-/// The service loop: a tick every interval until cancelled.
-pub async fn run(
-    config: LiveConfig,
-    latest: Arc<LatestResults>,
-    store: Store,
-    publisher: Arc<Publisher>,
-    token: CancellationToken,
-) {
-    let first = config.get();
-    let mut decisions = DecisionLoop::new(&first, &publisher, Utc::now());
+/// Publishes the first version (every host enabled) when nothing was ever published, so clients
+/// have a document from their first poll.
+pub async fn publish_cold_start(config: &Config, publisher: &Publisher, now: DateTime<Utc>) {
     if publisher.current().is_none() {
-        // Cold start: all enabled, published at once so clients have a document from the first poll.
-        let content = Content::new(&first, |_| false);
+        let content = Content::new(config, |_| false);
         if let Err(e) = publisher
-            .publish(&content, PublishReason::ColdStart, &[], Utc::now())
+            .publish(&content, PublishReason::ColdStart, &[], now)
             .await
         {
             tracing::error!(error = %e, "publishing the first version failed");
         }
     }
+}
+
+/// The service loop: a tick every interval until cancelled, deciding at `clock`'s time.
+pub async fn run(
+    config: LiveConfig,
+    latest: Arc<LatestResults>,
+    store: Store,
+    publisher: Arc<Publisher>,
+    clock: Clock,
+    token: CancellationToken,
+) {
+    let first = config.get();
+    let mut decisions = DecisionLoop::new(&first, &publisher, clock.now());
+    publish_cold_start(&first, &publisher, clock.now()).await;
     let interval = first.probe.interval();
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -180,7 +187,7 @@ pub async fn run(
             _ = token.cancelled() => break,
             _ = ticker.tick() => {
                 let cfg = config.get();
-                decisions.tick(&cfg, &latest, &store, &publisher, Utc::now()).await;
+                decisions.tick(&cfg, &latest, &store, &publisher, clock.now()).await;
             }
         }
     }

@@ -17,7 +17,7 @@
 //! `rise` holds and coming back; `overrides` what operators force; `step` each host's outcome
 //! committed; `notice` origin faults and degraded scopes; `event` what is said about it all, with
 //! the failed results it carries (`sample`). Dependencies between them go one way (a test in
-//! `layout_tests.rs` keeps it so): `step` → `guards` → `overrides`, `event` → `evidence` → `sample`.
+//! `import_cycles.rs` keeps it so): `step` → `guards` → `overrides`, `event` → `evidence` → `sample`.
 
 mod event;
 mod evidence;

@@ -6,24 +6,32 @@
 //! - `startup` — builds the running service's state, starts every task, stops them in order.
 //! - `config` — the typed TOML file, loaded and validated once; `LiveConfig` is the one in force.
 //! - `clock` — the wall clock the prober and the decision loop read: the system's, or a stepped one.
-//! - `model` — the shared vocabulary: phases, failure classes, host roles, the per-edge result.
+//! - `model` — the shared vocabulary: phases, failure classes, outcomes, rcodes, the per-edge result.
+//! - `series`, `hist`, `period` — the series key, the latency histogram and the rollup periods, shared
+//!   by the scheduler, the metrics and the store.
 //! - `trust` — the certificate stores a probe verifies against.
 //! - `probe` — one probe of one series, a file per phase; `probe::control` checks a region's own network.
 //! - `scheduler` — when each series (and each region's control check) runs.
 //! - `results` — the one way in for results, local and remote alike, and each series' newest round.
-//! - `store` — the only place with SQL: the results, rollups, events, versions and overrides.
+//! - `store` — the only place with SQL: results, rollups, events, versions, overrides; a file per kind of data.
 //! - `engine` — pure decisions: (evidence, state, policy, now) → decisions; no I/O, no clock.
-//! - `decision_loop` — the loop that feeds the engine each interval and hands its verdict to `publish`.
-//! - `publish` — the versioned, signed host-list document (the article's JSON).
+//! - `decision_loop` — feeds the engine each interval and hands its verdict to `publish`.
+//! - `publish` — the versioned, signed host-list document (the article's JSON) and its publisher.
 //! - `client` — the reference client that polls the host list and picks a domain.
 //! - `metrics` — everything `/metrics` exports, on one private registry.
 //! - `auth` — admin and agent token digests.
-//! - `web` — the router, its state and the HTTP server: API, config center, on-call pages.
+//! - `web` — the router, its state and the HTTP server: API, config center, on-call pages, config page.
 //! - `report` — the terminal output of `probe`.
 //! - `lab` — the simulated two-vendor CDN on loopback: DNS, TLS edges, faults, its CA.
 //!
 //! Data flow: config → scheduler → probe → results → store / latest rounds → decision loop →
 //! engine → publish → web.
+//!
+//! Outside `src/`: `migrations/` (the schema), `templates/` and `static/` (pages, styles and icon,
+//! embedded in the binary), `monitoring/` (alert rules and a Grafana dashboard), `tests/it/` (the one
+//! integration-test crate, loopback only: a module per capability, everything started through
+//! `tests/it/harness.rs`), `tests/fixtures/` (fixed input files), `examples/` (the benchmarks),
+//! `scripts/` (the test command and the benchmark drivers).
 
 pub mod auth;
 pub mod client;
@@ -49,4 +57,6 @@ pub mod trust;
 pub mod web;
 
 #[cfg(test)]
-mod layout_tests;
+mod import_cycles;
+#[cfg(test)]
+mod layout;

@@ -372,6 +372,14 @@ impl Scheduler {
             .store(self.slots.len() as u64, Ordering::Relaxed);
     }
 
+    /// Waits until every probe and control check started so far has handed its result to the sink
+    /// (a stepped service runs one interval's probes, then decides on them).
+    pub async fn settle(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.tasks.reopen();
+    }
+
     /// The service loop: sleeps until the next series is due, starts it, and so on, applying reloads
     /// as they arrive. On cancellation it stops starting probes and waits for running ones.
     pub async fn run(

@@ -17,8 +17,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clock::Clock;
 use crate::config::{Config, LiveConfig};
-use crate::decision_loop;
+use crate::decision_loop::{self, DecisionLoop};
+use crate::engine::Evaluation;
 use crate::metrics::{Metrics, ServiceState, Source};
 use crate::probe::{ProbeSetupError, Prober};
 use crate::publish::{Publisher, Signer};
@@ -43,6 +45,10 @@ pub struct ServeOptions {
     pub tokens: crate::auth::Tokens,
     /// Raise the next config version above this (after restoring an older database).
     pub bump_version: Option<i64>,
+    /// The clock results are stamped with and decisions made at. With the system clock the
+    /// scheduler and the decision loop run on their own; with a stepped one nothing probes or
+    /// decides until [`Running::step`] says so (the integration tests step a whole outage).
+    pub clock: Clock,
 }
 
 /// Why the service could not start.
@@ -83,18 +89,29 @@ pub enum StartError {
 
 /// A running service.
 pub struct Running {
-    /// The address the HTTP server listens on.
+    /// Where the HTTP server listens.
     pub addr: SocketAddr,
-    /// The state the handlers share.
+    /// The handles the HTTP handlers use.
     pub state: AppState,
     reload_tx: mpsc::Sender<(Config, Arc<Prober>)>,
     config_path: PathBuf,
+    clock: Clock,
+    /// With a stepped clock: the scheduler and decision loop that [`Running::step`] drives.
+    stepper: Option<tokio::sync::Mutex<Stepper>>,
     probes_token: CancellationToken,
     writer_token: CancellationToken,
     http_token: CancellationToken,
     probes: TaskTracker,
     writer: TaskTracker,
     http: TaskTracker,
+}
+
+/// What a stepped service runs by hand: one interval of probes, then one decision.
+struct Stepper {
+    scheduler: Scheduler,
+    decisions: DecisionLoop,
+    /// The scheduler's time: it moves one interval a step, like the clock.
+    at: tokio::time::Instant,
 }
 
 /// Opens the store, binds the listener (port 0 is fine) and starts the scheduler, the writer, the
@@ -106,7 +123,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         source,
     })?;
     let store = Store::open(&opts.data_dir.join("cdnwatch.db")).await?;
-    let prober = Arc::new(Prober::new(&config)?);
+    let prober = Arc::new(Prober::new(&config)?.with_clock(opts.clock.clone()));
     let listen_err = |source| StartError::Listen {
         addr: opts.listen,
         source,
@@ -148,14 +165,20 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
     })?;
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let (probes_token, probes) = (CancellationToken::new(), TaskTracker::new());
-    probes.spawn(scheduler.run(reload_rx, probes_token.clone()));
-    probes.spawn(decision_loop::run(
-        state.config.clone(),
-        state.latest().clone(),
-        state.store.clone(),
-        state.publisher.clone(),
-        probes_token.clone(),
-    ));
+    let stepper = if opts.clock.is_stepped() {
+        Some(stepper(&config, scheduler, &state, &opts.clock).await)
+    } else {
+        probes.spawn(scheduler.run(reload_rx, probes_token.clone()));
+        probes.spawn(decision_loop::run(
+            state.config.clone(),
+            state.latest().clone(),
+            state.store.clone(),
+            state.publisher.clone(),
+            opts.clock.clone(),
+            probes_token.clone(),
+        ));
+        None
+    };
     let (http_token, http) = (CancellationToken::new(), TaskTracker::new());
     let server = web::server::serve(listener, state.clone(), http_token.clone())
         .map_err(|source| StartError::Listen { addr, source })?;
@@ -165,6 +188,8 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         state,
         reload_tx,
         config_path: opts.config_path,
+        clock: opts.clock,
+        stepper,
         probes_token,
         writer_token,
         http_token,
@@ -194,6 +219,22 @@ fn scheduler(
     Scheduler::new(config, prober, sink, now).with_control(config, control, now)
 }
 
+/// The stepped service's scheduler and decision loop, after the cold-start publish.
+async fn stepper(
+    config: &Config,
+    scheduler: Scheduler,
+    state: &AppState,
+    clock: &Clock,
+) -> tokio::sync::Mutex<Stepper> {
+    let decisions = DecisionLoop::new(config, &state.publisher, clock.now());
+    decision_loop::publish_cold_start(config, &state.publisher, clock.now()).await;
+    tokio::sync::Mutex::new(Stepper {
+        scheduler,
+        decisions,
+        at: tokio::time::Instant::now(),
+    })
+}
+
 fn writer_settings(config: &Config) -> WriterSettings {
     let st = &config.store;
     WriterSettings {
@@ -213,11 +254,44 @@ impl Running {
     /// prints, and the running config stays in force.
     pub async fn reload(&self) -> Result<(), StartError> {
         let config = Config::load(&self.config_path)?;
-        let prober = Arc::new(Prober::new(&config)?);
+        let prober = Arc::new(Prober::new(&config)?.with_clock(self.clock.clone()));
         self.state.config.set(config.clone());
+        if let Some(stepper) = &self.stepper {
+            let mut s = stepper.lock().await;
+            let at = s.at;
+            s.scheduler.reload(&config, prober, at);
+            return Ok(());
+        }
         // The scheduler only stops receiving at shutdown; a reload then has nothing left to apply.
         let _ = self.reload_tx.send((config, prober)).await;
         Ok(())
+    }
+
+    /// With a stepped clock: runs one interval — every series and control check due in it, until
+    /// all have reported — then one decision at the clock's time (published if it changed
+    /// anything), then moves the clock on by the interval. `None` with the system clock, or when
+    /// the decision could not be made.
+    pub async fn step(&self) -> Option<Evaluation> {
+        let mut s = self.stepper.as_ref()?.lock().await;
+        let config = self.state.config.get();
+        let interval = config.probe.interval();
+        s.at += interval;
+        let at = s.at;
+        s.scheduler.tick(at);
+        s.scheduler.settle().await;
+        let state = &self.state;
+        let evaluation = s
+            .decisions
+            .tick(
+                &config,
+                state.latest(),
+                &state.store,
+                &state.publisher,
+                self.clock.now(),
+            )
+            .await;
+        self.clock.advance(interval);
+        evaluation
     }
 
     /// Stops everything in order; returns once the store is flushed and closed.
@@ -225,6 +299,9 @@ impl Running {
         self.probes_token.cancel();
         self.probes.close();
         self.probes.wait().await;
+        if let Some(stepper) = &self.stepper {
+            stepper.lock().await.scheduler.settle().await;
+        }
         self.writer_token.cancel();
         self.writer.close();
         self.writer.wait().await;

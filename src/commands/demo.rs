@@ -52,6 +52,7 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         prober_id: "demo".into(),
         tokens: crate::auth::Tokens::from_env().map_err(anyhow::Error::msg)?,
         bump_version: None,
+        clock: crate::clock::Clock::system(),
     })
     .await?;
     let api = lab.api_addr();

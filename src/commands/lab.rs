@@ -166,86 +166,102 @@ async fn standalone(args: LabArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn client() -> anyhow::Result<reqwest::Client> {
-    crate::probe::tls::install_default_provider();
-    reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .no_proxy()
-        .build()
-        .context("building the HTTP client")
+/// How long one call to the lab's fault API may take.
+const API_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One call to the lab's fault API at `api`: the status and the body. Spoken with hyper's client
+/// connection over one TCP stream rather than reqwest: this command is the binary's only HTTP
+/// client of its own, the API is plain HTTP on loopback, and reqwest's dependency tree was a
+/// noticeable part of a release build.
+async fn call(
+    api: SocketAddr,
+    method: hyper::Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> anyhow::Result<(hyper::StatusCode, bytes::Bytes)> {
+    use http_body_util::{BodyExt as _, Full};
+    let exchange = async {
+        let tcp = tokio::net::TcpStream::connect(api).await?;
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await?;
+        tokio::spawn(conn);
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, api.to_string());
+        if body.is_some() {
+            request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        let request = request.body(Full::new(bytes::Bytes::from(body.unwrap_or_default())))?;
+        let response = send.send_request(request).await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        anyhow::Ok((status, bytes))
+    };
+    tokio::time::timeout(API_TIMEOUT, exchange)
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within {API_TIMEOUT:?}"))?
+        .with_context(|| format!("reaching the lab at {api}"))
 }
 
-/// The API's error sentence, or the status when the body has none.
-async fn api_error(resp: reqwest::Response) -> anyhow::Error {
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
+/// The answer's body when the call succeeded, else the API's error sentence (or the status).
+async fn checked(
+    api: SocketAddr,
+    method: hyper::Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> anyhow::Result<bytes::Bytes> {
+    let (status, bytes) = call(api, method, path, body).await?;
+    if status.is_success() {
+        return Ok(bytes);
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     let why = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
         .unwrap_or(text);
-    anyhow::anyhow!("the lab refused: {why} ({status})")
+    bail!("the lab refused: {why} ({status})")
 }
 
 async fn fault(cmd: FaultCommand) -> anyhow::Result<ExitCode> {
-    let http = client()?;
+    use hyper::Method;
     match cmd {
         FaultCommand::Add(args) => {
             let api = args.api;
-            let spec = args.spec()?;
-            let resp = http
-                .post(format!("http://{api}/faults"))
-                .json(&spec)
-                .send()
-                .await
-                .with_context(|| format!("reaching the lab at {api}"))?;
-            if !resp.status().is_success() {
-                return Err(api_error(resp).await);
-            }
-            let fault: Fault = resp.json().await.context("reading the lab's answer")?;
+            let body = serde_json::to_vec(&args.spec()?)?;
+            let answer = checked(api, Method::POST, "/faults", Some(body)).await?;
+            let fault: Fault =
+                serde_json::from_slice(&answer).context("reading the lab's answer")?;
             println!("{}", fault.id);
         }
         FaultCommand::List { api } => {
-            let resp = http
-                .get(format!("http://{api}/faults"))
-                .send()
-                .await
-                .with_context(|| format!("reaching the lab at {api}"))?;
-            if !resp.status().is_success() {
-                return Err(api_error(resp).await);
-            }
-            let faults: Vec<Fault> = resp.json().await.context("reading the lab's answer")?;
-            if faults.is_empty() {
-                println!("no faults");
-            }
-            for f in faults {
-                let mut spec = serde_json::to_value(&f.spec)?;
-                let kind = spec
-                    .as_object_mut()
-                    .and_then(|o| o.remove("kind"))
-                    .unwrap_or_default();
-                println!("{:>4}  {:<16} {}", f.id, kind.as_str().unwrap_or("?"), spec);
-            }
+            let answer = checked(api, Method::GET, "/faults", None).await?;
+            let faults: Vec<Fault> =
+                serde_json::from_slice(&answer).context("reading the lab's answer")?;
+            print_faults(faults)?;
         }
         FaultCommand::Rm { api, id } => {
-            let resp = http
-                .delete(format!("http://{api}/faults/{id}"))
-                .send()
-                .await
-                .with_context(|| format!("reaching the lab at {api}"))?;
-            if !resp.status().is_success() {
-                return Err(api_error(resp).await);
-            }
+            checked(api, Method::DELETE, &format!("/faults/{id}"), None).await?;
         }
         FaultCommand::Clear { api } => {
-            let resp = http
-                .delete(format!("http://{api}/faults"))
-                .send()
-                .await
-                .with_context(|| format!("reaching the lab at {api}"))?;
-            if !resp.status().is_success() {
-                bail!("{}", api_error(resp).await);
-            }
+            checked(api, Method::DELETE, "/faults", None).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line per fault: its id, kind and the rest of its spec.
+fn print_faults(faults: Vec<Fault>) -> anyhow::Result<()> {
+    if faults.is_empty() {
+        println!("no faults");
+    }
+    for f in faults {
+        let mut spec = serde_json::to_value(&f.spec)?;
+        let kind = spec
+            .as_object_mut()
+            .and_then(|o| o.remove("kind"))
+            .unwrap_or_default();
+        println!("{:>4}  {:<16} {}", f.id, kind.as_str().unwrap_or("?"), spec);
+    }
+    Ok(())
 }

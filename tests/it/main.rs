@@ -19,6 +19,7 @@
 //! | [`metrics`] | `/metrics` passes promtool, a real Prometheus scrapes it, the alerts and dashboard fit |
 //! | [`check_config`] | `cdnwatch check-config` names every problem with its line and column |
 //! | [`lab_cli`] | `cdnwatch lab`, `lab fault …`, `probe` and `demo` as an engineer runs them |
+//! | [`results`] | what an agent posts is stored, counted and decided on like local results |
 //! | [`serve_process`] | `cdnwatch serve` as a process: status, SIGHUP, SIGTERM, kill -9 |
 
 // A test crate exports nothing: `pub` in the harness means "for the tests", not "for the world".
@@ -35,5 +36,6 @@ mod failure_classes;
 mod hostile_peers;
 mod lab_cli;
 mod metrics;
+mod results;
 mod scheduler;
 mod serve_process;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use cdnwatch::auth::{TokenDigest, Tokens};
 use cdnwatch::client::{HostListClient, Offer};
+use cdnwatch::clock::Clock;
 use cdnwatch::config::Config;
 use cdnwatch::startup::{self as service, Running, ServeOptions};
 use ed25519_dalek::VerifyingKey;
@@ -26,6 +27,8 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub tokens: Tokens,
+    /// The service's clock: the system's, or a stepped one that [`TestApp::round`] moves.
+    pub clock: Clock,
 }
 
 /// The tokens the tests' services run with.
@@ -81,28 +84,73 @@ impl TestApp {
         Self::start(alone().await, |_| {}, test_tokens()).await
     }
 
+    /// As [`TestApp::spawn_with`], on a stepped clock: nothing probes or decides until the test
+    /// runs a round ([`TestApp::round`], or the waits, which step instead of sleeping). The clock
+    /// starts ten minutes in the past, so what it stamps stays inside the pages' windows, which
+    /// end at the real now.
+    pub async fn stepped_with(edit: impl FnOnce(&mut Config)) -> TestApp {
+        let start = chrono::Utc::now() - chrono::Duration::minutes(10);
+        Self::start_on(shared().await, edit, test_tokens(), Clock::stepped(start)).await
+    }
+
     async fn start(share: Share, edit: impl FnOnce(&mut Config), tokens: Tokens) -> TestApp {
+        Self::start_on(share, edit, tokens, Clock::system()).await
+    }
+
+    async fn start_on(
+        share: Share,
+        edit: impl FnOnce(&mut Config),
+        tokens: Tokens,
+        clock: Clock,
+    ) -> TestApp {
         let lab = TestLab::start(share, |c| {
             fast_rounds(c);
             edit(c);
         })
         .await;
-        let (running, base) = start_service(&lab, &tokens).await;
+        let (running, base) = start_service(&lab, &tokens, &clock).await;
         TestApp {
             http: lab.http.clone(),
             lab,
             running: Some(running),
             base,
             tokens,
+            clock,
         }
     }
 
-    /// Stops the service and starts it again on the same config and data.
+    /// Stops the service and starts it again on the same config, data and clock.
     pub async fn restart(&mut self) {
         self.running.take().expect("running").shutdown().await;
-        let (running, base) = start_service(&self.lab, &self.tokens).await;
+        let (running, base) = start_service(&self.lab, &self.tokens, &self.clock).await;
         self.running = Some(running);
         self.base = base;
+    }
+
+    /// On a stepped clock, one round: every series probed once, one decision, the clock one
+    /// interval on. On the system clock, one interval of waiting.
+    pub async fn round(&self) {
+        if self.clock.is_stepped() {
+            self.running().step().await;
+        } else {
+            tokio::time::sleep(self.lab.config.probe.interval()).await;
+        }
+    }
+
+    /// `n` rounds.
+    pub async fn rounds(&self, n: usize) {
+        for _ in 0..n {
+            self.round().await;
+        }
+    }
+
+    /// Between two looks of a wait: a round on a stepped clock, else a short sleep.
+    async fn next_look(&self) {
+        if self.clock.is_stepped() {
+            self.running().step().await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The running service.
@@ -190,7 +238,7 @@ impl TestApp {
                 self.document().await,
                 self.events().await
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            self.next_look().await;
         }
     }
 
@@ -221,7 +269,7 @@ impl TestApp {
                 "no `{reason}` event; events {:#?}",
                 self.events().await
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            self.next_look().await;
         }
     }
 
@@ -243,7 +291,7 @@ impl TestApp {
     }
 }
 
-async fn start_service(lab: &TestLab, tokens: &Tokens) -> (Running, String) {
+async fn start_service(lab: &TestLab, tokens: &Tokens, clock: &Clock) -> (Running, String) {
     let running = service::start(ServeOptions {
         config_path: lab.config_path.clone(),
         data_dir: lab.data_dir(),
@@ -251,6 +299,7 @@ async fn start_service(lab: &TestLab, tokens: &Tokens) -> (Running, String) {
         prober_id: "e2e".into(),
         tokens: tokens.clone(),
         bump_version: None,
+        clock: clock.clone(),
     })
     .await
     .expect("the service starts");
