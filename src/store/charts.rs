@@ -173,7 +173,8 @@ impl BucketCache {
         let fresh = store
             .host_buckets(host, table, read_from, to_ms, bucket_ms)
             .await?;
-        let whole = (done_ms.min(to_ms) - read_from)
+        // `done_ms` is i64::MIN before the first rollup: nothing is whole yet, and no overflow.
+        let whole = (done_ms.min(to_ms).saturating_sub(read_from))
             .max(0)
             .div_euclid(bucket_ms);
         self.keep(

@@ -335,6 +335,31 @@ async fn cached_chart_buckets_equal_the_buckets_read_whole_as_the_window_slides(
 }
 
 #[tokio::test]
+async fn chart_buckets_before_the_first_rollup_are_read_whole_and_kept_for_none() {
+    let (_d, store) = open().await;
+    fill(&store, 60).await;
+    let cache = BucketCache::default();
+    let window = (T0, T0 + 60 * MINUTE_MS);
+    // Nothing rolled up yet: "done" is the smallest instant (it overflowed once).
+    let cached = cache
+        .buckets(
+            &store,
+            "a.test",
+            Table::Minute,
+            window,
+            10 * MINUTE_MS,
+            i64::MIN,
+        )
+        .await
+        .unwrap();
+    let whole = store
+        .host_buckets("a.test", Table::Minute, window.0, window.1, 10 * MINUTE_MS)
+        .await
+        .unwrap();
+    assert_eq!(cached, whole);
+}
+
+#[tokio::test]
 async fn failure_periods_name_host_region_and_class_and_count_everything_probed() {
     let (_d, store) = open().await;
     fill(&store, 60).await;
