@@ -122,47 +122,14 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         path: opts.data_dir.clone(),
         source,
     })?;
-    let store = Store::open(&opts.data_dir.join("cdnwatch.db")).await?;
-    let prober = Arc::new(Prober::new(&config)?.with_clock(opts.clock.clone()));
     let listen_err = |source| StartError::Listen {
         addr: opts.listen,
         source,
     };
     let listener = TcpListener::bind(opts.listen).await.map_err(listen_err)?;
     let addr = listener.local_addr().map_err(listen_err)?;
-
     let (writer_token, writer) = (CancellationToken::new(), TaskTracker::new());
-    let ingest = writer::spawn(
-        store.clone(),
-        writer_settings(&config),
-        writer_token.clone(),
-        &writer,
-    );
-    let signer = Arc::new(Signer::load_or_create(&opts.data_dir.join("signing.key"))?);
-    let floor = opts.data_dir.join("version.floor");
-    let publisher =
-        Arc::new(Publisher::open(store.clone(), signer, floor, opts.bump_version).await?);
-    let metrics = Metrics::new()?;
-    let live = LiveConfig::new(config.clone());
-    let results = Results::new(ingest.clone(), metrics.clone(), live.clone());
-    let scheduler = scheduler(&config, prober, &results, &opts.prober_id);
-    let state = AppState {
-        store,
-        ingest,
-        results,
-        scheduler: scheduler.stats(),
-        config: live,
-        started_at: chrono::Utc::now(),
-        tokens: Arc::new(opts.tokens.clone()),
-        publisher,
-        metrics,
-    };
-    state.metrics.watch(ServiceState {
-        publisher: state.publisher.clone(),
-        config: state.config.clone(),
-        scheduler: state.scheduler.clone(),
-        ingest: state.ingest.clone(),
-    })?;
+    let (state, scheduler) = state(&opts, &config, writer_token.clone(), &writer).await?;
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let (probes_token, probes) = (CancellationToken::new(), TaskTracker::new());
     let stepper = if opts.clock.is_stepped() {
@@ -197,6 +164,45 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         writer,
         http,
     })
+}
+
+/// The shared state — store, its writer (started on `writer`, stopped by `writer_token`),
+/// publisher, metrics, results — and the scheduler that feeds it, not yet running.
+async fn state(
+    opts: &ServeOptions,
+    config: &Config,
+    writer_token: CancellationToken,
+    writer: &TaskTracker,
+) -> Result<(AppState, Scheduler), StartError> {
+    let store = Store::open(&opts.data_dir.join("cdnwatch.db")).await?;
+    let prober = Arc::new(Prober::new(config)?.with_clock(opts.clock.clone()));
+    let ingest = writer::spawn(store.clone(), writer_settings(config), writer_token, writer);
+    let signer = Arc::new(Signer::load_or_create(&opts.data_dir.join("signing.key"))?);
+    let floor = opts.data_dir.join("version.floor");
+    let publisher =
+        Arc::new(Publisher::open(store.clone(), signer, floor, opts.bump_version).await?);
+    let metrics = Metrics::new()?;
+    let live = LiveConfig::new(config.clone());
+    let results = Results::new(ingest.clone(), metrics.clone(), live.clone());
+    let scheduler = scheduler(config, prober, &results, &opts.prober_id);
+    let state = AppState {
+        store,
+        ingest,
+        results,
+        scheduler: scheduler.stats(),
+        config: live,
+        started_at: chrono::Utc::now(),
+        tokens: Arc::new(opts.tokens.clone()),
+        publisher,
+        metrics,
+    };
+    state.metrics.watch(ServiceState {
+        publisher: state.publisher.clone(),
+        config: state.config.clone(),
+        scheduler: state.scheduler.clone(),
+        ingest: state.ingest.clone(),
+    })?;
+    Ok((state, scheduler))
 }
 
 /// The scheduler of every series of `config`, its probes and control checks handed to `results`
