@@ -14,8 +14,9 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tokio::net::{TcpListener, UdpSocket};
 
+use super::Shared;
 use super::fault::{Context, FaultKind};
-use super::{Shared, Topology};
+use super::topology::Topology;
 
 const CNAME_TTL: u32 = 300;
 const A_TTL: u32 = 60;

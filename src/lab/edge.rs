@@ -23,9 +23,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio_rustls::LazyConfigAcceptor;
 
+use super::Shared;
 use super::ca::CertVariant;
 use super::fault::{Context, FaultKind, FaultSpec};
-use super::{Owner, Shared, cached_object};
+use super::objects::cached_object;
+use super::topology::{HOSTS, Owner};
 
 /// How long a held (blackholed) connection is kept before the lab lets go of it.
 const HOLD: Duration = Duration::from_secs(300);
@@ -206,7 +208,7 @@ async fn connection(shared: Arc<Shared>, tcp: TcpStream, ip: Ipv4Addr, owner: Ow
 }
 
 fn known_host(sni: &str) -> Option<&'static str> {
-    super::HOSTS
+    HOSTS
         .iter()
         .map(|h| h.0)
         .find(|h| h.eq_ignore_ascii_case(sni))
