@@ -34,6 +34,20 @@ struct Bench {
     _writer: (CancellationToken, TaskTracker),
 }
 
+/// The store writer's settings for the benchmark.
+fn writer_settings() -> WriterSettings {
+    WriterSettings {
+        batch_size: 2_000,
+        queue_capacity: 1_000,
+        maintenance_interval: Duration::from_secs(3_600),
+        retention: Retention {
+            raw: Duration::from_secs(48 * 3_600),
+            minute: Duration::from_secs(7 * 86_400),
+            hour: Duration::from_secs(90 * 86_400),
+        },
+    }
+}
+
 async fn open(dir: &Path, rebuild: bool) -> Bench {
     if rebuild {
         let _ = std::fs::remove_dir_all(dir);
@@ -61,21 +75,7 @@ async fn open(dir: &Path, rebuild: bool) -> Bench {
     }
     fill(&store, have, now).await;
     let (token, tracker) = (CancellationToken::new(), TaskTracker::new());
-    let ingest = writer::spawn(
-        store.clone(),
-        WriterSettings {
-            batch_size: 2_000,
-            queue_capacity: 1_000,
-            maintenance_interval: Duration::from_secs(3_600),
-            retention: Retention {
-                raw: Duration::from_secs(48 * 3_600),
-                minute: Duration::from_secs(7 * 86_400),
-                hour: Duration::from_secs(90 * 86_400),
-            },
-        },
-        token.clone(),
-        &tracker,
-    );
+    let ingest = writer::spawn(store.clone(), writer_settings(), token.clone(), &tracker);
     let config = cdnwatch::config::LiveConfig::new(config);
     let metrics = cdnwatch::metrics::Metrics::new().expect("metrics");
     let results = cdnwatch::results::Results::new(ingest.clone(), metrics.clone(), config.clone());
@@ -141,8 +141,8 @@ async fn page(router: &axum::Router, uri: &str, n: usize) {
     );
 }
 
-#[tokio::main]
-async fn main() {
+/// The command line: `--store DIR`, `--n N`, `--rebuild`, `--dump DIR`.
+fn args() -> (PathBuf, usize, bool, Option<PathBuf>) {
     let mut dir = PathBuf::from("data/bench-dashboard");
     let mut n = 100usize;
     let mut rebuild = false;
@@ -158,6 +158,12 @@ async fn main() {
             other => panic!("unknown argument {other}"),
         }
     }
+    (dir, n, rebuild, dump)
+}
+
+#[tokio::main]
+async fn main() {
+    let (dir, n, rebuild, dump) = args();
     let bench = open(&dir, rebuild).await;
     let router = cdnwatch::web::router(bench.state.clone());
     let host = host_name(3);

@@ -52,6 +52,22 @@ impl Poller {
     }
 }
 
+/// Prints the lab's shape and the interval, so the figures below can be read against them.
+fn describe(config: &Config) {
+    let series = config.hosts.iter().map(|h| h.paths.len()).sum::<usize>()
+        * config
+            .regions
+            .iter()
+            .map(|r| r.resolvers.len())
+            .sum::<usize>();
+    println!(
+        "BENCHDETECT lab: {} hosts, {} regions, {series} series at {} s; default engine policy",
+        config.hosts.len(),
+        config.regions.len(),
+        INTERVAL_MS / 1000
+    );
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     cdnwatch::probe::tls::install_default_provider();
@@ -76,18 +92,7 @@ async fn main() -> anyhow::Result<()> {
         http: reqwest::Client::builder().no_proxy().build()?,
         url: format!("http://{}/api/v1/hostlist", running.addr),
     };
-    let series = config.hosts.iter().map(|h| h.paths.len()).sum::<usize>()
-        * config
-            .regions
-            .iter()
-            .map(|r| r.resolvers.len())
-            .sum::<usize>();
-    println!(
-        "BENCHDETECT lab: {} hosts, {} regions, {series} series at {} s; default engine policy",
-        config.hosts.len(),
-        config.regions.len(),
-        INTERVAL_MS / 1000
-    );
+    describe(&config);
     // Warm-up: the engine publishes nothing derived before a full round in two regions.
     tokio::time::sleep(Duration::from_millis(2 * INTERVAL_MS + 1000)).await;
 

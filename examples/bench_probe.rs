@@ -89,6 +89,29 @@ fn cpu_seconds() -> f64 {
     ticks / 100.0
 }
 
+/// Prints the figures: `n` probes of which `okn` succeeded, in `secs` seconds and `cpu` CPU seconds.
+fn report(args: &Args, n: u64, okn: u64, secs: f64, cpu: f64) {
+    println!(
+        "BENCHPROBE label={} probes={} ok_pct={:.2} seconds={:.2} probes_per_s={:.1} cpu_s={:.3} cpu_s_per_1000={:.3} concurrency={}",
+        args.label,
+        n,
+        if n > 0 {
+            100.0 * okn as f64 / n as f64
+        } else {
+            0.0
+        },
+        secs,
+        n as f64 / secs,
+        cpu,
+        if n > 0 {
+            cpu / (n as f64 / 1000.0)
+        } else {
+            f64::NAN
+        },
+        args.concurrency
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let args = parse_args();
@@ -140,25 +163,11 @@ async fn main() {
     }
     while tasks.join_next().await.is_some() {}
     let (cpu, secs) = (cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());
-    let n = probes.load(Ordering::Relaxed);
-    let okn = ok.load(Ordering::Relaxed);
-    println!(
-        "BENCHPROBE label={} probes={} ok_pct={:.2} seconds={:.2} probes_per_s={:.1} cpu_s={:.3} cpu_s_per_1000={:.3} concurrency={}",
-        args.label,
-        n,
-        if n > 0 {
-            100.0 * okn as f64 / n as f64
-        } else {
-            0.0
-        },
+    report(
+        &args,
+        probes.load(Ordering::Relaxed),
+        ok.load(Ordering::Relaxed),
         secs,
-        n as f64 / secs,
         cpu,
-        if n > 0 {
-            cpu / (n as f64 / 1000.0)
-        } else {
-            f64::NAN
-        },
-        args.concurrency
     );
 }

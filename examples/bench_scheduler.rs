@@ -43,15 +43,9 @@ fn cpu_and_peak_rss() -> (f64, f64) {
     (cpu, kb / 1024.0)
 }
 
-#[tokio::main]
-async fn main() {
-    let lab_config = PathBuf::from(arg("--config", ""));
-    let series: usize = arg("--series", "5000").parse().unwrap();
-    let interval_ms: u64 = arg("--interval-ms", "10000").parse().unwrap();
-    let seconds: u64 = arg("--seconds", "60").parse().unwrap();
-    let mut config = Config::load(&lab_config).unwrap_or_else(|e| panic!("{e}"));
-    // Widen the lab's config to `series` series: more paths per host (the query string makes each
-    // a distinct series; the lab serves the object of the path).
+/// Widens the lab's config to `series` series: more paths per host (the query string makes each
+/// a distinct series; the lab serves the object of the path).
+fn widen(config: &mut Config, series: usize) {
     let per_path: usize = config
         .regions
         .iter()
@@ -69,6 +63,16 @@ async fn main() {
             })
             .collect();
     }
+}
+
+#[tokio::main]
+async fn main() {
+    let lab_config = PathBuf::from(arg("--config", ""));
+    let series: usize = arg("--series", "5000").parse().unwrap();
+    let interval_ms: u64 = arg("--interval-ms", "10000").parse().unwrap();
+    let seconds: u64 = arg("--seconds", "60").parse().unwrap();
+    let mut config = Config::load(&lab_config).unwrap_or_else(|e| panic!("{e}"));
+    widen(&mut config, series);
     config.probe.interval_ms = interval_ms;
     config.probe.concurrency = 512;
     let dir = tempfile::tempdir().unwrap();

@@ -63,6 +63,41 @@ fn version_of(body: &str) -> i64 {
     v["configVersion"].as_i64().unwrap()
 }
 
+/// Forces a host off through the admin API, so that the decision loop publishes a new version.
+async fn post_override(addr: &str, token: &str) {
+    let body = r#"{"host":"cdn-ss.shop.test","kind":"force_disable","reason":"watchers benchmark","actor":"bench"}"#;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST /api/v1/overrides HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, answer) = exchange(&mut s, &request).await;
+    assert_eq!(status, 201, "{answer}");
+}
+
+/// Collects every watcher's answer: how many got a version newer than `version`, how many did
+/// not, and when the first and the last came.
+async fn answers(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(Instant, i64)>,
+    version: i64,
+    since: Instant,
+) -> (usize, usize, Instant, Instant) {
+    let mut first: Option<Instant> = None;
+    let mut last = since;
+    let mut got = 0usize;
+    let mut wrong = 0usize;
+    while let Some((at, v)) = rx.recv().await {
+        if v > version {
+            got += 1;
+        } else {
+            wrong += 1;
+        }
+        first = Some(first.map_or(at, |f| f.min(at)));
+        last = last.max(at);
+    }
+    (got, wrong, first.unwrap(), last)
+}
+
 #[tokio::main]
 async fn main() {
     let url = arg("--url", "");
@@ -112,29 +147,9 @@ async fn main() {
     let rss_parked = rss_kib(&pid);
 
     // A new version: an override through the admin API; the decision loop publishes it.
-    let body = r#"{"host":"cdn-ss.shop.test","kind":"force_disable","reason":"watchers benchmark","actor":"bench"}"#;
-    let mut s = TcpStream::connect(&addr).await.unwrap();
-    let request = format!(
-        "POST /api/v1/overrides HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let (status, answer) = exchange(&mut s, &request).await;
-    assert_eq!(status, 201, "{answer}");
+    post_override(&addr, &token).await;
     let t_override = Instant::now();
-    let mut first: Option<Instant> = None;
-    let mut last = t_override;
-    let mut got = 0usize;
-    let mut wrong = 0usize;
-    while let Some((at, v)) = rx.recv().await {
-        if v > version {
-            got += 1;
-        } else {
-            wrong += 1;
-        }
-        first = Some(first.map_or(at, |f| f.min(at)));
-        last = last.max(at);
-    }
-    let first = first.unwrap();
+    let (got, wrong, first, last) = answers(&mut rx, version, t_override).await;
     println!(
         "BENCHWATCH watchers={n} connect_s={connect_s:.2} server_rss_before_mb={:.1} server_rss_parked_mb={:.1} bytes_per_waiter={:.0} delivered={got} not_delivered={wrong} override_to_first_ms={:.0} first_to_last_ms={:.1}",
         rss_before as f64 / 1024.0,

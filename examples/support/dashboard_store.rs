@@ -327,7 +327,6 @@ fn event(at: i64, host: usize, change: Option<bool>, reason: Reason, detail: &st
 /// a published version), and the cdn3 outage of the scenario.
 pub(crate) async fn history(publisher: &Publisher, store: &Store, config: &Config, now: i64) {
     let mut disabled: BTreeSet<String> = BTreeSet::new();
-    let publish = |d: BTreeSet<String>| Content::new(config, move |h| d.contains(h));
     let start = now - 30 * DAY_MS;
     let mut degraded = Vec::new();
     for (i, at) in (start..now).step_by(10 * MINUTE_MS as usize).enumerate() {
@@ -339,54 +338,43 @@ pub(crate) async fn history(publisher: &Publisher, store: &Store, config: &Confi
         .enumerate()
     {
         let host = (i * 7) % HOSTS;
-        for (when, on, reason) in [
+        for step in [
             (at, false, Reason::QuorumFall),
             (at + 40 * MINUTE_MS, true, Reason::Rise),
         ] {
-            if on {
-                disabled.remove(&host_name(host));
-            } else {
-                disabled.insert(host_name(host));
-            }
-            let ev = event(when, host, Some(on), reason, "bench");
-            let when = chrono::DateTime::from_timestamp_millis(when).unwrap();
-            publisher
-                .publish(
-                    &publish(disabled.clone()),
-                    PublishReason::of(reason),
-                    &[ev],
-                    when,
-                )
-                .await
-                .unwrap();
+            flip(publisher, config, &mut disabled, host, step, "bench").await;
         }
     }
     let outage = [
         (now - 97 * MINUTE_MS, false, Reason::QuorumFall),
         (now - 35 * MINUTE_MS, true, Reason::Rise),
     ];
-    for (at, on, reason) in outage {
-        if on {
-            disabled.remove(&host_name(3));
-        } else {
-            disabled.insert(host_name(3));
-        }
-        let ev = event(
-            at,
-            3,
-            Some(on),
-            reason,
-            "unhealthy in a quorum of regions (quorum_fall)",
-        );
-        let when = chrono::DateTime::from_timestamp_millis(at).unwrap();
-        publisher
-            .publish(
-                &publish(disabled.clone()),
-                PublishReason::of(reason),
-                &[ev],
-                when,
-            )
-            .await
-            .unwrap();
+    for step in outage {
+        let why = "unhealthy in a quorum of regions (quorum_fall)";
+        flip(publisher, config, &mut disabled, 3, step, why).await;
     }
+}
+
+/// Turns `host` on or off at `step`'s time for its reason, and publishes the version that makes.
+async fn flip(
+    publisher: &Publisher,
+    config: &Config,
+    disabled: &mut BTreeSet<String>,
+    host: usize,
+    (at, on, reason): (i64, bool, Reason),
+    why: &str,
+) {
+    if on {
+        disabled.remove(&host_name(host));
+    } else {
+        disabled.insert(host_name(host));
+    }
+    let ev = event(at, host, Some(on), reason, why);
+    let d = disabled.clone();
+    let content = Content::new(config, move |h| d.contains(h));
+    let when = chrono::DateTime::from_timestamp_millis(at).unwrap();
+    publisher
+        .publish(&content, PublishReason::of(reason), &[ev], when)
+        .await
+        .unwrap();
 }

@@ -12,8 +12,9 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde_json::json;
 
+use super::Shared;
 use super::fault::{Fault, FaultSpec};
-use super::{HOSTS, REGIONS, RESOLVERS, Shared, Topology, VENDORS};
+use super::topology::{HOSTS, REGIONS, RESOLVERS, Topology, VENDORS};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()

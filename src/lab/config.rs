@@ -5,7 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use sha2::{Digest, Sha256};
 
-use super::{HOSTS, MERGED, REGIONS, RESOLVERS, Topology, VENDORS, object};
+use super::objects::object;
+use super::topology::{HOSTS, MERGED, REGIONS, RESOLVERS, Topology, VENDORS};
 use crate::config::{
     ClientSettings, Config, ContentCheck, Host, MergedHost, Method, ProbePath, ProbeSettings,
     Region, ResolverConfig, Scheme, Timeouts, Transport, Vendor,
@@ -109,5 +110,43 @@ impl Topology {
             control_targets: vec![SocketAddr::new(IpAddr::V4(control), self.edge_port)],
             resolvers: RESOLVERS.iter().map(|r| resolver(r)).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::lab::LabCa;
+
+    #[test]
+    fn the_written_config_is_valid_and_covers_the_whole_lab() {
+        let topo = Topology::new(8443, 5353);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("lab-ca.pem"),
+            LabCa::new().unwrap().ca_pem(),
+        )
+        .unwrap();
+        let text = topo.config_toml("lab-ca.pem");
+        let c = crate::config::Config::parse(&text, "lab.toml", dir.path()).unwrap();
+        let s = c.summary();
+        assert_eq!(
+            (s.hosts, s.host_paths, s.regions, s.resolvers, s.series),
+            (3, 9, 3, 6, 54)
+        );
+        assert_eq!(
+            Topology::host_of_name("CDN.shop.test."),
+            Some("cdn.shop.test")
+        );
+        assert_eq!(
+            Topology::host_of_name("cdn-bak.shop.test.beta-cdn.test"),
+            Some("cdn-bak.shop.test")
+        );
+        assert_eq!(
+            Topology::edges("beta", "cn-south"),
+            [Ipv4Addr::new(127, 22, 3, 1), Ipv4Addr::new(127, 22, 3, 2)]
+        );
     }
 }

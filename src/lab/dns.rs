@@ -14,8 +14,9 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tokio::net::{TcpListener, UdpSocket};
 
+use super::Shared;
 use super::fault::{Context, FaultKind};
-use super::{Shared, Topology};
+use super::topology::Topology;
 
 const CNAME_TTL: u32 = 300;
 const A_TTL: u32 = 60;
@@ -49,6 +50,14 @@ fn name(s: &str) -> Name {
     Name::from_ascii(format!("{s}.")).expect("lab names are valid")
 }
 
+/// The DNS faults that answer with an error (or, `dns_timeout`, not at all).
+const ERROR_FAULTS: [FaultKind; 4] = [
+    FaultKind::DnsTimeout,
+    FaultKind::DnsServfail,
+    FaultKind::DnsNxdomain,
+    FaultKind::DnsRefused,
+];
+
 #[async_trait::async_trait]
 impl RequestHandler for ResolverHandler {
     async fn handle_request<R: ResponseHandler, T: Time>(
@@ -57,47 +66,55 @@ impl RequestHandler for ResolverHandler {
         mut response: R,
     ) -> ResponseInfo {
         self.shared.dns_queries.fetch_add(1, Ordering::Relaxed);
-        let builder = MessageResponseBuilder::from_message_request(request);
         let Ok(info) = request.request_info() else {
-            let msg = builder.error_msg(&request.metadata, ResponseCode::FormErr);
-            return sent(response.send_response(msg).await, &request.metadata);
+            return error(request, &mut response, ResponseCode::FormErr).await;
         };
         let qname = info.query.name().to_string();
-        let qtype = info.query.query_type();
         let Some(host) = Topology::host_of_name(&qname) else {
-            let msg = builder.error_msg(&request.metadata, ResponseCode::NXDomain);
-            return sent(response.send_response(msg).await, &request.metadata);
+            return error(request, &mut response, ResponseCode::NXDomain).await;
         };
-        let vendor = Topology::vendor_of(host).expect("lab host");
-        let ctx = Context {
-            vendor: Some(vendor),
-            host: Some(host),
-            region: Some(self.region),
-            resolver: Some(self.resolver),
-            ..Context::default()
-        };
+        let ctx = self.context(host);
         let faults = &self.shared.faults;
-        let errors = [
-            FaultKind::DnsTimeout,
-            FaultKind::DnsServfail,
-            FaultKind::DnsNxdomain,
-            FaultKind::DnsRefused,
-        ];
-        if let Some(f) = faults.pick(&ctx, &errors) {
-            let code = match f.kind {
-                FaultKind::DnsServfail => ResponseCode::ServFail,
-                FaultKind::DnsNxdomain => ResponseCode::NXDomain,
-                FaultKind::DnsRefused => ResponseCode::Refused,
+        if let Some(f) = faults.pick(&ctx, &ERROR_FAULTS) {
+            let Some(code) = error_code(f.kind) else {
                 // Silence: the query is read and never answered.
-                _ => return unsent(&request.metadata),
+                return unsent(&request.metadata);
             };
-            let msg = builder.error_msg(&request.metadata, code);
-            return sent(response.send_response(msg).await, &request.metadata);
+            return error(request, &mut response, code).await;
         }
         if let Some(f) = faults.pick(&ctx, &[FaultKind::DnsDelay]) {
             tokio::time::sleep(Duration::from_millis(f.ms.unwrap_or(0))).await;
         }
-        let stale = faults.pick(&ctx, &[FaultKind::StaleDns]).is_some();
+        let records = self.records(&ctx, &qname, info.query.query_type());
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.authoritative = true;
+        let builder = MessageResponseBuilder::from_message_request(request);
+        let msg = builder.build(metadata, records.iter(), [], [], []);
+        sent(response.send_response(msg).await, &request.metadata)
+    }
+}
+
+impl ResolverHandler {
+    /// What is known when this resolver is asked about lab host `host`.
+    fn context(&self, host: &'static str) -> Context<'static> {
+        Context {
+            vendor: Some(Topology::vendor_of(host).expect("lab host")),
+            host: Some(host),
+            region: Some(self.region),
+            resolver: Some(self.resolver),
+            ..Context::default()
+        }
+    }
+
+    /// The answer to `qname` (the host itself or its CNAME target): the CNAME when asked for the
+    /// host, then for A the region's edges (the retired one under `stale_dns`, none under
+    /// `dns_empty`).
+    fn records(&self, ctx: &Context<'static>, qname: &str, qtype: RecordType) -> Vec<Record> {
+        // A lab host's context (see `context`) names both.
+        let host = ctx.host.expect("lab host");
+        let vendor = ctx.vendor.expect("lab host");
+        let faults = &self.shared.faults;
+        let stale = faults.pick(ctx, &[FaultKind::StaleDns]).is_some();
         let target = Topology::cname_of(host).expect("lab host");
         let mut records = Vec::new();
         if qname.trim_end_matches('.').eq_ignore_ascii_case(host) {
@@ -107,7 +124,7 @@ impl RequestHandler for ResolverHandler {
                 RData::CNAME(CNAME(name(&target))),
             ));
         }
-        let empty = faults.pick(&ctx, &[FaultKind::DnsEmpty]).is_some();
+        let empty = faults.pick(ctx, &[FaultKind::DnsEmpty]).is_some();
         if qtype == RecordType::A && !empty {
             let edges = if stale {
                 Topology::retired_edge(vendor, self.region)
@@ -120,11 +137,29 @@ impl RequestHandler for ResolverHandler {
                 records.push(Record::from_rdata(name(&target), A_TTL, RData::A(A(ip))));
             }
         }
-        let mut metadata = Metadata::response_from_request(&request.metadata);
-        metadata.authoritative = true;
-        let msg = builder.build(metadata, records.iter(), [], [], []);
-        sent(response.send_response(msg).await, &request.metadata)
+        records
     }
+}
+
+/// The response code an error fault answers with; `None` for `dns_timeout` (silence).
+fn error_code(kind: FaultKind) -> Option<ResponseCode> {
+    match kind {
+        FaultKind::DnsServfail => Some(ResponseCode::ServFail),
+        FaultKind::DnsNxdomain => Some(ResponseCode::NXDomain),
+        FaultKind::DnsRefused => Some(ResponseCode::Refused),
+        _ => None,
+    }
+}
+
+/// Answers `request` with the error `code` and no records.
+async fn error<R: ResponseHandler>(
+    request: &Request,
+    response: &mut R,
+    code: ResponseCode,
+) -> ResponseInfo {
+    let builder = MessageResponseBuilder::from_message_request(request);
+    let msg = builder.error_msg(&request.metadata, code);
+    sent(response.send_response(msg).await, &request.metadata)
 }
 
 fn unsent(request: &Metadata) -> ResponseInfo {

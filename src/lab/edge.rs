@@ -22,10 +22,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio_rustls::LazyConfigAcceptor;
+use tokio_rustls::server::TlsStream;
 
+use super::Shared;
 use super::ca::CertVariant;
-use super::fault::{Context, FaultKind, FaultSpec};
-use super::{Owner, Shared, cached_object};
+use super::fault::{Context, FaultKind, FaultSpec, Faults};
+use super::objects::cached_object;
+use super::topology::{HOSTS, Owner};
 
 /// How long a held (blackholed) connection is kept before the lab lets go of it.
 const HOLD: Duration = Duration::from_secs(300);
@@ -40,12 +43,7 @@ type Body = BoxBody<Bytes, Infallible>;
 /// while one does, and rebinds when it is lifted.
 pub(crate) async fn listen(shared: Arc<Shared>, listener: TcpListener, ip: Ipv4Addr, owner: Owner) {
     let addr = listener.local_addr().expect("bound listener");
-    let ctx = Context {
-        vendor: owner.vendor,
-        region: Some(owner.region),
-        edge: Some(IpAddr::V4(ip)),
-        ..Context::default()
-    };
+    let ctx = accept_context(ip, owner);
     let mut changes = shared.faults.subscribe();
     let mut listener = Some(listener);
     loop {
@@ -101,19 +99,25 @@ fn at_hello(f: &FaultSpec) -> bool {
     f.host.is_some() && f.path_prefix.is_none()
 }
 
-async fn connection(shared: Arc<Shared>, tcp: TcpStream, ip: Ipv4Addr, owner: Owner) {
-    let _ = tcp.set_nodelay(true);
-    let mut ctx = Context {
+/// What is known when a connection is accepted: its vendor, region and edge.
+fn accept_context(ip: Ipv4Addr, owner: Owner) -> Context<'static> {
+    Context {
         vendor: owner.vendor,
         region: Some(owner.region),
         edge: Some(IpAddr::V4(ip)),
         ..Context::default()
-    };
+    }
+}
+
+/// One accepted connection: the accept-stage faults, the TLS handshake, then HTTP.
+async fn connection(shared: Arc<Shared>, tcp: TcpStream, ip: Ipv4Addr, owner: Owner) {
+    let _ = tcp.set_nodelay(true);
     if owner.vendor.is_none() {
         // A control target: it only has to accept.
         tokio::time::sleep(Duration::from_secs(1)).await;
         return;
     }
+    let mut ctx = accept_context(ip, owner);
     if shared
         .faults
         .pick_where(&ctx, &[FaultKind::Blackhole], at_accept)
@@ -127,51 +131,7 @@ async fn connection(shared: Arc<Shared>, tcp: TcpStream, ip: Ipv4Addr, owner: Ow
     let Ok((tcp, dup)) = duplicate(tcp) else {
         return;
     };
-    let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
-    let Ok(Ok(start)) = tokio::time::timeout(HANDSHAKE_LIMIT, start).await else {
-        return;
-    };
-    let Some(host) = start.client_hello().server_name().and_then(known_host) else {
-        // No SNI, or a name the lab does not serve: end the handshake.
-        return;
-    };
-    ctx.host = Some(host);
-    if shared
-        .faults
-        .pick_where(&ctx, &[FaultKind::Blackhole], at_hello)
-        .is_some()
-    {
-        hold(start).await;
-        return;
-    }
-    let cert_kinds = [
-        FaultKind::CertExpired,
-        FaultKind::CertExpiring,
-        FaultKind::CertNotYetValid,
-        FaultKind::CertWrongName,
-        FaultKind::CertUntrusted,
-    ];
-    let variant = match shared
-        .faults
-        .pick(&ctx, &cert_kinds)
-        .map(|f| (f.kind, f.days))
-    {
-        Some((FaultKind::CertExpired, _)) => CertVariant::Expired,
-        Some((FaultKind::CertExpiring, days)) => CertVariant::ExpiringInDays(days.unwrap_or(0)),
-        Some((FaultKind::CertNotYetValid, _)) => CertVariant::NotYetValid,
-        Some((FaultKind::CertUntrusted, _)) => CertVariant::Untrusted,
-        Some(_) => CertVariant::WrongName,
-        None => CertVariant::Valid,
-    };
-    let config = match shared.ca.server_config(host, variant) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(error = %e, "lab edge has no certificate");
-            return;
-        }
-    };
-    let Ok(Ok(mut tls)) = tokio::time::timeout(HANDSHAKE_LIMIT, start.into_stream(config)).await
-    else {
+    let Some(tls) = handshake(&shared, tcp, &mut ctx).await else {
         return;
     };
     if shared
@@ -179,18 +139,88 @@ async fn connection(shared: Arc<Shared>, tcp: TcpStream, ip: Ipv4Addr, owner: Ow
         .pick(&ctx, &[FaultKind::HttpGarbage])
         .is_some()
     {
-        // Wait for the request, then answer in another protocol.
-        let mut buf = [0u8; 1024];
-        let _ = tokio::time::timeout(HANDSHAKE_LIMIT, tls.read(&mut buf)).await;
-        let _ = tls
-            .write_all(b"SSH-2.0-OpenSSH_9.6\r\nProtocol mismatch.\r\n")
-            .await;
-        let _ = tls.shutdown().await;
-        return;
+        garbage(tls).await;
+    } else {
+        serve(shared, tls, ctx, dup).await;
     }
+}
+
+/// The TLS handshake: reads the ClientHello, learns the host from SNI (into `ctx`), applies the
+/// hello-stage faults (a host-scoped `blackhole`, the certificate faults) and completes it.
+/// `None` when the connection ends here.
+async fn handshake(
+    shared: &Shared,
+    tcp: TcpStream,
+    ctx: &mut Context<'static>,
+) -> Option<TlsStream<TcpStream>> {
+    let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
+    let Ok(Ok(start)) = tokio::time::timeout(HANDSHAKE_LIMIT, start).await else {
+        return None;
+    };
+    // No SNI, or a name the lab does not serve: end the handshake.
+    let host = start.client_hello().server_name().and_then(known_host)?;
+    ctx.host = Some(host);
+    if shared
+        .faults
+        .pick_where(ctx, &[FaultKind::Blackhole], at_hello)
+        .is_some()
+    {
+        hold(start).await;
+        return None;
+    }
+    let config = match shared
+        .ca
+        .server_config(host, cert_variant(&shared.faults, ctx))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "lab edge has no certificate");
+            return None;
+        }
+    };
+    let tls = tokio::time::timeout(HANDSHAKE_LIMIT, start.into_stream(config)).await;
+    tls.ok()?.ok()
+}
+
+/// The certificate the certificate faults ask for (a valid one when none applies).
+fn cert_variant(faults: &Faults, ctx: &Context<'_>) -> CertVariant {
+    let cert_kinds = [
+        FaultKind::CertExpired,
+        FaultKind::CertExpiring,
+        FaultKind::CertNotYetValid,
+        FaultKind::CertWrongName,
+        FaultKind::CertUntrusted,
+    ];
+    match faults.pick(ctx, &cert_kinds).map(|f| (f.kind, f.days)) {
+        Some((FaultKind::CertExpired, _)) => CertVariant::Expired,
+        Some((FaultKind::CertExpiring, days)) => CertVariant::ExpiringInDays(days.unwrap_or(0)),
+        Some((FaultKind::CertNotYetValid, _)) => CertVariant::NotYetValid,
+        Some((FaultKind::CertUntrusted, _)) => CertVariant::Untrusted,
+        Some(_) => CertVariant::WrongName,
+        None => CertVariant::Valid,
+    }
+}
+
+/// `http_garbage`: waits for the request, then answers in another protocol.
+async fn garbage(mut tls: TlsStream<TcpStream>) {
+    let mut buf = [0u8; 1024];
+    let _ = tokio::time::timeout(HANDSHAKE_LIMIT, tls.read(&mut buf)).await;
+    let _ = tls
+        .write_all(b"SSH-2.0-OpenSSH_9.6\r\nProtocol mismatch.\r\n")
+        .await;
+    let _ = tls.shutdown().await;
+}
+
+/// Serves HTTP/1.1 on the connection until it ends, or until a `reset` fault asks for an RST
+/// (sent by closing `dup`, the last descriptor, with linger 0).
+async fn serve(
+    shared: Arc<Shared>,
+    tls: TlsStream<TcpStream>,
+    ctx: Context<'static>,
+    dup: std::net::TcpStream,
+) {
     let reset = Arc::new(Notify::new());
     let service = {
-        let shared = shared.clone();
         let reset = reset.clone();
         hyper::service::service_fn(move |req| respond(shared.clone(), ctx, reset.clone(), req))
     };
@@ -206,7 +236,7 @@ async fn connection(shared: Arc<Shared>, tcp: TcpStream, ip: Ipv4Addr, owner: Ow
 }
 
 fn known_host(sni: &str) -> Option<&'static str> {
-    super::HOSTS
+    HOSTS
         .iter()
         .map(|h| h.0)
         .find(|h| h.eq_ignore_ascii_case(sni))
@@ -229,6 +259,8 @@ fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     r
 }
 
+/// One request: the Host header must match SNI; then the request-stage faults; then the object,
+/// shaped by the body faults.
 async fn respond(
     shared: Arc<Shared>,
     ctx: Context<'static>,
@@ -236,16 +268,7 @@ async fn respond(
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_string();
-    let host_header = req
-        .headers()
-        .get(hyper::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(|h| {
-            h.rsplit_once(':')
-                .map_or(h, |(name, _)| name)
-                .to_ascii_lowercase()
-        });
-    if host_header.as_deref() != ctx.host {
+    if host_header(&req).as_deref() != ctx.host {
         return Ok(full(
             StatusCode::MISDIRECTED_REQUEST,
             "Host header does not match the TLS server name\n",
@@ -255,54 +278,81 @@ async fn respond(
         path: Some(&path),
         ..ctx
     };
-    let faults = &shared.faults;
-    if faults.pick(&ctx, &[FaultKind::Reset]).is_some() {
-        reset.notify_one();
-        return std::future::pending().await;
-    }
-    if faults
-        .pick_where(&ctx, &[FaultKind::Blackhole], |f| f.path_prefix.is_some())
-        .is_some()
-    {
-        tokio::time::sleep(HOLD).await;
-        return Ok(full(StatusCode::GATEWAY_TIMEOUT, ""));
-    }
-    if let Some(f) = faults.pick(&ctx, &[FaultKind::Delay]) {
-        tokio::time::sleep(Duration::from_millis(f.ms.unwrap_or(0))).await;
-    }
-    if let Some(f) = faults.pick(&ctx, &[FaultKind::HttpStatus]) {
-        let status =
-            StatusCode::from_u16(f.status.unwrap_or(502)).unwrap_or(StatusCode::BAD_GATEWAY);
-        return Ok(full(
-            status,
-            format!("lab fault: status {}\n", status.as_u16()),
-        ));
+    if let Some(r) = request_faults(&shared.faults, &ctx, &reset).await {
+        return Ok(r);
     }
     let Some(body) = cached_object(&path) else {
         return Ok(full(StatusCode::NOT_FOUND, "no such object\n"));
     };
-    if faults.pick(&ctx, &[FaultKind::HugeHeaders]).is_some() {
+    Ok(object_response(&shared.faults, &ctx, &path, body))
+}
+
+/// The request's Host header without its port, in lower case.
+fn host_header<B>(req: &Request<B>) -> Option<String> {
+    req.headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| {
+            h.rsplit_once(':')
+                .map_or(h, |(name, _)| name)
+                .to_ascii_lowercase()
+        })
+}
+
+/// The faults that act before the object is looked up: `reset` (never answers; the connection
+/// is reset), a path-scoped `blackhole`, `delay` (then goes on), `http_status`. `None`: go on.
+async fn request_faults(
+    faults: &Faults,
+    ctx: &Context<'_>,
+    reset: &Notify,
+) -> Option<Response<Body>> {
+    if faults.pick(ctx, &[FaultKind::Reset]).is_some() {
+        reset.notify_one();
+        return std::future::pending().await;
+    }
+    if faults
+        .pick_where(ctx, &[FaultKind::Blackhole], |f| f.path_prefix.is_some())
+        .is_some()
+    {
+        tokio::time::sleep(HOLD).await;
+        return Some(full(StatusCode::GATEWAY_TIMEOUT, ""));
+    }
+    if let Some(f) = faults.pick(ctx, &[FaultKind::Delay]) {
+        tokio::time::sleep(Duration::from_millis(f.ms.unwrap_or(0))).await;
+    }
+    let f = faults.pick(ctx, &[FaultKind::HttpStatus])?;
+    let status = StatusCode::from_u16(f.status.unwrap_or(502)).unwrap_or(StatusCode::BAD_GATEWAY);
+    Some(full(
+        status,
+        format!("lab fault: status {}\n", status.as_u16()),
+    ))
+}
+
+/// The object at `path`, shaped by the body faults: `huge_headers`, `endless_body`,
+/// `wrong_content`, `slow_body`.
+fn object_response(faults: &Faults, ctx: &Context<'_>, path: &str, body: Bytes) -> Response<Body> {
+    if faults.pick(ctx, &[FaultKind::HugeHeaders]).is_some() {
         let mut r = full(StatusCode::OK, body);
         let padding = "a".repeat(HUGE_HEADERS);
         r.headers_mut()
             .insert("x-padding", padding.parse().expect("ASCII"));
-        return Ok(r);
+        return r;
     }
-    if faults.pick(&ctx, &[FaultKind::EndlessBody]).is_some() {
+    if faults.pick(ctx, &[FaultKind::EndlessBody]).is_some() {
         let mut r = Response::new(endless());
         r.headers_mut().insert(
             hyper::header::CONTENT_TYPE,
-            content_type(&path).parse().expect("static"),
+            content_type(path).parse().expect("static"),
         );
-        return Ok(r);
+        return r;
     }
-    let body = if faults.pick(&ctx, &[FaultKind::WrongContent]).is_some() {
+    let body = if faults.pick(ctx, &[FaultKind::WrongContent]).is_some() {
         Bytes::from(body.iter().map(|b| b ^ 0x5a).collect::<Vec<u8>>())
     } else {
         body
     };
     let len = body.len();
-    let body = match faults.pick(&ctx, &[FaultKind::SlowBody]) {
+    let body = match faults.pick(ctx, &[FaultKind::SlowBody]) {
         Some(f) => trickle(body, f.bytes_per_sec.unwrap_or(1)),
         None => Full::new(body).boxed(),
     };
@@ -311,13 +361,13 @@ async fn respond(
         .insert(hyper::header::CONTENT_LENGTH, len.into());
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
-        content_type(&path).parse().expect("static"),
+        content_type(path).parse().expect("static"),
     );
     r.headers_mut().insert(
         hyper::header::CACHE_CONTROL,
         "max-age=60".parse().expect("static"),
     );
-    Ok(r)
+    r
 }
 
 /// A body that never ends (64 KiB chunks, as fast as the client reads).

@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::Topology;
+use super::topology::{HOSTS, REGIONS, RESOLVERS, Topology, VENDORS};
 
 /// What goes wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,6 +197,47 @@ impl FaultSpec {
             }
         }
         topo.check_scope(self)
+    }
+}
+
+// The scope check lives here, beside `validate`, so that the topology knows nothing of faults.
+impl Topology {
+    /// Checks that every scope field of `spec` names something in the lab.
+    pub fn check_scope(&self, spec: &FaultSpec) -> Result<(), String> {
+        named("vendor", spec.vendor.as_deref(), &VENDORS.map(|v| v.0))?;
+        named("host", spec.host.as_deref(), &HOSTS.map(|h| h.0))?;
+        named("region", spec.region.as_deref(), &REGIONS.map(|r| r.0))?;
+        named("resolver", spec.resolver.as_deref(), &RESOLVERS)?;
+        if let Some(e) = spec.edge {
+            let known = Topology::edge_port_addresses()
+                .iter()
+                .any(|(ip, _)| IpAddr::V4(*ip) == e);
+            if !known {
+                return Err(format!(
+                    "no edge {e} in the lab (edges are 127.21-22.1-3.1-2, control targets 127.99.1-3.1)"
+                ));
+            }
+        }
+        if let Some(p) = &spec.path_prefix
+            && !p.starts_with('/')
+        {
+            return Err(format!("`path_prefix` {p:?} must start with `/`"));
+        }
+        Ok(())
+    }
+}
+
+/// Checks that `name`, when given, is one of the lab's `names` of `what`.
+fn named(what: &str, name: Option<&str>, names: &[&str]) -> Result<(), String> {
+    match name {
+        Some(n) if !names.contains(&n) => {
+            let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            Err(format!(
+                "no {what} `{n}` in the lab (it has {})",
+                names.join(", ")
+            ))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -1,3 +1,6 @@
+// A test is a specification, read top to bottom: its length is the behaviour it pins down.
+#![allow(clippy::too_many_lines)]
+
 use std::path::Path;
 use std::sync::Arc;
 

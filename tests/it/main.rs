@@ -22,6 +22,9 @@
 //! | [`results`] | what an agent posts is stored, counted and decided on like local results |
 //! | [`serve_process`] | `cdnwatch serve` as a process: status, SIGHUP, SIGTERM, kill -9 |
 
+// A test is a specification, read top to bottom: its length is the behaviour it pins down.
+#![allow(clippy::too_many_lines)]
+
 // A test crate exports nothing: `pub` in the harness means "for the tests", not "for the world".
 #[allow(unreachable_pub)]
 mod harness;

@@ -1,5 +1,8 @@
 //! The read side's queries against a store filled with probes of known outcomes.
 
+// A test is a specification, read top to bottom: its length is the behaviour it pins down.
+#![allow(clippy::too_many_lines)]
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

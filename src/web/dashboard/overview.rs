@@ -20,6 +20,7 @@ use crate::config::Host;
 use crate::engine::{Event, Reason};
 use crate::hist::Histogram;
 use crate::period::HOUR_MS;
+use crate::publish::Published;
 use crate::store::newest::NewestGroup;
 use crate::store::periods::{HostPath, PeriodCache, WindowSum};
 use crate::web::AppState;
@@ -96,15 +97,16 @@ pub(super) async fn page(
         hour: &hour,
         day: &day,
     };
-    let mut rows = Vec::new();
-    let mut lines = Vec::new();
-    for host in &now.config.hosts {
-        let change = changes.get(&host.domain);
-        let enabled = !disabled.get(&host.domain).copied().unwrap_or(false);
-        let (row, line) = ctx.row(host, &regions, enabled, change.map(|c| &c.0));
-        rows.push(row);
-        lines.push(line);
-    }
+    let (rows, lines): (Vec<Row>, Vec<HostLine>) = now
+        .config
+        .hosts
+        .iter()
+        .map(|host| {
+            let change = changes.get(&host.domain);
+            let enabled = !disabled.get(&host.domain).copied().unwrap_or(false);
+            ctx.row(host, &regions, enabled, change.map(|c| &c.0))
+        })
+        .unzip();
     let version = published.as_ref().map(|p| p.version);
     let (summary, healthy) = board::summary(&lines, &regions, version);
     Ok(OverviewPage {
@@ -112,20 +114,25 @@ pub(super) async fn page(
         summary,
         regions,
         rows,
-        version: published.as_ref().map_or_else(
-            || "none yet".to_string(),
-            |p| {
-                format!(
-                    "{} (issued {}, {})",
-                    p.version,
-                    when(p.issued_at.timestamp_millis(), now.ms()),
-                    p.reason
-                )
-            },
-        ),
+        version: served_version(published.as_deref(), now.ms()),
         generated: stamp(now.ms()),
         cert_warn_days: now.config.dashboard.cert_warn_days,
     })
+}
+
+/// The version served, with when and why it was issued; "none yet" before the first.
+fn served_version(published: Option<&Published>, now_ms: i64) -> String {
+    published.map_or_else(
+        || "none yet".to_string(),
+        |p| {
+            format!(
+                "{} (issued {}, {})",
+                p.version,
+                when(p.issued_at.timestamp_millis(), now_ms),
+                p.reason
+            )
+        },
+    )
 }
 
 /// What a host's row is built from.
