@@ -6,14 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 
 use super::Signals;
 use crate::lab::{Lab, LabOptions};
-use crate::startup::{self, ServeOptions};
+use crate::startup::{self, Running, ServeOptions};
 use crate::store::SeriesLatest;
 
 #[derive(Debug, clap::Args)]
@@ -55,7 +55,15 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         clock: crate::clock::Clock::system(),
     })
     .await?;
-    let api = lab.api_addr();
+    print_banner(&running, &config_path, lab.api_addr());
+    show_rounds(&running, &mut signals, args.rounds).await;
+    running.shutdown().await;
+    lab.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What to open and how to inject a fault.
+fn print_banner(running: &Running, config_path: &Path, api: SocketAddr) {
     println!("cdnwatch demo: a simulated two-vendor CDN on loopback, probed continuously");
     println!("  dashboard:  http://{}/", running.addr);
     println!(
@@ -79,43 +87,42 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         config_path.display()
     );
     println!("  clear:      cargo run --release -- lab fault clear --api {api}");
+}
+
+/// Prints the matrix each interval until a signal, a closed output, or `rounds` rounds (0: none).
+async fn show_rounds(running: &Running, signals: &mut Signals, rounds: u64) {
     let interval = running.state.config.get().probe.interval();
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    let stop = signals.wait(running);
+    tokio::pin!(stop);
     let mut round = 0u64;
-    {
-        let stop = signals.wait(&running);
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                _ = &mut stop => break,
-                _ = ticker.tick() => {}
-            }
-            round += 1;
-            match running.state.store.latest().await {
-                Ok(latest) => {
-                    use std::io::Write as _;
-                    let shown = write!(
-                        std::io::stdout(),
-                        "\n{}\n{}",
-                        chrono::Utc::now().format("%H:%M:%S"),
-                        matrix(&latest)
-                    );
-                    // Whoever read our output is gone (`demo | head`): stop cleanly, as on SIGTERM.
-                    if let Err(e) = shown {
-                        eprintln!("stopping: the output is closed ({e})");
-                        break;
-                    }
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = ticker.tick() => {}
+        }
+        round += 1;
+        match running.state.store.latest().await {
+            Ok(latest) => {
+                use std::io::Write as _;
+                let shown = write!(
+                    std::io::stdout(),
+                    "\n{}\n{}",
+                    chrono::Utc::now().format("%H:%M:%S"),
+                    matrix(&latest)
+                );
+                // Whoever read our output is gone (`demo | head`): stop cleanly, as on SIGTERM.
+                if let Err(e) = shown {
+                    eprintln!("stopping: the output is closed ({e})");
+                    return;
                 }
-                Err(e) => eprintln!("reading the latest results failed: {e}"),
             }
-            if args.rounds != 0 && round >= args.rounds {
-                break;
-            }
+            Err(e) => eprintln!("reading the latest results failed: {e}"),
+        }
+        if rounds != 0 && round >= rounds {
+            return;
         }
     }
-    running.shutdown().await;
-    lab.shutdown().await;
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Host rows × region columns: `ok n/m`, or the most frequent failure class with its count. Each
