@@ -84,13 +84,28 @@ impl TestApp {
         Self::start(alone().await, |_| {}, test_tokens()).await
     }
 
+    /// [`TestApp::stepped_with`] with no edit.
+    pub async fn stepped() -> TestApp {
+        Self::stepped_with(|_| {}).await
+    }
+
     /// As [`TestApp::spawn_with`], on a stepped clock: nothing probes or decides until the test
     /// runs a round ([`TestApp::round`], or the waits, which step instead of sleeping). The clock
     /// starts ten minutes in the past, so what it stamps stays inside the pages' windows, which
     /// end at the real now.
     pub async fn stepped_with(edit: impl FnOnce(&mut Config)) -> TestApp {
-        let start = chrono::Utc::now() - chrono::Duration::minutes(10);
-        Self::start_on(shared().await, edit, test_tokens(), Clock::stepped(start)).await
+        Self::stepped_with_tokens(edit, test_tokens()).await
+    }
+
+    /// As [`TestApp::stepped_with`], with these tokens.
+    pub async fn stepped_with_tokens(edit: impl FnOnce(&mut Config), tokens: Tokens) -> TestApp {
+        Self::start_on(shared().await, edit, tokens, stepped_clock()).await
+    }
+
+    /// As [`TestApp::stepped`], with the machine to itself: for a stepped test that asserts
+    /// timings of its own.
+    pub async fn stepped_alone() -> TestApp {
+        Self::start_on(alone().await, |_| {}, test_tokens(), stepped_clock()).await
     }
 
     async fn start(share: Share, edit: impl FnOnce(&mut Config), tokens: Tokens) -> TestApp {
@@ -289,6 +304,11 @@ impl TestApp {
         }
         self.lab.shutdown().await;
     }
+}
+
+/// A stepped clock ten minutes in the past (see [`TestApp::stepped_with`]).
+fn stepped_clock() -> Clock {
+    Clock::stepped(chrono::Utc::now() - chrono::Duration::minutes(10))
 }
 
 async fn start_service(lab: &TestLab, tokens: &Tokens, clock: &Clock) -> (Running, String) {
