@@ -78,12 +78,6 @@ impl TestApp {
         Self::start(shared().await, edit, tokens).await
     }
 
-    /// As [`TestApp::spawn`], with the machine to itself: for a test that asserts timings or
-    /// starts a browser or a real Prometheus beside the service.
-    pub async fn spawn_alone() -> TestApp {
-        Self::start(alone().await, |_| {}, test_tokens()).await
-    }
-
     /// [`TestApp::stepped_with`] with no edit.
     pub async fn stepped() -> TestApp {
         Self::stepped_with(|_| {}).await
@@ -156,6 +150,51 @@ impl TestApp {
     pub async fn rounds(&self, n: usize) {
         for _ in 0..n {
             self.round().await;
+        }
+    }
+
+    /// Runs `wait` to its end while the service goes on: on a stepped clock, rounds back to back
+    /// with a short real pause between them; on the system clock, the service's own rhythm. For
+    /// waits on something that runs in real time beside the service (a Prometheus scraping it).
+    pub async fn stepping<T>(&self, wait: impl Future<Output = T>) -> T {
+        if !self.clock.is_stepped() {
+            return wait.await;
+        }
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let (out, ()) = tokio::join!(
+            async {
+                let out = wait.await;
+                done.store(true, std::sync::atomic::Ordering::Relaxed);
+                out
+            },
+            async {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    self.round().await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        );
+        out
+    }
+
+    /// As [`super::eventually`], but a look apart: a round between two looks on a stepped clock,
+    /// a short sleep on the system clock.
+    pub async fn eventually<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        mut check: impl AsyncFnMut() -> Result<T, String>,
+    ) -> T {
+        let deadline = Instant::now() + limit;
+        loop {
+            match check().await {
+                Ok(v) => return v,
+                Err(last) => assert!(
+                    Instant::now() < deadline,
+                    "timed out waiting for {what}; last seen: {last}"
+                ),
+            }
+            self.next_look().await;
         }
     }
 
