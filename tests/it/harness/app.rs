@@ -177,25 +177,15 @@ impl TestApp {
         out
     }
 
-    /// As [`super::eventually`], but a look apart: a round between two looks on a stepped clock,
-    /// a short sleep on the system clock.
+    /// As [`super::eventually`], with a round between two looks on a stepped clock and a short
+    /// sleep on the system clock.
     pub async fn eventually<T>(
         &self,
         limit: Duration,
         what: &str,
-        mut check: impl AsyncFnMut() -> Result<T, String>,
+        check: impl AsyncFnMut() -> Result<T, String>,
     ) -> T {
-        let deadline = Instant::now() + limit;
-        loop {
-            match check().await {
-                Ok(v) => return v,
-                Err(last) => assert!(
-                    Instant::now() < deadline,
-                    "timed out waiting for {what}; last seen: {last}"
-                ),
-            }
-            self.next_look().await;
-        }
+        super::eventually_between(limit, what, check, async || self.next_look().await).await
     }
 
     /// Between two looks of a wait: a round on a stepped clock, else a short sleep.
