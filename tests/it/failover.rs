@@ -12,7 +12,7 @@ const SETTLE: Duration = Duration::from_secs(15);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vendor_wide_outage_moves_clients_to_the_other_vendor_in_one_version_and_back_after_the_hold()
  {
-    let e = TestApp::stepped_with(|_| {}).await;
+    let e = TestApp::stepped().await;
     let first = e
         .wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
