@@ -94,7 +94,7 @@ const REGION_DOWN: [&str; 2] = [
 async fn one_region_down_flips_nothing_and_two_freeze_the_list() {
     // A round lasts as long as its slowest probe: a short DNS timeout keeps the down region's
     // rounds short (how long a lookup may take is not what this test is about).
-    let e = TestApp::stepped_with(|c| c.probe.timeouts.dns_ms = 200).await;
+    let e = TestApp::stepped_with(|c| c.probe.timeouts.dns_ms = 100).await;
     let first = e
         .wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
