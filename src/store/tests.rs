@@ -205,14 +205,14 @@ async fn a_retry_backoff_never_holds_up_shutdown() {
     let tracker = TaskTracker::new();
     let ingest = writer::spawn(store, writer_settings(10), token.clone(), &tracker);
     ingest.submit(rec(result(T0, "cn-east", None))).unwrap();
-    // Tries at 0, 50, 150, 350 and 750 ms: the writer is now in a pause of 800 ms, the next ones
-    // would be 1.6 s and 3.2 s.
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    // Tries at 0, 50, 150 and 350 ms: the writer is now in a pause of 400 ms, the next ones would
+    // be 0.8 s and 1.6 s (2.7 s in all before the fix).
+    tokio::time::sleep(Duration::from_millis(450)).await;
     let t = std::time::Instant::now();
     token.cancel();
     tracker.close();
     tracker.wait().await;
-    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
     assert_eq!(
         ingest
             .stats()
