@@ -30,6 +30,10 @@ pub(crate) struct DemoArgs {
     /// Stop after this many probe intervals (0: run until Ctrl-C or SIGTERM).
     #[arg(long, default_value_t = 0)]
     pub rounds: u64,
+    /// Probe every this many milliseconds instead of the lab config's five seconds (a quicker
+    /// demo; the integration tests use it).
+    #[arg(long)]
+    pub interval_ms: Option<u64>,
 }
 
 pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -45,6 +49,12 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let config_path = args.data.join("cdnwatch.toml");
     lab.write_config(&config_path)
         .context("writing the lab config")?;
+    if let Some(ms) = args.interval_ms {
+        let mut config = crate::config::Config::load(&config_path)?;
+        config.probe.interval_ms = ms;
+        std::fs::write(&config_path, config.to_toml())
+            .with_context(|| format!("writing {}", config_path.display()))?;
+    }
     let running = startup::start(ServeOptions {
         config_path: config_path.clone(),
         data_dir: args.data.clone(),

@@ -145,22 +145,31 @@ async fn retention_deletes_in_bounded_steps() {
     assert_eq!(store.integrity_check().await.unwrap(), "ok");
 }
 
-#[tokio::test]
-async fn the_writer_drains_its_queue_at_shutdown_and_counts_what_did_not_fit() {
-    let (_d, store) = open().await;
-    let token = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    let settings = writer::WriterSettings {
+/// Batches of 500, a queue of `queue_capacity`, no maintenance during a test.
+fn writer_settings(queue_capacity: usize) -> writer::WriterSettings {
+    writer::WriterSettings {
         batch_size: 500,
-        queue_capacity: 2_000,
+        queue_capacity,
         maintenance_interval: Duration::from_secs(3600),
         retention: Retention {
             raw: Duration::from_secs(3600),
             minute: Duration::from_secs(3600),
             hour: Duration::from_secs(3600),
         },
-    };
-    let ingest = writer::spawn(store.clone(), settings, token.clone(), &tracker);
+    }
+}
+
+#[tokio::test]
+async fn the_writer_drains_its_queue_at_shutdown_and_counts_what_did_not_fit() {
+    let (_d, store) = open().await;
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let ingest = writer::spawn(
+        store.clone(),
+        writer_settings(2_000),
+        token.clone(),
+        &tracker,
+    );
     let mut refused = 0;
     for i in 0..5_000 {
         if ingest.submit(rec(result(T0 + i, "cn-east", None))).is_err() {
@@ -185,6 +194,32 @@ async fn the_writer_drains_its_queue_at_shutdown_and_counts_what_did_not_fit() {
             .written
             .load(std::sync::atomic::Ordering::Relaxed),
         stored as u64
+    );
+}
+
+#[tokio::test]
+async fn a_retry_backoff_never_holds_up_shutdown() {
+    let (_d, store) = open().await;
+    store.close().await; // every write fails from now on
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let ingest = writer::spawn(store, writer_settings(10), token.clone(), &tracker);
+    ingest.submit(rec(result(T0, "cn-east", None))).unwrap();
+    // Tries at 0, 50, 150 and 350 ms: the writer is now in a pause of 400 ms, the next ones would
+    // be 0.8 s and 1.6 s (2.7 s in all before the fix).
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let t = std::time::Instant::now();
+    token.cancel();
+    tracker.close();
+    tracker.wait().await;
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    assert_eq!(
+        ingest
+            .stats()
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "given up after its three tries at shutdown"
     );
 }
 

@@ -137,7 +137,7 @@ async fn write_with_retry(
     stats: &IngestStats,
     token: &CancellationToken,
 ) {
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = FIRST_BACKOFF;
     let mut tries_after_cancel = 0;
     loop {
         let started = Instant::now();
@@ -173,10 +173,26 @@ async fn write_with_retry(
                         return;
                     }
                 }
-                tokio::time::sleep(backoff).await;
+                pause(backoff, token).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
+    }
+}
+
+/// The first pause between two tries of a batch; it doubles up to five seconds.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Waits `backoff` before the next try, unless shutdown begins meanwhile: a backoff never holds
+/// up shutdown, and the tries after it are spaced by the first backoff only.
+async fn pause(backoff: Duration, token: &CancellationToken) {
+    if token.is_cancelled() {
+        tokio::time::sleep(FIRST_BACKOFF).await;
+        return;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(backoff) => {}
+        _ = token.cancelled() => {}
     }
 }
 

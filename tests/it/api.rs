@@ -7,8 +7,9 @@ use crate::harness::*;
 use cdnwatch::publish::verify;
 use serde_json::Value;
 
+/// A stepped app (see [`TestApp::stepped_with`]) once its first document is served.
 async fn started() -> (TestApp, Value) {
-    settled(TestApp::spawn().await).await
+    settled(TestApp::stepped().await).await
 }
 
 /// The app once its first document (all hosts enabled) is served.
@@ -184,7 +185,8 @@ async fn bad_requests_get_a_4xx_with_a_json_error_never_a_500() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_answers_at_once_when_newer_and_wakes_on_a_new_version() {
-    let (e, doc) = settled(TestApp::spawn_alone().await).await;
+    // Stepped, so the new version comes when the test steps; the watch's timeout is real time.
+    let (e, doc) = settled(TestApp::stepped_alone().await).await;
     let v = version(&doc);
     let resp = e
         .http
@@ -226,10 +228,12 @@ async fn a_watch_answers_at_once_when_newer_and_wakes_on_a_new_version() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     e.fault(r#"{"kind":"http_status","status":502,"vendor":"beta"}"#)
         .await;
-    let (status, newer) = tokio::time::timeout(Duration::from_secs(15), watcher)
-        .await
-        .unwrap()
-        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !watcher.is_finished() {
+        assert!(Instant::now() < deadline, "the watch never woke");
+        e.round().await;
+    }
+    let (status, newer) = watcher.await.unwrap();
     assert_eq!(status, 200);
     assert!(version(&newer) > v);
     assert!(disabled(&newer, OTHER_VENDOR));
@@ -308,7 +312,7 @@ async fn overrides_need_the_admin_token_and_never_disable_every_host() {
         assert_eq!(resp.status(), 201);
     }
     e.wait_event(Duration::from_secs(10), "fail_open").await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    e.rounds(2).await;
     let d = e.document().await.unwrap();
     assert!(
         [PRIMARY, SAME_VENDOR, OTHER_VENDOR]
@@ -409,8 +413,8 @@ async fn while_the_database_is_unavailable_the_last_version_is_still_served_from
         .await
         .unwrap();
     assert_eq!(ready.status(), 503, "readiness tells the database is gone");
-    // A decision tick passes; publishing fails, the document stays.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Decision ticks pass; publishing fails, the document stays.
+    e.rounds(2).await;
     let (after, sig_after) = e.fetch().await.expect("still served");
     assert_eq!((after, sig_after), (before.clone(), sig_before));
     for method in [reqwest::Method::GET, reqwest::Method::POST] {

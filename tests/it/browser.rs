@@ -6,9 +6,10 @@
 //! raise no console error and no uncaught exception. The override form is driven end to end like
 //! an operator would. Chromium only ever loads pages on 127.0.0.1: every request it makes is
 //! recorded and checked, and it resolves no host name at all.
-
 //!
-//! A browser test has the machine to itself.
+//! A browser test shares the machine: it asserts no timings. The pages under the fault read the
+//! newest results against the real now, so that test runs on the system clock; the operator's
+//! test reads none and runs stepped (its override is published when a wait runs a round).
 
 use std::time::{Duration, Instant};
 
@@ -36,7 +37,7 @@ const FAULT: &str = r#"{"kind":"http_status","status":502,"vendor":"alpha"}"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_shows_the_injected_fault_with_no_console_error() {
-    let e = TestApp::spawn_alone().await;
+    let e = TestApp::spawn().await;
     e.wait_doc(Duration::from_secs(15), "the first document", all_enabled)
         .await;
     e.fault(FAULT).await;
@@ -82,7 +83,7 @@ async fn every_page_shows_the_injected_fault_with_no_console_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_signs_in_forces_a_host_off_sees_it_published_and_clears_it_in_the_browser() {
-    let e = TestApp::spawn_alone().await;
+    let e = TestApp::stepped().await;
     let first = e
         .wait_doc(Duration::from_secs(15), "the first document", all_enabled)
         .await;

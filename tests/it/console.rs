@@ -27,8 +27,9 @@ enum Posted<'a> {
 }
 
 impl Console {
+    /// A console on a stepped app: its overrides take effect when a round runs.
     async fn start() -> Console {
-        Self::with(TestApp::spawn().await)
+        Self::with(TestApp::stepped().await)
     }
 
     fn with(e: TestApp) -> Console {
@@ -471,7 +472,7 @@ async fn without_an_admin_token_the_page_says_admin_actions_are_disabled_and_ref
         admin: None,
         ..test_tokens()
     };
-    let c = Console::with(TestApp::spawn_with_tokens(|_| {}, tokens).await);
+    let c = Console::with(TestApp::stepped_with_tokens(|_| {}, tokens).await);
     let (_, page) = c.page(None).await;
     assert!(page.contains("Admin actions are disabled"), "{page}");
     assert!(!page.contains(r#"id="sign-in""#) && !page.contains(r#"id="add-override""#));

@@ -1,5 +1,6 @@
 //! End to end on the lab: the service probes, decides and publishes; reference clients poll the real
-//! API, verify the signature and switch hosts by the document.
+//! API, verify the signature and switch hosts by the document. Every test here runs on a stepped
+//! clock: "N rounds later" is N rounds run, and a wait runs a round per look.
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ const SETTLE: Duration = Duration::from_secs(15);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vendor_wide_outage_moves_clients_to_the_other_vendor_in_one_version_and_back_after_the_hold()
  {
-    let e = TestApp::stepped_with(|_| {}).await;
+    let e = TestApp::stepped().await;
     let first = e
         .wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
@@ -91,7 +92,9 @@ const REGION_DOWN: [&str; 2] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_region_down_flips_nothing_and_two_freeze_the_list() {
-    let e = TestApp::spawn().await;
+    // A round lasts as long as its slowest probe: a short DNS timeout keeps the down region's
+    // rounds short (how long a lookup may take is not what this test is about).
+    let e = TestApp::stepped_with(|c| c.probe.timeouts.dns_ms = 100).await;
     let first = e
         .wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
@@ -99,7 +102,7 @@ async fn one_region_down_flips_nothing_and_two_freeze_the_list() {
         e.fault(&f.replace("REGION", "cn-north")).await;
     }
     // Eight rounds later: nothing flipped, the version is the same.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    e.rounds(8).await;
     let doc = e.document().await.unwrap();
     assert_eq!(version(&doc), version(&first));
     assert!(all_enabled(&doc));
@@ -120,7 +123,7 @@ async fn one_region_down_flips_nothing_and_two_freeze_the_list() {
         freeze["detail"].as_str().unwrap().contains("region"),
         "{freeze}"
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    e.rounds(6).await;
     let doc = e.document().await.unwrap();
     assert_eq!(
         version(&doc),
@@ -132,12 +135,12 @@ async fn one_region_down_flips_nothing_and_two_freeze_the_list() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_every_host_fails_one_stays_enabled_and_fail_open_is_raised() {
-    let e = TestApp::spawn().await;
+    let e = TestApp::stepped().await;
     e.wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
     e.fault(r#"{"kind":"reset"}"#).await;
     e.wait_event(SETTLE, "fail_open").await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    e.rounds(4).await;
     let doc = e.document().await.unwrap();
     let enabled: Vec<_> = [PRIMARY, SAME_VENDOR, OTHER_VENDOR]
         .into_iter()
@@ -159,7 +162,7 @@ async fn when_every_host_fails_one_stays_enabled_and_fail_open_is_raised() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_path_broken_at_the_origin_flips_nothing() {
-    let e = TestApp::spawn_with(with_product_path).await;
+    let e = TestApp::stepped_with(with_product_path).await;
     let first = e
         .wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
@@ -173,7 +176,7 @@ async fn a_path_broken_at_the_origin_flips_nothing() {
             .contains("/product/probe.json"),
         "{ev}"
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    e.rounds(6).await;
     let doc = e.document().await.unwrap();
     assert_eq!(version(&doc), version(&first));
     assert!(all_enabled(&doc));
@@ -182,7 +185,7 @@ async fn a_path_broken_at_the_origin_flips_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_dead_edge_degrades_its_host_without_a_flip() {
-    let e = TestApp::spawn().await;
+    let e = TestApp::stepped().await;
     let first = e
         .wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
@@ -192,7 +195,7 @@ async fn one_dead_edge_degrades_its_host_without_a_flip() {
         ev["detail"].as_str().unwrap().contains("127.21.1.1"),
         "{ev}"
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    e.rounds(6).await;
     let doc = e.document().await.unwrap();
     assert_eq!(version(&doc), version(&first));
     assert!(all_enabled(&doc));
@@ -201,7 +204,7 @@ async fn one_dead_edge_degrades_its_host_without_a_flip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_restart_the_version_goes_on_from_where_it_was() {
-    let mut e = TestApp::spawn().await;
+    let mut e = TestApp::stepped().await;
     e.wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
     e.fault(r#"{"kind":"http_status","status":502,"vendor":"beta"}"#)

@@ -31,7 +31,18 @@ pub fn fixture(name: &str) -> PathBuf {
 pub async fn eventually<T>(
     limit: Duration,
     what: &str,
+    check: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let pause = async || tokio::time::sleep(Duration::from_millis(250)).await;
+    eventually_between(limit, what, check, pause).await
+}
+
+/// As [`eventually`], running `between` between two looks instead of sleeping.
+pub async fn eventually_between<T>(
+    limit: Duration,
+    what: &str,
     mut check: impl AsyncFnMut() -> Result<T, String>,
+    mut between: impl AsyncFnMut(),
 ) -> T {
     let deadline = Instant::now() + limit;
     loop {
@@ -42,6 +53,6 @@ pub async fn eventually<T>(
                 "timed out waiting for {what}; last seen: {last}"
             ),
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        between().await;
     }
 }

@@ -149,6 +149,8 @@ fn the_demo_runs_with_no_setup_and_prints_what_to_open_and_how_to_inject_a_fault
             "demo",
             "--rounds",
             "2",
+            "--interval-ms",
+            "500",
             "--listen",
             "127.0.0.1:0",
             "--lab-api",

@@ -3,8 +3,9 @@
 //! name is a sentence that must hold. Everything is started through [`harness`]: a lab on
 //! loopback ([`harness::TestLab`]), the service on it on port 0 ([`harness::TestApp`]), cdnwatch
 //! processes, a real Prometheus and a headless Chromium. A test whose timings or memory are
-//! asserted, or that starts a browser or a real Prometheus, has the machine to itself
-//! ([`harness::alone`]); the others share it.
+//! asserted has the machine to itself ([`harness::alone`]); the others share it. A test whose time
+//! goes into probe rounds, decisions and holds runs the service on a stepped clock
+//! ([`harness::TestApp::stepped_with`]): it runs the rounds it needs instead of waiting for them.
 //!
 //! | module | what it specifies |
 //! |---|---|

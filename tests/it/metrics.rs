@@ -2,7 +2,9 @@
 //! real Prometheus scraping it (queried back through its HTTP API, with monitoring/alerts.yml
 //! loaded), promtool on the alert rules, and the Grafana dashboard's queries against both.
 //!
-//! A test with a real Prometheus has the machine to itself.
+//! A test with a real Prometheus shares the machine: it asserts no timings. The in-process service
+//! runs stepped, with rounds back to back while the test waits for a scrape (which is real time:
+//! Prometheus 2.42 scrapes a new target only after its five-second discovery update).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -114,9 +116,9 @@ async fn assert_gzip_on_request(e: &TestApp) {
     );
 }
 
-/// Scrapes until `pred` holds on the samples.
+/// Scrapes until `pred` holds on the samples (a round between two scrapes on a stepped clock).
 async fn wait_metrics(e: &TestApp, what: &str, pred: impl Fn(&[Sample]) -> bool) -> String {
-    eventually(SETTLE, what, async || {
+    e.eventually(SETTLE, what, async || {
         let (_, text) = get_metrics(e).await;
         if pred(&samples(&text)) {
             Ok(text)
@@ -241,7 +243,7 @@ fn metric_names_are_read_from_promql_without_functions_labels_or_keywords() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_of_a_running_service_pass_promtool_carry_no_edge_ip_and_count_agent_results() {
-    let e = TestApp::spawn().await;
+    let e = TestApp::stepped().await;
     e.wait_doc(SETTLE, "a first document", all_enabled).await;
     let text = wait_metrics(&e, "probes, a document and a written batch", |s| {
         let has = |n: &str| s.iter().any(|x| x.name == n && x.value > 0.0);
@@ -336,15 +338,19 @@ fn the_alert_rules_pass_promtool_check_and_their_unit_tests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_prometheus_scrapes_the_served_version_every_host_and_region_and_an_injected_fault()
 {
-    let e = TestApp::spawn_alone().await;
+    // Stepped: while the test waits for Prometheus (which scrapes in real time), the service runs
+    // rounds back to back.
+    let e = TestApp::stepped().await;
     e.wait_doc(SETTLE, "a first document", all_enabled).await;
     let addr = e.running().addr;
     let prom = Prometheus::start(addr, &[&monitoring().join("alerts.yml")]).await;
 
-    let per_host_region = prom
-        .wait_for("count by (host, region) (probe_success)", SETTLE, |r| {
-            r.len() == 9
-        })
+    let per_host_region = e
+        .stepping(
+            prom.wait_for("count by (host, region) (probe_success)", SETTLE, |r| {
+                r.len() == 9
+            }),
+        )
         .await;
     assert!(
         per_host_region.iter().all(|s| value(s) == 2.0),
@@ -356,36 +362,37 @@ async fn a_real_prometheus_scrapes_the_served_version_every_host_and_region_and_
         .await;
     let class =
         r#"sum(cdnwatch_probe_results_total{outcome="failure",class="http_status",vendor="beta"})"#;
-    let first = prom
-        .wait_for(class, SETTLE, |r| r.first().is_some_and(|s| value(s) > 0.0))
+    let first = e
+        .stepping(prom.wait_for(class, SETTLE, |r| r.first().is_some_and(|s| value(s) > 0.0)))
         .await;
-    prom.wait_for(class, SETTLE, |r| value(&r[0]) > value(&first[0]))
+    e.stepping(prom.wait_for(class, SETTLE, |r| value(&r[0]) > value(&first[0])))
         .await;
     let status = r#"max(probe_http_status_code{host="cdn-bak.shop.test"})"#;
-    prom.wait_for(status, SETTLE, |r| {
+    e.stepping(prom.wait_for(status, SETTLE, |r| {
         r.first().is_some_and(|s| value(s) == 503.0)
-    })
+    }))
     .await;
 
     // The engine disables beta's host; Prometheus sees it and the shipped rules alert on it.
     e.wait_doc(SETTLE, "beta disabled", |d| disabled(d, OTHER_VENDOR))
         .await;
     let disabled_host = r#"cdnwatch_host_disabled{host="cdn-bak.shop.test",vendor="beta"}"#;
-    prom.wait_for(disabled_host, SETTLE, |r| {
+    e.stepping(prom.wait_for(disabled_host, SETTLE, |r| {
         r.first().is_some_and(|s| value(s) == 1.0)
-    })
+    }))
     .await;
     wait_version_matches(&e, &prom).await;
     for alert in [
         r#"ALERTS{alertname="CdnwatchHostDisabled",host="cdn-bak.shop.test"}"#,
         r#"ALERTS{alertname="CdnwatchVendorDisabled",vendor="beta"}"#,
     ] {
-        prom.wait_for(alert, SETTLE, |r| !r.is_empty()).await;
+        e.stepping(prom.wait_for(alert, SETTLE, |r| !r.is_empty()))
+            .await;
     }
     let healthy = r#"ALERTS{alertname="CdnwatchHostDisabled",host="cdn.shop.test"}"#;
     assert_eq!(prom.query(healthy).await.unwrap(), Vec::<Value>::new());
 
-    every_dashboard_query_returns_data(&prom).await;
+    e.stepping(every_dashboard_query_returns_data(&prom)).await;
     drop(prom);
     e.stop().await;
 }
@@ -418,7 +425,6 @@ async fn every_dashboard_query_returns_data(prom: &Prometheus) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_prometheus_scrapes_a_running_demo_process_and_reads_its_served_version_back() {
-    let _alone = alone().await;
     cdnwatch::probe::tls::install_default_provider();
     let demo = DemoProcess::start();
     let prom = Prometheus::start(demo.addr, &[]).await;

@@ -78,10 +78,9 @@ impl TestApp {
         Self::start(shared().await, edit, tokens).await
     }
 
-    /// As [`TestApp::spawn`], with the machine to itself: for a test that asserts timings or
-    /// starts a browser or a real Prometheus beside the service.
-    pub async fn spawn_alone() -> TestApp {
-        Self::start(alone().await, |_| {}, test_tokens()).await
+    /// [`TestApp::stepped_with`] with no edit.
+    pub async fn stepped() -> TestApp {
+        Self::stepped_with(|_| {}).await
     }
 
     /// As [`TestApp::spawn_with`], on a stepped clock: nothing probes or decides until the test
@@ -89,8 +88,18 @@ impl TestApp {
     /// starts ten minutes in the past, so what it stamps stays inside the pages' windows, which
     /// end at the real now.
     pub async fn stepped_with(edit: impl FnOnce(&mut Config)) -> TestApp {
-        let start = chrono::Utc::now() - chrono::Duration::minutes(10);
-        Self::start_on(shared().await, edit, test_tokens(), Clock::stepped(start)).await
+        Self::stepped_with_tokens(edit, test_tokens()).await
+    }
+
+    /// As [`TestApp::stepped_with`], with these tokens.
+    pub async fn stepped_with_tokens(edit: impl FnOnce(&mut Config), tokens: Tokens) -> TestApp {
+        Self::start_on(shared().await, edit, tokens, stepped_clock()).await
+    }
+
+    /// As [`TestApp::stepped`], with the machine to itself: for a stepped test that asserts
+    /// timings of its own.
+    pub async fn stepped_alone() -> TestApp {
+        Self::start_on(alone().await, |_| {}, test_tokens(), stepped_clock()).await
     }
 
     async fn start(share: Share, edit: impl FnOnce(&mut Config), tokens: Tokens) -> TestApp {
@@ -142,6 +151,41 @@ impl TestApp {
         for _ in 0..n {
             self.round().await;
         }
+    }
+
+    /// Runs `wait` to its end while the service goes on: on a stepped clock, rounds back to back
+    /// with a short real pause between them; on the system clock, the service's own rhythm. For
+    /// waits on something that runs in real time beside the service (a Prometheus scraping it).
+    pub async fn stepping<T>(&self, wait: impl Future<Output = T>) -> T {
+        if !self.clock.is_stepped() {
+            return wait.await;
+        }
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let (out, ()) = tokio::join!(
+            async {
+                let out = wait.await;
+                done.store(true, std::sync::atomic::Ordering::Relaxed);
+                out
+            },
+            async {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    self.round().await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        );
+        out
+    }
+
+    /// As [`super::eventually`], with a round between two looks on a stepped clock and a short
+    /// sleep on the system clock.
+    pub async fn eventually<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        check: impl AsyncFnMut() -> Result<T, String>,
+    ) -> T {
+        super::eventually_between(limit, what, check, async || self.next_look().await).await
     }
 
     /// Between two looks of a wait: a round on a stepped clock, else a short sleep.
@@ -289,6 +333,11 @@ impl TestApp {
         }
         self.lab.shutdown().await;
     }
+}
+
+/// A stepped clock ten minutes in the past (see [`TestApp::stepped_with`]).
+fn stepped_clock() -> Clock {
+    Clock::stepped(chrono::Utc::now() - chrono::Duration::minutes(10))
 }
 
 async fn start_service(lab: &TestLab, tokens: &Tokens, clock: &Clock) -> (Running, String) {

@@ -1,7 +1,8 @@
 //! Who may share the machine. All tests run in one process on `--test-threads` threads; a test
-//! whose timings or memory are asserted, or that starts a browser or a real Prometheus, must not
-//! run beside another. Such a test holds the machine [`alone`]; every lab, service or cdnwatch
-//! process the harness starts holds a [`shared`] part of it for as long as it lives.
+//! whose timings or memory are asserted must not run beside another. Such a test holds the
+//! machine [`alone`]; every lab, service or cdnwatch process the harness starts holds a [`shared`]
+//! part of it for as long as it lives. A browser or a real Prometheus asserts no timings and
+//! shares the machine.
 
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 

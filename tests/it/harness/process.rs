@@ -195,7 +195,8 @@ impl ServeProcess {
     }
 }
 
-/// A `cdnwatch demo` process (the README's main command) with no tokens in its environment.
+/// A `cdnwatch demo` process (the README's main command) with no tokens in its environment,
+/// probing every second.
 pub struct DemoProcess {
     _process: Process,
     /// Where its dashboard (and `/metrics`) listens.
@@ -213,6 +214,8 @@ impl DemoProcess {
             "127.0.0.1:0",
             "--lab-api",
             "127.0.0.1:0",
+            "--interval-ms",
+            "1000",
         ])
         .arg("--data")
         .arg(dir.path())
