@@ -86,6 +86,7 @@ async fn open(dir: &Path, rebuild: bool) -> Bench {
         scheduler: Arc::default(),
         config,
         started_at: chrono::Utc::now(),
+        clock: cdnwatch::clock::Clock::system(),
         tokens: Arc::new(cdnwatch::auth::Tokens {
             admin: None,
             agent: None,

@@ -192,6 +192,7 @@ async fn state(
         scheduler: scheduler.stats(),
         config: live,
         started_at: chrono::Utc::now(),
+        clock: opts.clock.clone(),
         tokens: Arc::new(opts.tokens.clone()),
         publisher,
         metrics,

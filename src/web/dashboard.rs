@@ -172,7 +172,7 @@ impl Now {
     fn of(state: &AppState) -> Now {
         Now {
             config: state.config.get(),
-            at: Utc::now(),
+            at: state.clock.now(),
         }
     }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::auth::Tokens;
+use crate::clock::Clock;
 use crate::config::LiveConfig;
 use crate::metrics::Metrics;
 use crate::publish::Publisher;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub config: LiveConfig,
     /// When this process started.
     pub started_at: DateTime<Utc>,
+    /// The service's clock: what the pages call "now" (the system's, or a test's stepped one).
+    pub clock: Clock,
     /// Digests of the admin and agent tokens.
     pub tokens: Arc<Tokens>,
     /// The host-list versions and the one being served.
