@@ -11,6 +11,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -86,6 +87,9 @@ pub enum StartError {
         source: std::io::Error,
     },
 }
+
+/// How long a stepped round waits for its results to be written.
+const STEP_FLUSH: Duration = Duration::from_secs(10);
 
 /// A running service.
 pub struct Running {
@@ -275,7 +279,7 @@ impl Running {
     }
 
     /// With a stepped clock: runs one interval — every series and control check due in it, until
-    /// all have reported — then one decision at the clock's time (published if it changed
+    /// all have reported and their results are written — then one decision at the clock's time (published if it changed
     /// anything), then moves the clock on by the interval. `None` with the system clock, or when
     /// the decision could not be made.
     pub async fn step(&self) -> Option<Evaluation> {
@@ -286,6 +290,9 @@ impl Running {
         let at = s.at;
         s.scheduler.tick(at);
         s.scheduler.settle().await;
+        if !self.state.ingest.flush(STEP_FLUSH).await {
+            tracing::warn!("a stepped round's results were not all written within {STEP_FLUSH:?}");
+        }
         let state = &self.state;
         let evaluation = s
             .decisions

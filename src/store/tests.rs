@@ -223,6 +223,32 @@ async fn a_retry_backoff_never_holds_up_shutdown() {
     );
 }
 
+#[tokio::test]
+async fn a_flush_returns_once_everything_queued_before_it_is_written() {
+    let (_d, store) = open().await;
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let ingest = writer::spawn(store.clone(), writer_settings(10), token.clone(), &tracker);
+    for i in 0..8 {
+        ingest
+            .submit(rec(result(T0 + i * 1000, "cn-east", None)))
+            .unwrap();
+    }
+    assert!(ingest.flush(Duration::from_secs(5)).await);
+    assert_eq!(
+        store.result_count().await.unwrap(),
+        8,
+        "all written when flush returns"
+    );
+    // A writer that cannot write: flush gives up at its limit and says so.
+    store.close().await;
+    ingest.submit(rec(result(T0, "cn-east", None))).unwrap();
+    assert!(!ingest.flush(Duration::from_millis(100)).await);
+    token.cancel();
+    tracker.close();
+    tracker.wait().await;
+}
+
 use rollup::RollupReport;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;

@@ -32,8 +32,12 @@ pub struct WriterSettings {
 /// Counters the writer keeps about itself (read by `/metrics` and the status API).
 #[derive(Debug, Default)]
 pub struct IngestStats {
+    /// Records taken into the queue.
+    pub queued: AtomicU64,
     /// Records written.
     pub written: AtomicU64,
+    /// Queued records given up at shutdown (also counted in `dropped`).
+    pub given_up: AtomicU64,
     /// Records dropped: the queue was full, or a batch was given up at shutdown.
     pub dropped: AtomicU64,
     /// Batch writes that failed (each retry counts).
@@ -62,10 +66,32 @@ pub struct Dropped;
 impl Ingest {
     /// Queues a record without waiting.
     pub fn submit(&self, record: Record) -> Result<(), Dropped> {
+        // Counted before the send, so `flush` never sees a record written but not yet queued.
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
         self.tx.try_send(record).map_err(|_| {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             Dropped
         })
+    }
+
+    /// Waits until every record queued before this call is written (or given up), at most
+    /// `limit`; true when they all were. A stepped service calls it at the end of each round, so
+    /// what the round measured is in the database before anyone reads it.
+    pub async fn flush(&self, limit: Duration) -> bool {
+        let target = self.stats.queued.load(Ordering::Acquire);
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let done = self.stats.written.load(Ordering::Acquire)
+                + self.stats.given_up.load(Ordering::Acquire);
+            if done >= target {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     /// Records waiting to be written.
@@ -154,7 +180,7 @@ async fn write_with_retry(
                     .record_ms(took.as_secs_f64() * 1000.0);
                 stats
                     .written
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    .fetch_add(batch.len() as u64, Ordering::Release);
                 stats.batches.fetch_add(1, Ordering::Relaxed);
                 batch.clear();
                 return;
@@ -168,6 +194,9 @@ async fn write_with_retry(
                         stats
                             .dropped
                             .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        stats
+                            .given_up
+                            .fetch_add(batch.len() as u64, Ordering::Release);
                         tracing::error!(rows = batch.len(), "giving up on a batch at shutdown");
                         batch.clear();
                         return;
