@@ -54,11 +54,7 @@ async fn wait_page(e: &TestApp, path: &str, what: &str, pred: impl Fn(&str) -> b
             "timed out waiting for {what} on {path}:\n{}",
             page.body
         );
-        if e.clock.is_stepped() {
-            e.round().await;
-        } else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        e.next_look().await;
     }
 }
 

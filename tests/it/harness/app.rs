@@ -189,7 +189,7 @@ impl TestApp {
     }
 
     /// Between two looks of a wait: a round on a stepped clock, else a short sleep.
-    async fn next_look(&self) {
+    pub async fn next_look(&self) {
         if self.clock.is_stepped() {
             self.running().step().await;
         } else {
