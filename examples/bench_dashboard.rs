@@ -45,6 +45,7 @@ fn writer_settings() -> WriterSettings {
             minute: Duration::from_secs(7 * 86_400),
             hour: Duration::from_secs(90 * 86_400),
         },
+        clock: cdnwatch::clock::Clock::system(),
     }
 }
 
@@ -85,7 +86,6 @@ async fn open(dir: &Path, rebuild: bool) -> Bench {
         results,
         scheduler: Arc::default(),
         config,
-        started_at: chrono::Utc::now(),
         clock: cdnwatch::clock::Clock::system(),
         tokens: Arc::new(cdnwatch::auth::Tokens {
             admin: None,

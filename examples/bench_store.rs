@@ -77,6 +77,7 @@ async fn ingest(n: u64) {
             minute: Duration::from_secs(1 << 30),
             hour: Duration::from_secs(1 << 30),
         },
+        clock: cdnwatch::clock::Clock::system(),
     };
     let ingest = writer::spawn(store.clone(), settings, token.clone(), &tracker);
     let prober: Arc<str> = Arc::from("bench");

@@ -89,6 +89,11 @@ impl Prober {
         self
     }
 
+    /// The clock this prober stamps its results with.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     /// One probe of (host, path) from `region` through `resolver`. Never fails: failures are data.
     pub async fn probe(
         &self,

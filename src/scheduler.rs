@@ -285,8 +285,8 @@ impl Scheduler {
                 sink.clone(),
             );
             let timeout = self.control_timeout;
+            let at = self.prober.clock().now();
             self.tasks.spawn(async move {
-                let at = Utc::now();
                 let ok = control::any_reachable(&targets, timeout).await;
                 sink(&region, at, ok);
                 running.store(false, Ordering::Release);

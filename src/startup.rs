@@ -180,7 +180,12 @@ async fn state(
 ) -> Result<(AppState, Scheduler), StartError> {
     let store = Store::open(&opts.data_dir.join("cdnwatch.db")).await?;
     let prober = Arc::new(Prober::new(config)?.with_clock(opts.clock.clone()));
-    let ingest = writer::spawn(store.clone(), writer_settings(config), writer_token, writer);
+    let ingest = writer::spawn(
+        store.clone(),
+        writer_settings(config, &opts.clock),
+        writer_token,
+        writer,
+    );
     let signer = Arc::new(Signer::load_or_create(&opts.data_dir.join("signing.key"))?);
     let floor = opts.data_dir.join("version.floor");
     let publisher =
@@ -195,7 +200,6 @@ async fn state(
         results,
         scheduler: scheduler.stats(),
         config: live,
-        started_at: chrono::Utc::now(),
         clock: opts.clock.clone(),
         tokens: Arc::new(opts.tokens.clone()),
         publisher,
@@ -246,7 +250,7 @@ async fn stepper(
     })
 }
 
-fn writer_settings(config: &Config) -> WriterSettings {
+fn writer_settings(config: &Config, clock: &Clock) -> WriterSettings {
     let st = &config.store;
     WriterSettings {
         batch_size: st.batch_size,
@@ -257,6 +261,7 @@ fn writer_settings(config: &Config) -> WriterSettings {
             minute: st.minute_rollup_retention(),
             hour: st.hour_rollup_retention(),
         },
+        clock: clock.clone(),
     }
 }
 

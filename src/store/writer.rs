@@ -5,7 +5,7 @@
 //! because a stalled database must never stall probing. The writer takes whatever is queued (up to
 //! a batch) and writes it in one transaction; between batches it rolls up and prunes in small steps.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{Record, Retention, Store};
+use crate::clock::Clock;
 use crate::hist::Histogram;
 
 /// How the writer batches and maintains.
@@ -27,6 +28,9 @@ pub struct WriterSettings {
     pub maintenance_interval: Duration,
     /// How long each kind of row is kept.
     pub retention: Retention,
+    /// The service's clock: a minute is rolled up once it is complete by this clock, the same one
+    /// that stamped the results in it.
+    pub clock: Clock,
 }
 
 /// Counters the writer keeps about itself (read by `/metrics` and the status API).
@@ -42,6 +46,8 @@ pub struct IngestStats {
     pub dropped: AtomicU64,
     /// Batch writes that failed (each retry counts).
     pub write_errors: AtomicU64,
+    /// The last write failed and its batch is waiting for a retry.
+    pub failing: AtomicBool,
     /// Batches written.
     pub batches: AtomicU64,
     /// Duration of the last batch write, in microseconds.
@@ -76,8 +82,9 @@ impl Ingest {
     }
 
     /// Waits until every record queued before this call is written (or given up), at most
-    /// `limit`; true when they all were. A stepped service calls it at the end of each round, so
-    /// what the round measured is in the database before anyone reads it.
+    /// `limit`; true when they all were. False at once while the database refuses writes: the
+    /// writer is retrying and waiting would not help. A stepped service calls it at the end of
+    /// each round, so what the round measured is in the database before anyone reads it.
     pub async fn flush(&self, limit: Duration) -> bool {
         let target = self.stats.queued.load(Ordering::Acquire);
         let deadline = tokio::time::Instant::now() + limit;
@@ -87,7 +94,8 @@ impl Ingest {
             if done >= target {
                 return true;
             }
-            if tokio::time::Instant::now() >= deadline {
+            if self.stats.failing.load(Ordering::Acquire) || tokio::time::Instant::now() >= deadline
+            {
                 return false;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -141,7 +149,10 @@ async fn run(
                 if n == 0 { break }
                 write_with_retry(&store, &mut batch, &stats, &token).await;
             }
-            _ = maintenance.tick() => maintain(&store, &settings.retention).await,
+            _ = maintenance.tick() => {
+                let now = settings.clock.now().timestamp_millis();
+                maintain(&store, &settings.retention, now).await;
+            }
             _ = token.cancelled() => break,
         }
     }
@@ -181,12 +192,14 @@ async fn write_with_retry(
                 stats
                     .written
                     .fetch_add(batch.len() as u64, Ordering::Release);
+                stats.failing.store(false, Ordering::Release);
                 stats.batches.fetch_add(1, Ordering::Relaxed);
                 batch.clear();
                 return;
             }
             Err(e) => {
                 stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                stats.failing.store(true, Ordering::Release);
                 tracing::warn!(error = %e, rows = batch.len(), "writing results failed; retrying");
                 if token.is_cancelled() {
                     tries_after_cancel += 1;
@@ -227,8 +240,7 @@ async fn pause(backoff: Duration, token: &CancellationToken) {
 
 /// One maintenance round: roll up what is complete, then prune a few steps. Errors are logged and
 /// retried next round; they never stop ingest.
-async fn maintain(store: &Store, retention: &Retention) {
-    let now = chrono::Utc::now().timestamp_millis();
+async fn maintain(store: &Store, retention: &Retention, now: i64) {
     if let Err(e) = store.roll_up(now).await {
         tracing::warn!(error = %e, "rollup failed");
     }

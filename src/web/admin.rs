@@ -54,7 +54,7 @@ pub(super) async fn add(state: &AppState, o: NewOverride) -> Result<i64, ApiErro
             "`expires_in_s` must be from 60 to {MAX_EXPIRY_S}"
         )));
     }
-    let now = chrono::Utc::now();
+    let now = state.clock.now();
     let rule = Override {
         host: o.host,
         kind: o.kind,
@@ -89,7 +89,7 @@ pub(super) async fn list(
     Ok(Json(
         state
             .store
-            .active_overrides(chrono::Utc::now().timestamp_millis())
+            .active_overrides(state.clock.now().timestamp_millis())
             .await?,
     ))
 }
@@ -113,7 +113,7 @@ pub(super) async fn remove(state: &AppState, id: &str) -> Result<i64, ApiError> 
         .map_err(|_| ApiError::BadRequest(format!("`{id}` is not an override id")))?;
     if state
         .store
-        .clear_override(id, chrono::Utc::now().timestamp_millis())
+        .clear_override(id, state.clock.now().timestamp_millis())
         .await?
     {
         tracing::info!(id, "override cleared");

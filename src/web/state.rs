@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 
 use crate::auth::Tokens;
 use crate::clock::Clock;
@@ -30,8 +29,6 @@ pub struct AppState {
     pub scheduler: Arc<SchedulerStats>,
     /// The config in force.
     pub config: LiveConfig,
-    /// When this process started.
-    pub started_at: DateTime<Utc>,
     /// The service's clock: what the pages call "now" (the system's, or a test's stepped one).
     pub clock: Clock,
     /// Digests of the admin and agent tokens.

@@ -81,7 +81,7 @@ pub(super) struct StoreStatus {
 }
 
 pub(super) async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
-    let now = chrono::Utc::now();
+    let now = state.clock.now();
     let latest = state.store.latest().await?;
     let counts = state
         .store

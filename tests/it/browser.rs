@@ -7,9 +7,8 @@
 //! an operator would. Chromium only ever loads pages on 127.0.0.1: every request it makes is
 //! recorded and checked, and it resolves no host name at all.
 //!
-//! A browser test shares the machine: it asserts no timings. The pages under the fault read the
-//! newest results against the real now, so that test runs on the system clock; the operator's
-//! test reads none and runs stepped (its override is published when a wait runs a round).
+//! A browser test shares the machine: it asserts no timings. Both run stepped: a wait runs a
+//! round, and while the browser reads the pages the clock stands still, so what they show stays.
 
 use std::time::{Duration, Instant};
 
@@ -37,7 +36,7 @@ const FAULT: &str = r#"{"kind":"http_status","status":502,"vendor":"alpha"}"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_shows_the_injected_fault_with_no_console_error() {
-    let e = TestApp::spawn().await;
+    let e = TestApp::stepped().await;
     e.wait_doc(Duration::from_secs(15), "the first document", all_enabled)
         .await;
     e.fault(FAULT).await;

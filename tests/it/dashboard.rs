@@ -2,8 +2,8 @@
 //! shows where it belongs (the host's row and the region's cell, the stale resolver, the origin
 //! row, the events and the incident report), and bad input gets a readable 4xx page.
 //!
-//! The pages read the newest results against the real now (three intervals back), so the tests
-//! that look at a fault run on the system clock; the one that needs no results runs stepped.
+//! Every test runs stepped: the pages, the rollups and the incident report read the service's
+//! clock, so a wait runs a round instead of sleeping.
 
 use std::time::{Duration, Instant};
 
@@ -79,9 +79,7 @@ fn cell<'a>(row: &'a str, region: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vendor_fault_shows_in_its_cells_then_in_the_summary_events_and_incident_report() {
-    // On the system clock: stepped, its incident report found no probe results even with every
-    // round written before the next (not yet understood; the report reads rollups and raw rows).
-    let e = TestApp::spawn().await;
+    let e = TestApp::stepped().await;
     e.wait_doc(SETTLE, "the cold-start document", all_enabled)
         .await;
     wait_page(&e, "/", "every cell ok", |b| {

@@ -164,7 +164,13 @@ async fn every_failure_class_comes_from_a_lab_fault_and_is_classified_in_its_pha
             Phase::Processing,
         ),
     ];
-    let s = TestLab::spawn().await;
+    // Half the test timeouts: eight of the cases wait for one, and loopback needs far less.
+    let s = TestLab::spawn_with(|c| {
+        let t = &mut c.probe.timeouts;
+        (t.dns_ms, t.connect_ms, t.tls_ms) = (300, 400, 400);
+        (t.first_byte_ms, t.transfer_ms) = (400, 750);
+    })
+    .await;
     let mut wrong = Vec::new();
     for c in &cases {
         s.fault(c.fault).await;

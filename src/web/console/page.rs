@@ -86,7 +86,7 @@ impl ConfigPage {
         error: Option<String>,
         form: OverrideForm,
     ) -> Result<ConfigPage, StoreError> {
-        let now = Utc::now();
+        let now = state.clock.now();
         let config = state.config.get();
         let rows = state.store.active_overrides(now.timestamp_millis()).await?;
         Ok(ConfigPage {

@@ -27,7 +27,7 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub tokens: Tokens,
-    /// The service's clock: the system's, or a stepped one that [`TestApp::round`] moves.
+    /// The service's stepped clock, which [`TestApp::round`] moves.
     pub clock: Clock,
 }
 
@@ -63,30 +63,14 @@ pub fn with_product_path(c: &mut Config) {
 }
 
 impl TestApp {
-    /// The service with half-second rounds on a fresh lab, with the test tokens.
-    pub async fn spawn() -> TestApp {
-        Self::spawn_with(|_| {}).await
-    }
-
-    /// As [`TestApp::spawn`], with `edit` applied to the config after the fast rounds.
-    pub async fn spawn_with(edit: impl FnOnce(&mut Config)) -> TestApp {
-        Self::spawn_with_tokens(edit, test_tokens()).await
-    }
-
-    /// As [`TestApp::spawn_with`], with these tokens.
-    pub async fn spawn_with_tokens(edit: impl FnOnce(&mut Config), tokens: Tokens) -> TestApp {
-        Self::start(shared().await, edit, tokens).await
-    }
-
     /// [`TestApp::stepped_with`] with no edit.
     pub async fn stepped() -> TestApp {
         Self::stepped_with(|_| {}).await
     }
 
-    /// As [`TestApp::spawn_with`], on a stepped clock: nothing probes or decides until the test
-    /// runs a round ([`TestApp::round`], or the waits, which step instead of sleeping). The clock
-    /// starts ten minutes in the past, so what it stamps stays inside the pages' windows, which
-    /// end at the real now.
+    /// The service with half-second rounds on a fresh lab, with the test tokens and `edit` applied
+    /// to the config after the fast rounds, on a stepped clock: nothing probes or decides until
+    /// the test runs a round ([`TestApp::round`], or the waits, which step instead of sleeping).
     pub async fn stepped_with(edit: impl FnOnce(&mut Config)) -> TestApp {
         Self::stepped_with_tokens(edit, test_tokens()).await
     }
@@ -100,10 +84,6 @@ impl TestApp {
     /// timings of its own.
     pub async fn stepped_alone() -> TestApp {
         Self::start_on(alone().await, |_| {}, test_tokens(), stepped_clock()).await
-    }
-
-    async fn start(share: Share, edit: impl FnOnce(&mut Config), tokens: Tokens) -> TestApp {
-        Self::start_on(share, edit, tokens, Clock::system()).await
     }
 
     async fn start_on(
@@ -136,14 +116,10 @@ impl TestApp {
         self.base = base;
     }
 
-    /// On a stepped clock, one round: every series probed once, one decision, the clock one
-    /// interval on. On the system clock, one interval of waiting.
+    /// One round: every series probed once, one decision (none when the database is gone), the
+    /// clock one interval on.
     pub async fn round(&self) {
-        if self.clock.is_stepped() {
-            self.running().step().await;
-        } else {
-            tokio::time::sleep(self.lab.config.probe.interval()).await;
-        }
+        self.running().step().await;
     }
 
     /// `n` rounds.
@@ -153,13 +129,10 @@ impl TestApp {
         }
     }
 
-    /// Runs `wait` to its end while the service goes on: on a stepped clock, rounds back to back
-    /// with a short real pause between them; on the system clock, the service's own rhythm. For
-    /// waits on something that runs in real time beside the service (a Prometheus scraping it).
+    /// Runs `wait` to its end while the service goes on: rounds back to back with a short real
+    /// pause between them. For waits on something that runs in real time beside the service (a
+    /// Prometheus scraping it).
     pub async fn stepping<T>(&self, wait: impl Future<Output = T>) -> T {
-        if !self.clock.is_stepped() {
-            return wait.await;
-        }
         let done = std::sync::atomic::AtomicBool::new(false);
         let (out, ()) = tokio::join!(
             async {
@@ -177,8 +150,7 @@ impl TestApp {
         out
     }
 
-    /// As [`super::eventually`], with a round between two looks on a stepped clock and a short
-    /// sleep on the system clock.
+    /// As [`super::eventually`], with a round between two looks.
     pub async fn eventually<T>(
         &self,
         limit: Duration,
@@ -188,13 +160,9 @@ impl TestApp {
         super::eventually_between(limit, what, check, async || self.next_look().await).await
     }
 
-    /// Between two looks of a wait: a round on a stepped clock, else a short sleep.
+    /// Between two looks of a wait: a round.
     pub async fn next_look(&self) {
-        if self.clock.is_stepped() {
-            self.running().step().await;
-        } else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.round().await;
     }
 
     /// The running service.
@@ -335,9 +303,9 @@ impl TestApp {
     }
 }
 
-/// A stepped clock ten minutes in the past (see [`TestApp::stepped_with`]).
+/// A stepped clock standing at the real now until the first round.
 fn stepped_clock() -> Clock {
-    Clock::stepped(chrono::Utc::now() - chrono::Duration::minutes(10))
+    Clock::stepped(chrono::Utc::now())
 }
 
 async fn start_service(lab: &TestLab, tokens: &Tokens, clock: &Clock) -> (Running, String) {

@@ -1,5 +1,5 @@
 //! A real Prometheus server (Debian's binary) on loopback, with a temporary config and storage
-//! directory, scraping given targets every half second; killed when dropped, even when a test panics.
+//! directory, scraping given targets every quarter second; killed when dropped, even when a test panics.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -45,8 +45,8 @@ pub fn run_tool(bin: &str, args: &[&str], stdin: &[u8], cwd: &Path) -> (bool, St
 }
 
 impl Prometheus {
-    /// Starts Prometheus scraping `target` (job `cdnwatch`) and evaluating `rule_files` every half
-    /// second; returns once it is ready.
+    /// Starts Prometheus scraping `target` (job `cdnwatch`) and evaluating `rule_files` every
+    /// quarter second; returns once it is ready.
     pub async fn start(target: SocketAddr, rule_files: &[&Path]) -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
         let rules: Vec<String> = rule_files
@@ -54,7 +54,7 @@ impl Prometheus {
             .map(|p| format!("  - {:?}\n", p.canonicalize().unwrap()))
             .collect();
         let config = format!(
-            "global:\n  scrape_interval: 500ms\n  scrape_timeout: 500ms\n  evaluation_interval: 500ms\n\
+            "global:\n  scrape_interval: 250ms\n  scrape_timeout: 250ms\n  evaluation_interval: 250ms\n\
              rule_files:\n{}\
              scrape_configs:\n  - job_name: cdnwatch\n    static_configs:\n      - targets: [\"{target}\"]\n",
             rules.concat()
