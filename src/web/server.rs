@@ -104,7 +104,7 @@ async fn http_thread(
     };
     let connections = TaskTracker::new();
     loop {
-        let (tcp, _) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             _ = stop.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -119,6 +119,7 @@ async fn http_thread(
         let _ = tcp.set_nodelay(true);
         connections.spawn(connection(
             tcp,
+            peer,
             app.clone(),
             publisher.clone(),
             stop.clone(),
@@ -128,9 +129,11 @@ async fn http_thread(
     let _ = tokio::time::timeout(DRAIN, connections.wait()).await;
 }
 
-/// One connection: the host-list fast path, else the router; closed gracefully at `stop`.
+/// One connection: the host-list fast path, else the router (which sees the peer's address as
+/// axum's `ConnectInfo<SocketAddr>`); closed gracefully at `stop`.
 async fn connection(
     tcp: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
     app: axum::Router,
     publisher: Arc<Publisher>,
     stop: CancellationToken,
@@ -142,7 +145,9 @@ async fn connection(
             if req.method() == hyper::Method::GET && req.uri().path() == "/api/v1/hostlist" {
                 return Ok(super::hostlist::current_response(&publisher, req.headers()));
             }
-            app.oneshot(req.map(axum::body::Body::new)).await
+            let mut req = req.map(axum::body::Body::new);
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            app.oneshot(req).await
         }
     });
     let conn = hyper::server::conn::http1::Builder::new()
