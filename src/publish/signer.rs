@@ -139,6 +139,13 @@ pub fn signature_header(key_id: &str, signature: &str) -> String {
     format!("alg=Ed25519; keyid={key_id}; sig={signature}")
 }
 
+/// The `keyid` a signature header names, if any.
+pub fn signature_key_id(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .find_map(|part| part.trim().strip_prefix("keyid="))
+}
+
 /// Verifies a signature header against the bytes and a public key (used by the reference client
 /// and the tests).
 pub fn verify(body: &[u8], header: &str, keys: &[(String, VerifyingKey)]) -> Result<(), String> {

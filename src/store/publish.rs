@@ -149,6 +149,16 @@ impl Store {
         written
     }
 
+    /// The writer's `synchronous` setting (0 OFF, 1 NORMAL, 2 FULL), for tests.
+    #[cfg(test)]
+    pub(crate) async fn writer_synchronous(&self) -> i64 {
+        let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+            .fetch_one(&self.writer)
+            .await
+            .expect("the writer answers");
+        level
+    }
+
     /// The writer connection switched to `synchronous=FULL` (in WAL mode: the WAL is synced at
     /// every commit) until [`FullSync::finish`] switches it back to the store's `NORMAL`.
     pub async fn full_sync_writer(&self) -> Result<FullSync, StoreError> {
