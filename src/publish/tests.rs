@@ -263,7 +263,7 @@ async fn a_publish_commits_with_synchronous_full_and_the_writer_goes_back_to_nor
         .await
         .unwrap();
     durable.finish().await.unwrap();
-    let mut after = store.full_sync_writer().await.unwrap();
+    let after = store.full_sync_writer().await.unwrap();
     after.finish().await.unwrap();
     // 2 = FULL while a publish commits; a store write after it runs NORMAL (1) again.
     assert_eq!(during, 2);
