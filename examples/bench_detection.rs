@@ -85,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
         prober_id: "bench".into(),
         tokens: Default::default(),
         bump_version: None,
+        init_key: false,
         clock: cdnwatch::clock::Clock::system(),
     })
     .await?;

@@ -92,6 +92,7 @@ async fn main() {
         prober_id: "bench".into(),
         tokens: Default::default(),
         bump_version: None,
+        init_key: false,
         clock: cdnwatch::clock::Clock::system(),
     })
     .await

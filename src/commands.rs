@@ -80,6 +80,10 @@ enum Command {
         /// Make the next config version larger than this (after restoring an older database).
         #[arg(long)]
         bump_version: Option<i64>,
+        /// Make a new signing key although versions were published here (apps that pinned the
+        /// old key refuse every document until they ship the new one).
+        #[arg(long)]
+        init_key: bool,
     },
     /// The simulated two-vendor CDN on loopback, and its fault injection.
     Lab(lab::LabArgs),
@@ -137,6 +141,7 @@ impl Command {
                 listen,
                 prober_id,
                 bump_version,
+                init_key,
             } => {
                 let tokens = crate::auth::Tokens::from_env().map_err(anyhow::Error::msg)?;
                 serve::run(crate::startup::ServeOptions {
@@ -146,6 +151,7 @@ impl Command {
                     prober_id,
                     tokens,
                     bump_version,
+                    init_key,
                     clock: crate::clock::Clock::system(),
                 })
                 .await

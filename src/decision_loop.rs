@@ -4,7 +4,9 @@
 //!
 //! It owns the engine's state; the engine itself stays pure. It probes nothing: results and control
 //! verdicts arrive through [`crate::results`] (the scheduler checks the control targets); its only
-//! I/O is reading overrides from the store and publishing.
+//! I/O is reading overrides from the store, keeping the engine's memory there (so a restart does
+//! not forget a running hold), publishing, and re-signing the served document when it is due —
+//! every tick, whatever the engine says (in stepped mode the tick follows the service's clock).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,10 +16,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::{Config, LiveConfig};
+use crate::engine::policy::span;
 use crate::engine::{
-    Engine, Evaluation, HostInfo, Observation, Override, Reason, RegionRound, Round,
+    Engine, Evaluation, HostInfo, Memory, Observation, Override, Reason, RegionRound, Round,
 };
-use crate::publish::{Content, PublishReason, Published, Publisher};
+use crate::publish::{Content, PublishError, PublishReason, Published, Publisher};
 use crate::results::LatestResults;
 use crate::store::Store;
 
@@ -33,15 +36,26 @@ fn engine_for(config: &Config, now: DateTime<Utc>) -> Engine {
     Engine::new(config.engine.clone(), hosts, now)
 }
 
+/// A kept engine memory is fresh — its rounds still count as "the last rounds" — when it was saved
+/// at most this many intervals before now; an older one keeps only its holds and counts
+/// ([`Engine::recall`]). The memory is saved at least every `MEMORY_FRESH_ROUNDS - 1` intervals so
+/// a running service's memory is always fresh.
+const MEMORY_FRESH_ROUNDS: u32 = 3;
+
 /// The decision loop's state between ticks.
 pub struct DecisionLoop {
     engine: Engine,
     hosts: Vec<String>,
     overrides: Vec<Override>,
+    /// Whether the kept memory was read (at the first tick: reading needs the store).
+    recalled: bool,
+    /// The memory last saved, and when.
+    kept: Option<(Memory, DateTime<Utc>)>,
 }
 
 impl DecisionLoop {
-    /// A loop whose engine starts from the currently published document (or all enabled).
+    /// A loop whose engine starts from the currently published document (or all enabled); the
+    /// memory kept in the store is taken back at the first tick.
     pub fn new(config: &Config, publisher: &Publisher, now: DateTime<Utc>) -> DecisionLoop {
         let mut engine = engine_for(config, now);
         if let Some(cur) = publisher.current() {
@@ -51,10 +65,13 @@ impl DecisionLoop {
             engine,
             hosts: config.hosts.iter().map(|h| h.domain.clone()).collect(),
             overrides: Vec::new(),
+            recalled: false,
+            kept: None,
         }
     }
 
-    /// One tick: gather the round, evaluate, publish. Errors are logged; the next tick tries again.
+    /// One tick: gather the round, evaluate, publish, keep the engine's memory, re-sign when due.
+    /// Errors are logged; the next tick tries again.
     pub async fn tick(
         &mut self,
         config: &Config,
@@ -63,10 +80,7 @@ impl DecisionLoop {
         publisher: &Publisher,
         now: DateTime<Utc>,
     ) -> Option<Evaluation> {
-        let hosts: Vec<String> = config.hosts.iter().map(|h| h.domain.clone()).collect();
-        if hosts != self.hosts {
-            *self = DecisionLoop::new(config, publisher, now);
-        }
+        self.follow_config(config, store, publisher, now).await;
         match store.active_overrides(now.timestamp_millis()).await {
             Ok(rows) => self.overrides = rows.into_iter().map(|r| r.rule).collect(),
             Err(e) => {
@@ -75,41 +89,134 @@ impl DecisionLoop {
         }
         let round = gather(config, latest, now);
         let evaluation = self.engine.evaluate(&round, &self.overrides, now);
-        let result = if evaluation.publishable {
-            let content = Content::new(config, |h| {
-                evaluation.hosts.get(h).is_some_and(|d| !d.enabled)
-            });
-            let reason = evaluation
-                .events
-                .iter()
-                .find(|e| e.new_enabled.is_some())
-                .map_or(PublishReason::Config, |e| PublishReason::of(e.reason));
-            publisher
-                .publish(&content, reason, &evaluation.events, now)
-                .await
-                .map(|_| ())
-        } else {
-            store
-                .record_events(&evaluation.events)
-                .await
-                .map_err(Into::into)
-        };
-        if let Err(e) = result {
+        if let Err(e) = publish(config, &evaluation, store, publisher, now).await {
             tracing::error!(error = %e, "publishing the decision failed; the last version is still served");
         }
-        for e in evaluation
-            .events
-            .iter()
-            .filter(|e| e.reason != Reason::Degraded)
-        {
-            tracing::info!(
-                host = e.host.as_deref().unwrap_or("-"),
-                reason = e.reason.as_str(),
-                "{}",
-                e.detail
-            );
-        }
+        self.keep_memory(config, store, now).await;
+        resign(publisher, now).await;
+        log_events(&evaluation);
         Some(evaluation)
+    }
+
+    /// Takes back the kept memory once, and keeps it across a change of the configured hosts (a
+    /// new engine for the new hosts, with the old one's memory of those it still has).
+    async fn follow_config(
+        &mut self,
+        config: &Config,
+        store: &Store,
+        publisher: &Publisher,
+        now: DateTime<Utc>,
+    ) {
+        let hosts: Vec<String> = config.hosts.iter().map(|h| h.domain.clone()).collect();
+        let memory = if !self.recalled {
+            recall(config, store, now).await
+        } else if hosts != self.hosts {
+            Some((self.engine.memory(), true))
+        } else {
+            return;
+        };
+        let kept = self.kept.take();
+        *self = DecisionLoop::new(config, publisher, now);
+        self.recalled = true;
+        self.kept = kept;
+        if let Some((memory, fresh)) = memory {
+            self.engine.recall(memory, fresh);
+            if let Some(cur) = publisher.current() {
+                self.engine.restore(&enabled_in(&cur));
+            }
+        }
+    }
+
+    /// Saves the engine's memory when it changed (or to keep it fresh); a failed save is logged
+    /// and tried again next tick.
+    async fn keep_memory(&mut self, config: &Config, store: &Store, now: DateTime<Utc>) {
+        let memory = self.engine.memory();
+        let refresh = config.probe.interval() * (MEMORY_FRESH_ROUNDS - 1);
+        let due = match &self.kept {
+            Some((kept, at)) => *kept != memory || now - *at >= span(refresh),
+            None => true,
+        };
+        if !due {
+            return;
+        }
+        let text = serde_json::to_string(&memory).expect("the memory serializes");
+        match store.save_engine_state(now.timestamp_millis(), &text).await {
+            Ok(()) => self.kept = Some((memory, now)),
+            Err(e) => tracing::warn!(error = %e, "saving the engine's memory failed"),
+        }
+    }
+}
+
+/// The memory kept in the store, and whether it is fresh at `now`. Stale state is handled so:
+/// older than [`MEMORY_FRESH_ROUNDS`] intervals (or saved "in the future": the clock went back)
+/// its rounds are dropped and its holds kept; hosts no longer configured are dropped by the engine;
+/// unreadable text is logged and ignored (the engine starts cold from the published document).
+async fn recall(config: &Config, store: &Store, now: DateTime<Utc>) -> Option<(Memory, bool)> {
+    let row = match store.engine_state().await {
+        Ok(row) => row?,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the engine's memory failed; starting from the published document");
+            return None;
+        }
+    };
+    let memory: Memory = match serde_json::from_str(&row.state) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, "the kept engine memory does not read; starting from the published document");
+            return None;
+        }
+    };
+    let saved = DateTime::from_timestamp_millis(row.saved_at_ms).unwrap_or_default();
+    let window = span(config.probe.interval() * MEMORY_FRESH_ROUNDS);
+    let fresh = saved <= now && now - saved <= window;
+    Some((memory, fresh))
+}
+
+/// Publishes what a publishable evaluation decided; stores the events of any other.
+async fn publish(
+    config: &Config,
+    evaluation: &Evaluation,
+    store: &Store,
+    publisher: &Publisher,
+    now: DateTime<Utc>,
+) -> Result<(), PublishError> {
+    if !evaluation.publishable {
+        return Ok(store.record_events(&evaluation.events).await?);
+    }
+    let content = Content::new(config, |h| {
+        evaluation.hosts.get(h).is_some_and(|d| !d.enabled)
+    });
+    let reason = evaluation
+        .events
+        .iter()
+        .find(|e| e.new_enabled.is_some())
+        .map_or(PublishReason::Config, |e| PublishReason::of(e.reason));
+    publisher
+        .publish(&content, reason, &evaluation.events, now)
+        .await
+        .map(|_| ())
+}
+
+/// Re-signs the served document when it is due, whatever the engine said this tick (frozen, or
+/// nothing to publish): the served `expiresAt` must not lapse.
+async fn resign(publisher: &Publisher, now: DateTime<Utc>) {
+    if let Err(e) = publisher.resign_if_due(now).await {
+        tracing::error!(error = %e, "re-signing the document failed; the next tick tries again");
+    }
+}
+
+fn log_events(evaluation: &Evaluation) {
+    for e in evaluation
+        .events
+        .iter()
+        .filter(|e| e.reason != Reason::Degraded)
+    {
+        tracing::info!(
+            host = e.host.as_deref().unwrap_or("-"),
+            reason = e.reason.as_str(),
+            "{}",
+            e.detail
+        );
     }
 }
 
@@ -154,8 +261,9 @@ pub fn gather(config: &Config, latest: &LatestResults, now: DateTime<Utc>) -> Ro
 }
 
 /// Publishes the first version (every host enabled) when nothing was ever published, so clients
-/// have a document from their first poll.
+/// have a document from their first poll; after a long stop, re-signs the document at once.
 pub async fn publish_cold_start(config: &Config, publisher: &Publisher, now: DateTime<Utc>) {
+    resign(publisher, now).await;
     if publisher.current().is_none() {
         let content = Content::new(config, |_| false);
         if let Err(e) = publisher

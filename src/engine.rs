@@ -15,7 +15,7 @@
 //! Layout: `policy` the thresholds; `evidence` what a round says; `history` what the engine
 //! remembers per host and region; `guards` the quorum rule, freeze, vendor-wide and fail-open;
 //! `rise` holds and coming back; `overrides` what operators force; `step` each host's outcome
-//! committed; `notice` origin faults and degraded scopes; `event` what is said about it all, with
+//! committed; `memory` the state that decides the next flip, as data to keep across a restart; `notice` origin faults and degraded scopes; `event` what is said about it all, with
 //! the failed results it carries (`sample`). Dependencies between them go one way (a test in
 //! `import_cycles.rs` keeps it so): `step` → `guards` → `overrides`, `event` → `evidence` → `sample`.
 
@@ -23,6 +23,7 @@ mod event;
 mod evidence;
 mod guards;
 mod history;
+mod memory;
 mod notice;
 mod overrides;
 pub mod policy;
@@ -37,6 +38,7 @@ use serde::Serialize;
 
 pub use event::{Event, Reason};
 pub use evidence::{Observation, RegionCounts, RegionRound, Round, RoundVerdict, Scope};
+pub use memory::Memory;
 pub use overrides::{Override, OverrideKind};
 pub use policy::Policy;
 pub use sample::{Sample, SampleParseError};
@@ -68,7 +70,8 @@ pub struct Evaluation {
     pub hosts: BTreeMap<String, HostDecision>,
     /// True when some host's enabled flag changed: a new version must be published.
     pub changed: bool,
-    /// False while frozen or before the first full round in enough regions: publish nothing.
+    /// False while frozen or before the first full round in enough regions (publish nothing),
+    /// unless an override changed a host then: what an operator forces is always published.
     pub publishable: bool,
     /// What was decided or refused, in order.
     pub events: Vec<Event>,
@@ -96,10 +99,14 @@ impl Engine {
         }
     }
 
-    /// Starts from a known state (the last published document) instead of all-enabled.
+    /// Starts from a known state (the last published document) instead of all-enabled. A host
+    /// whose flag this changes loses its remembered reason (the document is what clients saw).
     pub fn restore(&mut self, enabled: &BTreeMap<String, bool>) {
         for h in &mut self.hosts {
             if let Some(e) = enabled.get(&h.info.host) {
+                if h.enabled != *e {
+                    h.reason = None;
+                }
                 h.enabled = *e;
             }
         }
@@ -122,12 +129,19 @@ impl Engine {
         self.note_origin_faults(&a, now, &mut events);
         let before: Vec<bool> = self.hosts.iter().map(|h| h.enabled).collect();
         if self.freeze(&a, now, &mut events) {
-            return self.result(before, false, events);
+            // The freeze (and the warm-up before the first full round, which is a freeze too)
+            // stops the engine's own changes only: on-call needs overrides most exactly when the
+            // engine's view is cut off, so they apply, fail-open still guards them, and what they
+            // change is published.
+            self.apply_overrides(overrides, &a, now, &mut events);
+            self.guard_fail_open(overrides, &a, now, &mut events);
+            return self.result(before, true, events);
         }
         self.record_rounds(&a);
         self.note_degraded(&a, now, &mut events);
         self.warmed_up = true; // this round is (at least) the first full one in enough regions
         let quorum = self.policy.quorum(a.valid_regions.len());
+        self.release_cleared(overrides, &a, quorum, now, &mut events);
         let mut disable = self.quorum_disables(&a, quorum);
         self.widen_vendor_wide(&mut disable, &a, quorum);
         self.extend_holds(&a, now);
@@ -135,15 +149,18 @@ impl Engine {
         self.apply(&disable, &rise, overrides, &a, now, &mut events);
         self.guard_fail_open(overrides, &a, now, &mut events);
         self.decay(now);
-        self.result(before, true, events)
+        self.result(before, false, events)
     }
 
     fn hosts_info(&self) -> Vec<HostInfo> {
         self.hosts.iter().map(|h| h.info.clone()).collect()
     }
 
-    fn result(&self, before: Vec<bool>, publishable: bool, events: Vec<Event>) -> Evaluation {
+    /// The evaluation's outcome. A frozen one is publishable only when an override changed a host
+    /// (nothing else may change while frozen); otherwise once warmed up.
+    fn result(&self, before: Vec<bool>, frozen: bool, events: Vec<Event>) -> Evaluation {
         let changed = self.hosts.iter().zip(before).any(|(h, b)| h.enabled != b);
+        let publishable = if frozen { changed } else { self.warmed_up };
         let hosts = self.hosts.iter().map(|h| {
             let decision = HostDecision {
                 enabled: h.enabled,
@@ -154,7 +171,7 @@ impl Engine {
         Evaluation {
             hosts: hosts.collect(),
             changed,
-            publishable: publishable && self.warmed_up,
+            publishable,
             events,
         }
     }

@@ -4,10 +4,11 @@
 //!
 //! It must not decide anything: which hosts are disabled comes from the engine.
 //!
-//! `content` is what a version says, `signer` the key and its signature, `publisher` the
-//! versions stored and the one served; [`PublishReason`] says why a version was made.
+//! `content` is what a version says, `signer` the key and its signature, [`keys`] the key files
+//! of a deployment, `publisher` the versions stored, the one served and its re-signing; [`PublishReason`] says why a version was made.
 
 mod content;
+pub mod keys;
 mod publisher;
 mod reason;
 mod signer;
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 pub use content::{Content, Document, HostEntry, MergeEntry};
 pub use publisher::{Published, Publisher};
 pub use reason::PublishReason;
-pub use signer::{Signer, key_id, signature_header, verify};
+pub use signer::{Signer, key_id, signature_header, signature_key_id, verify};
 
 use crate::store::StoreError;
 
@@ -44,6 +45,15 @@ pub enum PublishError {
         path: PathBuf,
         /// What is wrong with it.
         why: String,
+    },
+    /// The deployment has published versions but its signing key is gone: a new key would
+    /// silently strand every app that pinned the old one.
+    #[error(
+        "the signing key {path} is missing, but this data directory has published versions: restore the key, or start once with --init-key to make a new one (apps that pinned the old key will refuse every document until they ship the new one)"
+    )]
+    KeyMissing {
+        /// The key file.
+        path: PathBuf,
     },
     /// A file (the key, the version floor) could not be written.
     #[error("cannot write {path}: {source}")]

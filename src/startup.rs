@@ -24,7 +24,7 @@ use crate::decision_loop::{self, DecisionLoop};
 use crate::engine::Evaluation;
 use crate::metrics::{Metrics, ServiceState, Source};
 use crate::probe::{ProbeSetupError, Prober};
-use crate::publish::{Publisher, Signer};
+use crate::publish::{self, Publisher};
 use crate::results::Results;
 use crate::scheduler::{ControlSink, Scheduler, Sink};
 use crate::store::writer::{self, WriterSettings};
@@ -46,6 +46,8 @@ pub struct ServeOptions {
     pub tokens: crate::auth::Tokens,
     /// Raise the next config version above this (after restoring an older database).
     pub bump_version: Option<i64>,
+    /// Make a new signing key even though this data directory has published versions (`--init-key`).
+    pub init_key: bool,
     /// The clock results are stamped with and decisions made at. With the system clock the
     /// scheduler and the decision loop run on their own; with a stepped one nothing probes or
     /// decides until [`Running::step`] says so (the integration tests step a whole outage).
@@ -186,8 +188,9 @@ async fn state(
         writer_token,
         writer,
     );
-    let signer = Arc::new(Signer::load_or_create(&opts.data_dir.join("signing.key"))?);
     let floor = opts.data_dir.join("version.floor");
+    let signer = publish::keys::open_signer(&opts.data_dir, &store, &floor, opts.init_key).await?;
+    let signer = Arc::new(signer);
     let publisher =
         Arc::new(Publisher::open(store.clone(), signer, floor, opts.bump_version).await?);
     let metrics = Metrics::new()?;

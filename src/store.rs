@@ -2,14 +2,16 @@
 //!
 //! One writer connection (SQLite allows one writer; a pool of one makes that explicit and keeps
 //! writes from queueing on the busy handler), a small pool of readers for queries, WAL mode with
-//! `synchronous=NORMAL` (a crash loses at most the last transactions, never the file), incremental
-//! auto-vacuum so retention frees pages in small steps instead of one long VACUUM.
+//! `synchronous=NORMAL` (a crash loses at most the last transactions, never the file; a publish
+//! commits with `FULL`, see [`publish`]), incremental auto-vacuum so retention frees pages in small
+//! steps instead of one long VACUUM.
 //!
 //! Writing: [`writer`] (results), [`rollup`] (minute and hour rollups), [`publish`] (versions,
-//! events, overrides). Reading, one module per kind of data read: `latest` (each series' latest
-//! probe, raw counts), [`newest`] (the newest probes with every column), [`tallies`] (probes and
-//! failures over a window, per edge), [`periods`] (rolled-up periods summed per host and path),
-//! [`charts`] (rollup rows and chart buckets), [`failures`] (failure periods and phases).
+//! events, overrides), [`engine_state`] (the decision engine's memory). Reading, one module per
+//! kind of data read: `latest` (each series' latest probe, raw counts), [`newest`] (the newest
+//! probes with every column), [`tallies`] (probes and failures over a window, per edge),
+//! [`periods`] (rolled-up periods summed per host and path), [`charts`] (rollup rows and chart
+//! buckets), [`failures`] (failure periods and phases).
 //!
 //! Two rules keep a page over thousands of series within milliseconds. SQLite aggregates, so few
 //! rows cross into Rust (each row costs microseconds there, against tens of nanoseconds inside
@@ -31,6 +33,7 @@ macro_rules! per_table {
 
 mod agg;
 pub mod charts;
+pub mod engine_state;
 pub mod failures;
 mod latest;
 pub mod newest;

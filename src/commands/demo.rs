@@ -62,6 +62,7 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         prober_id: "demo".into(),
         tokens: crate::auth::Tokens::from_env().map_err(anyhow::Error::msg)?,
         bump_version: None,
+        init_key: false,
         clock: crate::clock::Clock::system(),
     })
     .await?;

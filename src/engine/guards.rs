@@ -46,16 +46,7 @@ impl Engine {
     pub(super) fn quorum_disables(&self, a: &Analysis, quorum: usize) -> Disables {
         let mut disable = Disables::new();
         for (i, h) in self.hosts.iter().enumerate().filter(|(_, h)| h.enabled) {
-            let unhealthy: Vec<Reason> = h
-                .voting(a)
-                .filter_map(|hist| hist.unhealthy(&self.policy))
-                .collect();
-            if unhealthy.len() >= quorum {
-                let reason = if unhealthy.contains(&Reason::QuorumFall) {
-                    Reason::QuorumFall
-                } else {
-                    Reason::Ratio
-                };
+            if let Some(reason) = h.quorum_unhealthy(a, &self.policy, quorum) {
                 disable.insert(i, reason);
             }
         }

@@ -17,6 +17,18 @@ pub(super) struct RegionHistory {
 }
 
 impl RegionHistory {
+    /// A history of these rounds, oldest first.
+    pub(super) fn from_rounds(rounds: Vec<bool>) -> RegionHistory {
+        RegionHistory {
+            rounds: VecDeque::from(rounds),
+        }
+    }
+
+    /// The rounds, oldest first.
+    pub(super) fn rounds(&self) -> &VecDeque<bool> {
+        &self.rounds
+    }
+
     /// Records a round, keeping the newest `keep`.
     pub(super) fn push(&mut self, failed: bool, keep: usize) {
         self.rounds.push_back(failed);
@@ -89,6 +101,27 @@ impl HostState {
             .iter()
             .filter(|(r, _)| a.valid_regions.contains(*r))
             .map(|(_, hist)| hist)
+    }
+
+    /// `Some(reason)` when unhealthy in at least `quorum` of this round's voting regions:
+    /// `quorum_fall` when any of them fell by failed rounds in a row, else `ratio`.
+    pub(super) fn quorum_unhealthy(
+        &self,
+        a: &Analysis,
+        p: &Policy,
+        quorum: usize,
+    ) -> Option<Reason> {
+        let unhealthy: Vec<Reason> = self
+            .voting(a)
+            .filter_map(|hist| hist.unhealthy(p))
+            .collect();
+        (unhealthy.len() >= quorum).then(|| {
+            if unhealthy.contains(&Reason::QuorumFall) {
+                Reason::QuorumFall
+            } else {
+                Reason::Ratio
+            }
+        })
     }
 
     /// The share of ok results over the recent rounds (1 with none).

@@ -115,6 +115,6 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// A duration as a span of the clock; one beyond chrono's range counts as none.
-pub(super) fn span(d: Duration) -> chrono::Duration {
+pub fn span(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or_default()
 }

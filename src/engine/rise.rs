@@ -1,12 +1,14 @@
 //! Coming back: the hold after a disable (growing with each disable in a row, as Envoy's ejection
 //! backoff, and running from the last failed round), its decay while a host stays in, and the rise
-//! rule (ok rounds in a quorum of regions, hold elapsed). It reads the history; it flips nothing.
+//! rule (ok rounds in a quorum of regions, hold elapsed), and the release of a host whose override
+//! ended. It reads the history; it flips only a released host.
 
 use chrono::{DateTime, Utc};
 
 use super::evidence::Analysis;
+use super::overrides::active_override;
 use super::policy::span;
-use super::{Engine, Reason};
+use super::{Engine, Event, Override, Reason};
 
 impl Engine {
     /// A disabled host's hold runs from its last failed round, not from the disable: a host that
@@ -22,6 +24,39 @@ impl Engine {
                 let until = self.policy.hold_end(now, h.consecutive_disables);
                 h.hold_until = Some(h.hold_until.map_or(until, |t| t.max(until)));
             }
+        }
+    }
+
+    /// A host an override held out, whose override ended (expired or cleared): the operator's word
+    /// was all that kept it out, so it comes back at once when its evidence is healthy — not after
+    /// `rise_rounds` and a hold, the backoff for hosts the engine itself took out. When it is
+    /// unhealthy in a quorum the engine takes it over as its own disable: the hold starts now.
+    pub(super) fn release_cleared(
+        &mut self,
+        overrides: &[Override],
+        a: &Analysis,
+        quorum: usize,
+        now: DateTime<Utc>,
+        events: &mut Vec<Event>,
+    ) {
+        let policy = &self.policy;
+        for h in self.hosts.iter_mut().filter(|h| {
+            !h.enabled
+                && h.reason == Some(Reason::Override)
+                && active_override(overrides, &h.info.host, now).is_none()
+        }) {
+            if let Some(reason) = h.quorum_unhealthy(a, policy, quorum) {
+                h.reason = Some(reason);
+                h.consecutive_disables += 1;
+                h.hold_until = Some(policy.hold_end(now, h.consecutive_disables));
+                continue;
+            }
+            h.enabled = true;
+            h.reason = None;
+            h.last_decay = now;
+            let detail = "its override ended and it is healthy: back at once".to_string();
+            let event = Event::about_host(now, &h.info.host, Reason::Rise, detail, a);
+            events.push(event.flipping(false, true));
         }
     }
 

@@ -120,7 +120,28 @@ impl Engine {
         }
     }
 
-    /// Writes a step into host `i`'s state; a flip counts toward the hold and is an event.
+    /// Commits the active overrides' steps only, leaving every other host as it is (reason and
+    /// all, so an override that ended meanwhile is released at the next full evaluation): what a
+    /// frozen engine still does.
+    pub(super) fn apply_overrides(
+        &mut self,
+        overrides: &[Override],
+        a: &Analysis,
+        now: DateTime<Utc>,
+        events: &mut Vec<Event>,
+    ) {
+        for i in 0..self.hosts.len() {
+            let h = &self.hosts[i];
+            if let Some(o) = active_override(overrides, &h.info.host, now) {
+                let step = Step::by_override(o, h, None, a, now, events);
+                self.commit(i, step, a, now, events);
+            }
+        }
+    }
+
+    /// Writes a step into host `i`'s state; a flip is an event, and a disable by the rules counts
+    /// toward the hold (one an operator forced does not: the backoff is for hosts the engine itself
+    /// took out).
     fn commit(
         &mut self,
         i: usize,
@@ -132,7 +153,7 @@ impl Engine {
         let h = &mut self.hosts[i];
         let old = h.enabled;
         if step.enabled != old {
-            if !step.enabled {
+            if !step.enabled && step.reason != Some(Reason::Override) {
                 h.consecutive_disables += 1;
                 h.hold_until = Some(self.policy.hold_end(now, h.consecutive_disables));
             }

@@ -387,7 +387,7 @@ fn overrides_win_until_they_expire_and_can_never_disable_every_host() {
 }
 
 #[test]
-fn a_host_forced_off_comes_back_by_the_rise_rule_once_its_override_ends() {
+fn a_healthy_host_comes_back_at_the_first_evaluation_after_its_force_disable_ends() {
     let mut en = engine();
     let off = [ov("cdn", OverrideKind::ForceDisable, 15)];
     let e = en.evaluate(&round(ok, &[]), &off, t(0));
@@ -398,12 +398,87 @@ fn a_host_forced_off_comes_back_by_the_rise_rule_once_its_override_ends() {
         [false, true, true],
         "held while the override lasts"
     );
-    // Expired (or cleared: the store no longer lists it): healthy rounds and the hold bring it back.
-    let back = (2..20)
-        .map(|i| en.evaluate(&round(ok, &[]), &[], t(i * 10)))
-        .find(|e| e.hosts["cdn"].enabled)
-        .expect("the host rises again");
-    assert!(back.events.iter().any(|ev| ev.reason == Reason::Rise));
+    // Expired (or cleared: the store no longer lists it): no rise rounds, no hold — the backoff
+    // is for hosts the engine took out itself.
+    let e = en.evaluate(&round(ok, &[]), &[], t(20));
+    assert_eq!(enabled(&e), [true, true, true]);
+    assert!(e.changed && e.publishable);
+    assert!(e.events.iter().any(|ev| ev.reason == Reason::Rise));
+    // … and the forced disable did not count toward a later hold.
+    assert_eq!(en.memory().hosts["cdn"].consecutive_disables, 0);
+}
+
+#[test]
+fn a_host_still_failing_when_its_force_disable_ends_stays_out_for_a_hold() {
+    let mut en = engine();
+    let off = [ov("cdn", OverrideKind::ForceDisable, 35)];
+    for i in 0..4 {
+        en.evaluate(&round(alpha_502, &[]), &off, t(i * 10));
+    }
+    let e = en.evaluate(&round(alpha_502, &[]), &[], t(40));
+    assert!(!e.hosts["cdn"].enabled);
+    assert_eq!(e.hosts["cdn"].reason, Some(Reason::QuorumFall));
+    assert_eq!(en.memory().hosts["cdn"].hold_until, Some(t(100)));
+}
+
+#[test]
+fn overrides_apply_and_are_publishable_while_frozen_and_before_the_first_full_round() {
+    let mut en = engine();
+    // Before warm-up: only one region valid.
+    let off = [ov("cdn", OverrideKind::ForceDisable, 1000)];
+    let e = en.evaluate(&round(ok, &["north", "south"]), &off, t(0));
+    assert_eq!(enabled(&e), [false, true, true]);
+    assert!(
+        e.changed && e.publishable,
+        "an override is published before warm-up"
+    );
+    // No change: nothing to publish while frozen.
+    let e = en.evaluate(&round(ok, &["north", "south"]), &off, t(10));
+    assert!(!e.changed && !e.publishable);
+    // Frozen after a full round: a force_enable applies; every host forced down keeps one.
+    en.evaluate(&round(ok, &[]), &off, t(20));
+    let all = [
+        ov("cdn", OverrideKind::ForceDisable, 1000),
+        ov("cdn-ss", OverrideKind::ForceDisable, 1000),
+        ov("cdn-bak", OverrideKind::ForceDisable, 1000),
+    ];
+    let e = en.evaluate(&round(everything_502, &["east", "north"]), &all, t(30));
+    assert!(e.publishable);
+    assert_eq!(enabled(&e).iter().filter(|x| **x).count(), 1);
+    assert!(e.events.iter().any(|ev| ev.reason == Reason::FailOpen));
+    assert!(e.events.iter().any(|ev| ev.reason == Reason::Freeze));
+}
+
+#[test]
+fn a_recalled_memory_keeps_a_running_hold_and_a_stale_one_keeps_the_hold_but_not_the_rounds() {
+    let mut en = engine();
+    // Disabled at t=20, hold 60 s (to t=80).
+    for i in 0..3 {
+        en.evaluate(&round(alpha_502, &[]), &[], t(i * 10));
+    }
+    let memory = en.memory();
+    assert_eq!(memory.hosts["cdn"].hold_until, Some(t(80)));
+    let text = serde_json::to_string(&memory).unwrap();
+    let mut again = engine();
+    again.recall(serde_json::from_str(&text).unwrap(), true);
+    assert_eq!(again.memory(), memory, "the memory round-trips whole");
+    let back = (3..20)
+        .map(|i| (i, again.evaluate(&round(ok, &[]), &[], t(i * 10))))
+        .find(|(_, e)| e.hosts["cdn"].enabled)
+        .map(|(i, _)| i);
+    assert_eq!(
+        back,
+        Some(8),
+        "back at t=80, when the hold ends, not after three ok rounds"
+    );
+    // A stale memory: the hold and the reason stay, the rounds go.
+    let mut stale = engine();
+    stale.recall(memory, false);
+    let m = stale.memory();
+    assert_eq!(m.hosts["cdn"].hold_until, Some(t(80)));
+    assert_eq!(m.hosts["cdn"].consecutive_disables, 1);
+    assert!(!m.hosts["cdn"].enabled);
+    assert!(m.hosts["cdn"].regions.is_empty());
 }
 
 #[test]

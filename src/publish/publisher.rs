@@ -39,6 +39,8 @@ pub struct Published {
     pub content: Option<Content>,
     /// The stored content text ([`Content::canonical`]): equal text, equal content.
     pub canonical: String,
+    /// The id of the key that signed it.
+    pub key_id: String,
 }
 
 impl Published {
@@ -63,6 +65,7 @@ impl Published {
             reason,
             content: Content::parse(&row.content),
             canonical: row.content,
+            key_id: row.key_id,
         })
     }
 
@@ -139,10 +142,7 @@ impl Publisher {
     ) -> Result<Option<Arc<Published>>, PublishError> {
         let canonical = content.canonical();
         let (same, fresh) = match self.current() {
-            Some(cur) => (
-                cur.canonical == canonical,
-                now - cur.issued_at < RESIGN_AFTER,
-            ),
+            Some(cur) => (cur.canonical == canonical, self.fresh(&cur, now)),
             None => (false, false),
         };
         if same && fresh {
@@ -167,20 +167,88 @@ impl Publisher {
                 },
             )
             .await?;
-        write_floor(&self.floor_path, row.version)?;
+        // Durable before served: the floor is on disk (file and directory synced) before any
+        // client can see the version, so a power loss cannot renumber it.
+        write_floor(&self.floor_path, row.version, &mut Fsync)?;
         let published = Arc::new(Published::from_row(row)?);
         self.current.send_replace(Some(published.clone()));
         Ok(Some(published))
     }
+
+    /// Re-signs the current content as a new version when the served signature is due (older
+    /// than [`RESIGN_AFTER`], or made with a key that is no longer the signing one), whatever the
+    /// engine says: the served `expiresAt` must never lapse, frozen or not. Returns the new
+    /// version, if one was made.
+    pub async fn resign_if_due(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Arc<Published>>, PublishError> {
+        let Some(cur) = self.current() else {
+            return Ok(None);
+        };
+        if self.fresh(&cur, now) {
+            return Ok(None);
+        }
+        let Some(content) = &cur.content else {
+            tracing::warn!(
+                version = cur.version,
+                "the current version's content does not read back; cannot re-sign it"
+            );
+            return Ok(None);
+        };
+        self.publish(content, PublishReason::Resign, &[], now).await
+    }
+
+    /// Whether `cur`'s signature needs no renewal at `now`: made by the signing key, not yet
+    /// [`RESIGN_AFTER`] old.
+    fn fresh(&self, cur: &Published, now: DateTime<Utc>) -> bool {
+        now - cur.issued_at < RESIGN_AFTER && cur.key_id == self.signer.key_id()
+    }
 }
 
-/// Records the highest published version beside the database (written atomically).
-fn write_floor(path: &Path, version: i64) -> Result<(), PublishError> {
+/// What makes a written file durable; the publish path's calls are visible to a test through it.
+pub(super) trait Durability {
+    /// Flushes the file's data and metadata to the disk.
+    fn file(&mut self, file: &std::fs::File) -> std::io::Result<()>;
+    /// Flushes the directory `dir` (a rename in it) to the disk.
+    fn dir(&mut self, dir: &Path) -> std::io::Result<()>;
+}
+
+/// The real [`Durability`]: `fsync` on the file and on the directory.
+pub(super) struct Fsync;
+
+impl Durability for Fsync {
+    fn file(&mut self, file: &std::fs::File) -> std::io::Result<()> {
+        file.sync_all()
+    }
+
+    fn dir(&mut self, dir: &Path) -> std::io::Result<()> {
+        std::fs::File::open(dir)?.sync_all()
+    }
+}
+
+/// Records the highest published version beside the database: written to a temporary file,
+/// synced, renamed over the floor, and the directory synced, so that once this returns the floor
+/// survives a power loss.
+pub(super) fn write_floor(
+    path: &Path,
+    version: i64,
+    sync: &mut impl Durability,
+) -> Result<(), PublishError> {
+    use std::io::Write as _;
     let tmp = path.with_extension("tmp");
     let err = |source| PublishError::Write {
         path: path.to_owned(),
         source,
     };
-    std::fs::write(&tmp, format!("{version}\n")).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    let mut file = std::fs::File::create(&tmp).map_err(err)?;
+    file.write_all(format!("{version}\n").as_bytes())
+        .map_err(err)?;
+    sync.file(&file).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    sync.dir(dir).map_err(err)
 }

@@ -1,5 +1,6 @@
 //! The Ed25519 key that signs the exact bytes served: loaded or created (mode 0600), its key id,
-//! the `X-Config-Signature` header, and its verification. It must not know what a document says.
+//! the keys trusted beside it during a rotation, the `X-Config-Signature` header, and its
+//! verification. It must not know what a document says.
 
 use std::path::Path;
 
@@ -10,15 +11,21 @@ use sha2::{Digest, Sha256};
 
 use super::PublishError;
 
-/// The Ed25519 signing key. Its Debug prints only the key id; the key is never logged.
+/// The Ed25519 signing key, and the other keys clients may trust meanwhile (a key being rotated
+/// in or out). Its Debug prints only key ids; the key is never logged.
 pub struct Signer {
     pub(super) key: SigningKey,
     key_id: String,
+    others: Vec<(String, VerifyingKey)>,
 }
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Signer(keyid={})", self.key_id)
+        write!(f, "Signer(keyid={}", self.key_id)?;
+        for (id, _) in &self.others {
+            write!(f, ", also trusted {id}")?;
+        }
+        write!(f, ")")
     }
 }
 
@@ -27,37 +34,71 @@ pub fn key_id(public: &VerifyingKey) -> String {
     hex::encode(&Sha256::digest(public.as_bytes())[..8])
 }
 
+/// Reads a key file (64 hex characters: the 32-byte seed); `None` when there is no such file.
+pub(super) fn read_key(path: &Path) -> Result<Option<SigningKey>, PublishError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(PublishError::KeyRead {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let bytes = hex::decode(text.trim()).map_err(|e| PublishError::KeyMalformed {
+        path: path.to_owned(),
+        why: e.to_string(),
+    })?;
+    let seed: [u8; 32] = bytes.try_into().map_err(|_| PublishError::KeyMalformed {
+        path: path.to_owned(),
+        why: "expected 32 bytes (64 hex characters)".into(),
+    })?;
+    Ok(Some(SigningKey::from_bytes(&seed)))
+}
+
 impl Signer {
     /// Loads the key (64 hex characters: the 32-byte seed) from `path`, creating it with mode 0600
     /// when absent.
     pub fn load_or_create(path: &Path) -> Result<Signer, PublishError> {
-        let key = match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let bytes = hex::decode(text.trim()).map_err(|e| PublishError::KeyMalformed {
-                    path: path.to_owned(),
-                    why: e.to_string(),
-                })?;
-                let seed: [u8; 32] = bytes.try_into().map_err(|_| PublishError::KeyMalformed {
-                    path: path.to_owned(),
-                    why: "expected 32 bytes (64 hex characters)".into(),
-                })?;
-                SigningKey::from_bytes(&seed)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let seed: [u8; 32] = rand::random();
-                write_private(path, &hex::encode(seed))?;
-                tracing::info!(path = %path.display(), "created a new signing key");
-                SigningKey::from_bytes(&seed)
-            }
-            Err(source) => {
-                return Err(PublishError::KeyRead {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        };
+        match read_key(path)? {
+            Some(key) => Ok(Signer::from_key(key)),
+            None => Signer::create(path),
+        }
+    }
+
+    /// Makes a new key and writes it to `path` (mode 0600), which must not exist.
+    pub fn create(path: &Path) -> Result<Signer, PublishError> {
+        let seed: [u8; 32] = rand::random();
+        write_private(path, &hex::encode(seed))?;
+        tracing::info!(path = %path.display(), "created a new signing key");
+        Ok(Signer::from_key(SigningKey::from_bytes(&seed)))
+    }
+
+    /// A signer for `key`, trusting no other.
+    pub(super) fn from_key(key: SigningKey) -> Signer {
         let key_id = key_id(&key.verifying_key());
-        Ok(Signer { key, key_id })
+        Signer {
+            key,
+            key_id,
+            others: Vec::new(),
+        }
+    }
+
+    /// The same signer, also listing `key` as trusted (it signs nothing).
+    pub fn also_trusting(mut self, key: VerifyingKey) -> Signer {
+        let id = key_id(&key);
+        if id != self.key_id && self.others.iter().all(|(o, _)| *o != id) {
+            self.others.push((id, key));
+        }
+        self
+    }
+
+    /// Every key clients may trust, the signing one first: what `GET /api/v1/keys` lists.
+    pub fn public_keys(&self) -> Vec<(String, VerifyingKey)> {
+        std::iter::once((self.key_id.clone(), self.public_key()))
+            .chain(self.others.iter().cloned())
+            .collect()
     }
 
     /// The id of the key, as in `keyId` and the signature header.
@@ -96,6 +137,13 @@ fn write_private(path: &Path, text: &str) -> Result<(), PublishError> {
 /// The `X-Config-Signature` header value.
 pub fn signature_header(key_id: &str, signature: &str) -> String {
     format!("alg=Ed25519; keyid={key_id}; sig={signature}")
+}
+
+/// The `keyid` a signature header names, if any.
+pub fn signature_key_id(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .find_map(|part| part.trim().strip_prefix("keyid="))
 }
 
 /// Verifies a signature header against the bytes and a public key (used by the reference client

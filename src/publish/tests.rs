@@ -219,3 +219,103 @@ async fn versions_increase_only_on_change_survive_restarts_and_respect_the_floor
         store.close().await;
     }
 }
+
+/// A [`Durability`](publisher::Durability) that records what was synced, and what the floor
+/// file held at the time.
+#[derive(Default)]
+struct Recorded(Vec<String>);
+
+impl publisher::Durability for Recorded {
+    fn file(&mut self, file: &std::fs::File) -> std::io::Result<()> {
+        let len = file.metadata()?.len();
+        self.0.push(format!("file ({len} bytes)"));
+        Ok(())
+    }
+
+    fn dir(&mut self, dir: &Path) -> std::io::Result<()> {
+        let floor = std::fs::read_to_string(dir.join("version.floor"))?;
+        self.0.push(format!("dir, floor {}", floor.trim()));
+        Ok(())
+    }
+}
+
+#[test]
+fn the_version_floor_is_synced_before_its_rename_and_its_directory_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let floor = dir.path().join("version.floor");
+    let mut sync = Recorded::default();
+    publisher::write_floor(&floor, 42, &mut sync).unwrap();
+    // The temporary file's bytes are on disk before the rename; the rename (the floor now 42) is
+    // on disk when the directory is synced. `Publisher::publish` calls this with `Fsync` before it
+    // serves the version (see the comment there).
+    assert_eq!(sync.0, ["file (3 bytes)", "dir, floor 42"]);
+    assert_eq!(std::fs::read_to_string(&floor).unwrap(), "42\n");
+}
+
+#[tokio::test]
+async fn a_publish_commits_with_synchronous_full_and_the_writer_goes_back_to_normal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("c.db")).await.unwrap();
+    let pragma = "PRAGMA synchronous";
+    let mut durable = store.full_sync_writer().await.unwrap();
+    let (during,): (i64,) = sqlx::query_as(pragma)
+        .fetch_one(durable.connection())
+        .await
+        .unwrap();
+    durable.finish().await.unwrap();
+    let after = store.full_sync_writer().await.unwrap();
+    after.finish().await.unwrap();
+    // 2 = FULL while a publish commits; a store write after it runs NORMAL (1) again.
+    assert_eq!(during, 2);
+    let signer = Arc::new(Signer::load_or_create(&dir.path().join("k")).unwrap());
+    let p = Publisher::open(store.clone(), signer, dir.path().join("f"), None)
+        .await
+        .unwrap();
+    let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let v = p
+        .publish(
+            &Content::new(&config(), |_| false),
+            PublishReason::ColdStart,
+            &[],
+            t0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(v.unwrap().version, 1);
+    assert_eq!(store.writer_synchronous().await, 1);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_due_or_other_key_signature_is_renewed_with_the_same_content_and_a_fresh_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("c.db")).await.unwrap();
+    let floor = dir.path().join("f");
+    let old = Arc::new(Signer::load_or_create(&dir.path().join("old")).unwrap());
+    let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let content = Content::new(&config(), |h| h == "cdn.x.test");
+    let p = Publisher::open(store.clone(), old, floor.clone(), None)
+        .await
+        .unwrap();
+    p.publish(&content, PublishReason::ColdStart, &[], t0)
+        .await
+        .unwrap();
+    assert!(
+        p.resign_if_due(t0 + chrono::Duration::hours(5))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let v = p.resign_if_due(t0 + RESIGN_AFTER).await.unwrap().unwrap();
+    assert_eq!((v.version, v.reason.as_str()), (2, "resign"));
+    assert_eq!(v.content.as_ref(), Some(&content));
+    // A new signing key (a rotation): the served document is re-signed by it at once.
+    let new = Arc::new(Signer::load_or_create(&dir.path().join("new")).unwrap());
+    let p = Publisher::open(store.clone(), new.clone(), floor, None)
+        .await
+        .unwrap();
+    let at = t0 + RESIGN_AFTER + chrono::Duration::minutes(1);
+    let v = p.resign_if_due(at).await.unwrap().unwrap();
+    assert_eq!((v.version, v.key_id.as_str()), (3, new.key_id()));
+    store.close().await;
+}

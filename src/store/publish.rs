@@ -126,6 +126,8 @@ impl Store {
 
     /// Writes a new version, its events and nothing else, in one transaction: the version number
     /// comes from the AUTOINCREMENT row, `build` turns it into the exact bytes and their signature.
+    /// The transaction commits with `synchronous=FULL` ([`Store::full_sync_writer`]): once this
+    /// returns, a power loss cannot take the version back and hand its number out again.
     pub async fn publish_version(
         &self,
         issued_at_ms: i64,
@@ -135,42 +137,41 @@ impl Store {
         events: &[Event],
         build: impl FnOnce(i64) -> (Vec<u8>, String),
     ) -> Result<VersionRow, StoreError> {
-        let mut tx = self
+        let mut durable = self.full_sync_writer().await?;
+        let written = write_version(
+            durable.connection(),
+            (issued_at_ms, key_id, reason, content),
+            events,
+            build,
+        )
+        .await;
+        durable.finish().await?;
+        written
+    }
+
+    /// The writer's `synchronous` setting (0 OFF, 1 NORMAL, 2 FULL), for tests.
+    #[cfg(test)]
+    pub(crate) async fn writer_synchronous(&self) -> i64 {
+        let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+            .fetch_one(&self.writer)
+            .await
+            .expect("the writer answers");
+        level
+    }
+
+    /// The writer connection switched to `synchronous=FULL` (in WAL mode: the WAL is synced at
+    /// every commit) until [`FullSync::finish`] switches it back to the store's `NORMAL`.
+    pub async fn full_sync_writer(&self) -> Result<FullSync, StoreError> {
+        let mut conn = self
             .writer
-            .begin()
+            .acquire()
             .await
             .map_err(query_err("starting a publish"))?;
-        let (version,): (i64,) = sqlx::query_as(
-            "INSERT INTO versions (issued_at_ms, body, key_id, signature, reason, content) VALUES (?, x'', ?, '', ?, ?) RETURNING version",
-        )
-        .bind(issued_at_ms)
-        .bind(key_id)
-        .bind(reason)
-        .bind(content)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(query_err("allocating a version"))?;
-        let (body, signature) = build(version);
-        sqlx::query("UPDATE versions SET body = ?, signature = ? WHERE version = ?")
-            .bind(&body)
-            .bind(&signature)
-            .bind(version)
-            .execute(&mut *tx)
+        sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
             .await
-            .map_err(query_err("writing a version"))?;
-        insert_events(&mut tx, events, Some(version)).await?;
-        tx.commit()
-            .await
-            .map_err(query_err("committing a version"))?;
-        Ok(VersionRow {
-            version,
-            issued_at_ms,
-            body,
-            key_id: key_id.to_string(),
-            signature,
-            reason: reason.to_string(),
-            content: content.to_string(),
-        })
+            .map_err(query_err("making a publish durable"))?;
+        Ok(FullSync { conn })
     }
 
     /// Stores events that produced no version (refusals, degradations, origin faults).
@@ -337,6 +338,77 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The writer connection while a publish commits with `synchronous=FULL`.
+pub struct FullSync {
+    conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+}
+
+impl FullSync {
+    /// The connection, for the publish's transaction.
+    pub fn connection(&mut self) -> &mut sqlx::SqliteConnection {
+        &mut self.conn
+    }
+
+    /// Switches the connection back to `synchronous=NORMAL`. When that fails the connection is
+    /// closed rather than returned to the pool still in `FULL` (safe, but slow for every write).
+    pub async fn finish(mut self) -> Result<(), StoreError> {
+        let reset = sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *self.conn)
+            .await;
+        if reset.is_err() {
+            self.conn.close_on_drop();
+        }
+        reset
+            .map(|_| ())
+            .map_err(query_err("switching the writer back to synchronous=NORMAL"))
+    }
+}
+
+/// The version row, its bytes and its events, in one transaction on `conn`.
+async fn write_version(
+    conn: &mut sqlx::SqliteConnection,
+    (issued_at_ms, key_id, reason, content): (i64, &str, &str, &str),
+    events: &[Event],
+    build: impl FnOnce(i64) -> (Vec<u8>, String),
+) -> Result<VersionRow, StoreError> {
+    use sqlx::Connection as _;
+    let mut tx = conn
+        .begin()
+        .await
+        .map_err(query_err("starting a publish"))?;
+    let (version,): (i64,) = sqlx::query_as(
+        "INSERT INTO versions (issued_at_ms, body, key_id, signature, reason, content) VALUES (?, x'', ?, '', ?, ?) RETURNING version",
+    )
+    .bind(issued_at_ms)
+    .bind(key_id)
+    .bind(reason)
+    .bind(content)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(query_err("allocating a version"))?;
+    let (body, signature) = build(version);
+    sqlx::query("UPDATE versions SET body = ?, signature = ? WHERE version = ?")
+        .bind(&body)
+        .bind(&signature)
+        .bind(version)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("writing a version"))?;
+    insert_events(&mut tx, events, Some(version)).await?;
+    tx.commit()
+        .await
+        .map_err(query_err("committing a version"))?;
+    Ok(VersionRow {
+        version,
+        issued_at_ms,
+        body,
+        key_id: key_id.to_string(),
+        signature,
+        reason: reason.to_string(),
+        content: content.to_string(),
+    })
 }
 
 async fn insert_events(

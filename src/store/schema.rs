@@ -10,7 +10,7 @@ use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// Every file of `migrations/`: version, description (the file name's, as sqlx spells it), SQL.
-const MIGRATIONS: [(i64, &str, &str); 3] = [
+const MIGRATIONS: [(i64, &str, &str); 4] = [
     (1, "store", include_str!("../../migrations/0001_store.sql")),
     (
         2,
@@ -21,6 +21,11 @@ const MIGRATIONS: [(i64, &str, &str); 3] = [
         3,
         "failed results",
         include_str!("../../migrations/0003_failed_results.sql"),
+    ),
+    (
+        4,
+        "engine state",
+        include_str!("../../migrations/0004_engine_state.sql"),
     ),
 ];
 

@@ -217,15 +217,18 @@ pub struct KeyInfo {
     pub public_key: String,
 }
 
-/// `GET /api/v1/keys`.
+/// `GET /api/v1/keys`: the signing key first, then any key trusted beside it during a rotation.
 pub async fn keys(State(state): State<AppState>) -> Json<Vec<KeyInfo>> {
-    let signer = state.publisher.signer();
-    Json(vec![KeyInfo {
-        key_id: signer.key_id().to_string(),
-        alg: "Ed25519",
-        public_key: base64::engine::general_purpose::STANDARD
-            .encode(signer.public_key().as_bytes()),
-    }])
+    let keys = state.publisher.signer().public_keys();
+    Json(
+        keys.into_iter()
+            .map(|(key_id, key)| KeyInfo {
+                key_id,
+                alg: "Ed25519",
+                public_key: base64::engine::general_purpose::STANDARD.encode(key.as_bytes()),
+            })
+            .collect(),
+    )
 }
 
 /// One version, as `GET /api/v1/hostlist/versions` lists it.

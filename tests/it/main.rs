@@ -12,6 +12,7 @@
 //! | [`failure_classes`] | every failure class comes from a real lab fault, in its phase, within its scope |
 //! | [`hostile_peers`] | a hostile DNS, TCP or HTTP peer ends each probe within its timeout or cap |
 //! | [`scheduler`] | series spread over the interval, keep their rhythm, never overlap, stay bounded |
+//! | [`decisions_hold`] | overrides work frozen, the engine's memory outlives a restart, the document never lapses, keys rotate |
 //! | [`failover`] | outages move clients by the published list; regions, fail-open, restarts |
 //! | [`api`] | the host-list API: caching, signatures, long polls, overrides, agents, 4xx errors |
 //! | [`console`] | the config page's sign-in, session cookie, CSRF and same-origin protection |
@@ -35,6 +36,7 @@ mod browser;
 mod check_config;
 mod console;
 mod dashboard;
+mod decisions_hold;
 mod failover;
 mod failure_classes;
 mod hostile_peers;

@@ -316,6 +316,7 @@ async fn start_service(lab: &TestLab, tokens: &Tokens, clock: &Clock) -> (Runnin
         prober_id: "e2e".into(),
         tokens: tokens.clone(),
         bump_version: None,
+        init_key: false,
         clock: clock.clone(),
     })
     .await
