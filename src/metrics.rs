@@ -92,6 +92,9 @@ struct Inner {
     status: IntGaugeVec,
     /// `probe_ssl_earliest_cert_expiry_timestamp_seconds{host, region, resolver, vendor}`.
     cert_expiry: GaugeVec,
+    /// `cdnwatch_auth_failures_total{endpoint}`: missing or wrong tokens, and attempts refused
+    /// for coming too often.
+    auth_failures: IntCounterVec,
     rendered: Mutex<Option<(Instant, Rendered)>>,
 }
 
@@ -154,6 +157,13 @@ impl Metrics {
                 ),
                 &["host", "region", "resolver", "vendor"],
             )?,
+            auth_failures: IntCounterVec::new(
+                Opts::new(
+                    "cdnwatch_auth_failures_total",
+                    "Token attempts refused, by endpoint (admin, ingest, sign_in): a missing or wrong token, or an attempt past the per-peer or global limit.",
+                ),
+                &["endpoint"],
+            )?,
             rendered: Mutex::new(None),
             registry,
         };
@@ -164,9 +174,21 @@ impl Metrics {
         r.register(Box::new(inner.duration.clone()))?;
         r.register(Box::new(inner.status.clone()))?;
         r.register(Box::new(inner.cert_expiry.clone()))?;
+        r.register(Box::new(inner.auth_failures.clone()))?;
+        for endpoint in crate::auth::AuthEndpoint::ALL {
+            inner.auth_failures.with_label_values(&[endpoint.as_str()]);
+        }
         Ok(Metrics {
             inner: Arc::new(inner),
         })
+    }
+
+    /// Counts one refused token attempt at `endpoint`.
+    pub fn auth_failed(&self, endpoint: crate::auth::AuthEndpoint) {
+        self.inner
+            .auth_failures
+            .with_label_values(&[endpoint.as_str()])
+            .inc();
     }
 
     /// Reads the service's state at every scrape from now on. Call once per service.

@@ -146,7 +146,8 @@ async fn connection(
                 return Ok(super::hostlist::current_response(&publisher, req.headers()));
             }
             let mut req = req.map(axum::body::Body::new);
-            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
             app.oneshot(req).await
         }
     });

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-
 use crate::auth::Tokens;
 use crate::clock::Clock;
 use crate::config::LiveConfig;
@@ -37,6 +36,8 @@ pub struct AppState {
     pub publisher: Arc<Publisher>,
     /// Everything `/metrics` exports.
     pub metrics: Metrics,
+    /// Token attempt limits, body-read permits and brief caches of public reads.
+    pub guards: Arc<super::Guards>,
 }
 
 impl AppState {
