@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Failures a peer may make in a row before its backoff starts.
+/// Failures a peer may make in a row; the last of them starts its backoff.
 pub const FREE_FAILURES: u32 = 5;
 /// The first backoff; each further failure doubles it.
 pub(super) const BACKOFF_BASE: Duration = Duration::from_secs(1);
@@ -143,9 +143,10 @@ impl Inner {
     }
 }
 
-/// The wait after the `failures`-th failure in a row: none while free, then base × 2ⁿ, capped.
+/// The wait after the `failures`-th failure in a row: none before [`FREE_FAILURES`], then the base,
+/// doubling with each further failure, capped.
 fn backoff(failures: u32) -> Option<Duration> {
-    let over = failures.checked_sub(FREE_FAILURES)?.checked_sub(1)?;
+    let over = failures.checked_sub(FREE_FAILURES)?;
     let factor = 2u32.checked_pow(over.min(16)).unwrap_or(u32::MAX);
     Some(BACKOFF_BASE.saturating_mul(factor).min(BACKOFF_CAP))
 }
@@ -171,8 +172,6 @@ mod tests {
             assert_eq!(attempts.check(A, t0), Ok(()));
             attempts.failed(A, t0);
         }
-        assert_eq!(attempts.check(A, t0), Ok(()));
-        attempts.failed(A, t0);
         assert_eq!(
             attempts.check(A, t0),
             Err(Refused {
@@ -195,12 +194,13 @@ mod tests {
     fn a_good_token_forgives_and_a_long_quiet_forgets() {
         let attempts = Attempts::default();
         let t0 = Instant::now();
-        for _ in 0..=FREE_FAILURES {
+        for _ in 0..FREE_FAILURES {
             attempts.failed(A, t0);
         }
+        assert!(attempts.check(A, t0).is_err());
         attempts.succeeded(A);
         assert_eq!(attempts.check(A, t0), Ok(()));
-        for _ in 0..FREE_FAILURES {
+        for _ in 0..FREE_FAILURES - 1 {
             attempts.failed(A, t0);
         }
         assert_eq!(attempts.failed(A, t0 + FORGET_AFTER), 1);
