@@ -233,8 +233,8 @@ fn typed_values_deserialize_through_serde_with_the_same_sentences() {
     );
 }
 
-#[test]
-fn numbers_past_their_upper_bound_are_refused_each_at_its_line_with_the_range() {
+/// GOOD with numbers past their bounds in every section.
+fn out_of_range_text() -> String {
     let huge = u64::MAX;
     let text = GOOD
         .replace(
@@ -244,70 +244,51 @@ fn numbers_past_their_upper_bound_are_refused_each_at_its_line_with_the_range() 
             ),
         )
         .replace("[client]\n", "[client]\nrevive_probe_interval_ms = 0\n");
-    let text = format!(
+    format!(
         "{text}\n[store]\nraw_retention_hours = {huge}\nhour_rollup_days = 9999999\n\n[engine]\nhold_base_ms = {huge}\nhold_cap_ms = {huge}\nfall_rounds = {huge}\n"
-    );
+    )
+}
+
+#[test]
+fn numbers_past_their_upper_bound_are_refused_each_at_its_line_with_the_range() {
+    let text = out_of_range_text();
     let p = problems(&text);
-    let line_of = |key: &str| {
-        1 + text
-            .lines()
-            .position(|l| l.starts_with(&format!("{key} =")))
-            .unwrap()
-    };
-    for (field, key, range) in [
-        (
-            "probe.interval_ms",
-            "interval_ms",
-            "allowed from 100 to 86400000 ms",
-        ),
-        (
-            "probe.concurrency",
-            "concurrency",
-            "allowed from 1 to 65536 probes",
-        ),
-        (
-            "probe.timeouts.dns_ms",
-            "dns_ms",
-            "allowed from 1 to 600000 ms",
-        ),
-        (
-            "client.revive_probe_interval_ms",
-            "revive_probe_interval_ms",
-            "allowed from 1000",
-        ),
-        (
-            "store.raw_retention_hours",
-            "raw_retention_hours",
-            "to 87600 hours",
-        ),
-        (
-            "store.hour_rollup_days",
-            "hour_rollup_days",
-            "to 36500 days",
-        ),
-        (
-            "engine.fall_rounds",
-            "fall_rounds",
-            "allowed from 1 to 10000",
-        ),
-        ("engine.hold_base_ms", "hold_base_ms", "to 2592000000 ms"),
-        ("engine.hold_cap_ms", "hold_cap_ms", "to 2592000000 ms"),
+    for (field, range) in [
+        ("probe.interval_ms", "allowed from 100 to 86400000 ms"),
+        ("probe.concurrency", "allowed from 1 to 65536 probes"),
+        ("probe.timeouts.dns_ms", "allowed from 1 to 600000 ms"),
+        ("client.revive_probe_interval_ms", "allowed from 1000"),
+        ("store.raw_retention_hours", "to 87600 hours"),
+        ("store.hour_rollup_days", "to 36500 days"),
+        ("engine.fall_rounds", "allowed from 1 to 10000"),
+        ("engine.hold_base_ms", "to 2592000000 ms"),
+        ("engine.hold_cap_ms", "to 2592000000 ms"),
     ] {
+        let key = field.rsplit('.').next().unwrap();
+        let line = 1
+            + (text.lines())
+                .position(|l| l.starts_with(&format!("{key} =")))
+                .unwrap();
         let found = p.iter().find(|x| x.field == field);
         let found = found.unwrap_or_else(|| panic!("no problem for {field}: {p:#?}"));
-        assert_eq!(found.line, line_of(key), "{found:?}");
-        assert!(found.column > 1, "{found:?}");
+        assert_eq!(
+            (found.line, found.column),
+            (line, key.len() + 4),
+            "{found:?}"
+        );
         assert!(found.message.contains(range), "{found:?}");
         assert!(found.message.contains("is out of range"), "{found:?}");
     }
-    let rendered = parse(&text).unwrap_err().to_string();
-    let at = format!("test.toml:{}:", line_of("interval_ms"));
-    assert!(
-        rendered.contains(&format!(
-            "{at}15: probe.interval_ms: {huge} is out of range"
-        )),
-        "{rendered}"
+}
+
+#[test]
+fn an_out_of_range_number_is_rendered_with_file_line_column_field_and_range() {
+    let rendered = parse(&out_of_range_text()).unwrap_err().to_string();
+    let said = format!(
+        "test.toml:3:15: probe.interval_ms: {} is out of range: allowed from 100 to 86400000 ms",
+        u64::MAX
     );
+    assert!(rendered.contains(&said), "{rendered}");
 }
 
 #[test]
