@@ -93,6 +93,7 @@ async fn open(dir: &Path, rebuild: bool) -> Bench {
         }),
         publisher,
         metrics,
+        guards: Arc::default(),
     };
     Bench {
         state,

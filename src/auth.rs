@@ -1,13 +1,21 @@
 //! Tokens for admin actions and remote agents: read from the environment (or a file it names),
-//! kept only as SHA-256 digests, never logged, checked on every protected request.
+//! refused at start when shorter than [`MIN_TOKEN_CHARS`], kept only as SHA-256 digests, never
+//! logged, checked on every protected request. How often a peer may try is `attempts`' business.
+
+mod attempts;
 
 use sha2::{Digest, Sha256};
+
+pub use attempts::{Attempts, FREE_FAILURES, Refused};
 
 /// The variable the admin token comes from. For either token, `<NAME>_FILE` names a file holding
 /// it instead.
 pub const ADMIN_TOKEN_ENV: &str = "CDNWATCH_ADMIN_TOKEN";
 /// The variable the agent token comes from (agents' result uploads).
 pub const AGENT_TOKEN_ENV: &str = "CDNWATCH_AGENT_TOKEN";
+/// Fewest characters a token may have (surrounding whitespace trimmed): 32 random characters of
+/// base64 or hex are beyond guessing at any rate the attempt limits allow.
+pub const MIN_TOKEN_CHARS: usize = 32;
 
 /// A token's digest. Debug prints nothing of it.
 #[derive(Clone, PartialEq, Eq)]
@@ -35,6 +43,35 @@ pub struct Tokens {
     pub agent: Option<TokenDigest>,
 }
 
+/// Where a token is presented: the `endpoint` label of `cdnwatch_auth_failures_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthEndpoint {
+    /// The admin JSON API (`POST /api/v1/overrides`, `DELETE /api/v1/overrides/{id}`).
+    Admin,
+    /// `POST /api/v1/ingest` (the agent token).
+    Ingest,
+    /// The config page's sign-in form.
+    SignIn,
+}
+
+impl AuthEndpoint {
+    /// Every endpoint, in label order.
+    pub const ALL: [AuthEndpoint; 3] = [
+        AuthEndpoint::Admin,
+        AuthEndpoint::Ingest,
+        AuthEndpoint::SignIn,
+    ];
+
+    /// The one spelling, as in the `endpoint` label and the logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthEndpoint::Admin => "admin",
+            AuthEndpoint::Ingest => "ingest",
+            AuthEndpoint::SignIn => "sign_in",
+        }
+    }
+}
+
 /// Why a request was not allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
@@ -49,9 +86,35 @@ pub enum AuthError {
     Wrong,
 }
 
+/// Why the tokens could not be read at start.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// `<NAME>_FILE` names a file that cannot be read.
+    #[error("{var}: cannot read {path}: {source}")]
+    Unreadable {
+        /// The variable naming the file.
+        var: String,
+        /// The file.
+        path: String,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// The token is too short to resist guessing.
+    #[error(
+        "{var}: the token has {chars} characters; at least {MIN_TOKEN_CHARS} are required (e.g. `openssl rand -hex 32`)"
+    )]
+    TooShort {
+        /// The variable it came from.
+        var: String,
+        /// Its length in characters.
+        chars: usize,
+    },
+}
+
 impl Tokens {
-    /// Reads `CDNWATCH_ADMIN_TOKEN` / `CDNWATCH_AGENT_TOKEN` (or their `_FILE` variants).
-    pub fn from_env() -> Result<Tokens, String> {
+    /// Reads `CDNWATCH_ADMIN_TOKEN` / `CDNWATCH_AGENT_TOKEN` (or their `_FILE` variants); a token
+    /// shorter than [`MIN_TOKEN_CHARS`] is refused, naming its variable.
+    pub fn from_env() -> Result<Tokens, TokenError> {
         Ok(Tokens {
             admin: read_token(ADMIN_TOKEN_ENV)?,
             agent: read_token(AGENT_TOKEN_ENV)?,
@@ -59,18 +122,34 @@ impl Tokens {
     }
 }
 
-fn read_token(var: &str) -> Result<Option<TokenDigest>, String> {
+fn read_token(var: &str) -> Result<Option<TokenDigest>, TokenError> {
     if let Ok(t) = std::env::var(var) {
-        return Ok((!t.trim().is_empty()).then(|| TokenDigest::of(&t)));
+        return digest_of(var, &t);
     }
     let file_var = format!("{var}_FILE");
     match std::env::var(&file_var) {
         Ok(path) => {
-            let t = std::fs::read_to_string(&path)
-                .map_err(|e| format!("{file_var}: cannot read {path}: {e}"))?;
-            Ok((!t.trim().is_empty()).then(|| TokenDigest::of(&t)))
+            let t = std::fs::read_to_string(&path).map_err(|source| TokenError::Unreadable {
+                var: file_var.clone(),
+                path,
+                source,
+            })?;
+            digest_of(&file_var, &t)
         }
         Err(_) => Ok(None),
+    }
+}
+
+/// The digest of a token read from `var`: none when blank, refused when too short.
+fn digest_of(var: &str, token: &str) -> Result<Option<TokenDigest>, TokenError> {
+    let chars = token.trim().chars().count();
+    match chars {
+        0 => Ok(None),
+        n if n < MIN_TOKEN_CHARS => Err(TokenError::TooShort {
+            var: var.to_owned(),
+            chars,
+        }),
+        _ => Ok(Some(TokenDigest::of(token))),
     }
 }
 
@@ -116,6 +195,22 @@ mod tests {
         assert_eq!(check_token(Some(&d), Some("nope")), Err(AuthError::Wrong));
         assert_eq!(check_token(Some(&d), Some("  ")), Err(AuthError::Missing));
         assert_eq!(check_token(None, Some("s3cret")), Err(AuthError::Disabled));
+    }
+
+    #[test]
+    fn a_short_token_is_refused_naming_its_variable_and_a_blank_one_disables() {
+        let short = digest_of(ADMIN_TOKEN_ENV, "secret-admin").unwrap_err();
+        let said = short.to_string();
+        assert!(said.starts_with("CDNWATCH_ADMIN_TOKEN: "), "{said}");
+        assert!(said.contains("12 characters; at least 32"), "{said}");
+        // Characters, not bytes: 31 two-byte characters are still too short.
+        assert!(digest_of(AGENT_TOKEN_ENV, &"é".repeat(31)).is_err());
+        assert!(
+            digest_of(AGENT_TOKEN_ENV, &"é".repeat(32))
+                .unwrap()
+                .is_some()
+        );
+        assert!(digest_of(AGENT_TOKEN_ENV, " \n").unwrap().is_none());
     }
 
     #[test]

@@ -10,9 +10,11 @@
 //! Layout: `settings` (the tunable sections and their defaults), `hosts` (what is probed),
 //! `regions` (from where), `load` + `locate` (text to config, problems placed), `validate` (what
 //! types cannot catch), `findings` (the problems a parse collects), `problem` (how they are
-//! reported), `summary` (what `check-config` prints). Dependencies go one way: `load` → `validate`
-//! → `hosts`/`regions` → `findings` → `locate`.
+//! reported), `summary` (what `check-config` prints), `bounds` (the range of every number).
+//! Dependencies go one way: `load` → `validate` → `hosts`/`regions`/`bounds` → `findings` →
+//! `locate`.
 
+mod bounds;
 mod findings;
 mod hosts;
 mod live;

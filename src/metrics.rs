@@ -92,7 +92,28 @@ struct Inner {
     status: IntGaugeVec,
     /// `probe_ssl_earliest_cert_expiry_timestamp_seconds{host, region, resolver, vendor}`.
     cert_expiry: GaugeVec,
+    /// `cdnwatch_auth_failures_total{endpoint}`: missing or wrong tokens, and attempts refused
+    /// for coming too often.
+    auth_failures: IntCounterVec,
     rendered: Mutex<Option<(Instant, Rendered)>>,
+}
+
+/// `cdnwatch_auth_failures_total{endpoint}`, every endpoint's series present from the start (a
+/// rate over a series that appears only at the first failure misses that failure).
+/// Registered on `registry`.
+fn auth_failures(registry: &Registry) -> Result<IntCounterVec, prometheus::Error> {
+    let counter = IntCounterVec::new(
+        Opts::new(
+            "cdnwatch_auth_failures_total",
+            "Token attempts refused, by endpoint (admin, ingest, sign_in): a missing or wrong token, or an attempt past the per-peer or global limit.",
+        ),
+        &["endpoint"],
+    )?;
+    for endpoint in crate::auth::AuthEndpoint::ALL {
+        counter.with_label_values(&[endpoint.as_str()]);
+    }
+    registry.register(Box::new(counter.clone()))?;
+    Ok(counter)
 }
 
 /// One rendering of every metric, plain and gzip-compressed (Prometheus asks for gzip; the text is
@@ -154,6 +175,7 @@ impl Metrics {
                 ),
                 &["host", "region", "resolver", "vendor"],
             )?,
+            auth_failures: auth_failures(&registry)?,
             rendered: Mutex::new(None),
             registry,
         };
@@ -167,6 +189,14 @@ impl Metrics {
         Ok(Metrics {
             inner: Arc::new(inner),
         })
+    }
+
+    /// Counts one refused token attempt at `endpoint`.
+    pub fn auth_failed(&self, endpoint: crate::auth::AuthEndpoint) {
+        self.inner
+            .auth_failures
+            .with_label_values(&[endpoint.as_str()])
+            .inc();
     }
 
     /// Reads the service's state at every scrape from now on. Call once per service.

@@ -207,6 +207,7 @@ async fn state(
         tokens: Arc::new(opts.tokens.clone()),
         publisher,
         metrics,
+        guards: Arc::default(),
     };
     state.metrics.watch(ServiceState {
         publisher: state.publisher.clone(),

@@ -281,7 +281,9 @@ impl Store {
             ("rollup_minute", retention.minute),
             ("rollup_hour", retention.hour),
         ] {
-            let cutoff = now_ms - window.as_millis() as i64;
+            // Checked: a window past i64's milliseconds keeps everything rather than wrapping.
+            let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+            let cutoff = now_ms.saturating_sub(window_ms);
             let sql = match table {
                 "results" => {
                     "DELETE FROM results WHERE id IN (SELECT id FROM results WHERE at_ms < ? LIMIT ?)"

@@ -257,6 +257,11 @@ fn content_check(doc: &PathDoc, at: &FieldPath, out: &mut Findings) -> Option<Co
         }
         ok.then(|| h.to_ascii_lowercase())
     });
+    for (key, size) in [("expect_size", doc.expect_size), ("min_size", doc.min_size)] {
+        if let Some(n) = size {
+            super::bounds::EXPECTED_BYTES.check(n, at.key(key), out);
+        }
+    }
     match (doc.expect_size, sha256, doc.min_size) {
         (Some(n), None, None) => Some(ContentCheck::Size(n)),
         (None, Some(Some(h)), None) => Some(ContentCheck::Sha256(h)),

@@ -195,13 +195,29 @@ impl StoreSettings {
 pub struct DashboardSettings {
     /// A certificate with fewer days left than this is shown as a warning. Default 14.
     pub cert_warn_days: u64,
+    /// The URL browsers reach the pages at (`https://watch.example.com`), when it is not the
+    /// listener's own plain-http address: behind a TLS proxy, an `https://` URL makes the config
+    /// page's session cookie `Secure` and `__Host-` prefixed. Default: none (plain http).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
 }
 
 impl Default for DashboardSettings {
     fn default() -> Self {
         DashboardSettings {
             cert_warn_days: DEFAULT_CERT_WARN_DAYS,
+            external_url: None,
         }
+    }
+}
+
+impl DashboardSettings {
+    /// Whether browsers reach the service over https (`external_url`'s scheme).
+    pub fn is_https(&self) -> bool {
+        self.external_url.as_deref().is_some_and(|u| {
+            u.get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        })
     }
 }
 

@@ -232,3 +232,78 @@ fn typed_values_deserialize_through_serde_with_the_same_sentences() {
         "{e}"
     );
 }
+
+/// GOOD with numbers past their bounds in every section.
+fn out_of_range_text() -> String {
+    let huge = u64::MAX;
+    let text = GOOD
+        .replace(
+            "interval_ms = 10000\nmax_edges = 2",
+            &format!(
+                "interval_ms = {huge}\nconcurrency = {huge}\n\n[probe.timeouts]\ndns_ms = {huge}"
+            ),
+        )
+        .replace("[client]\n", "[client]\nrevive_probe_interval_ms = 0\n");
+    format!(
+        "{text}\n[store]\nraw_retention_hours = {huge}\nhour_rollup_days = 9999999\n\n[engine]\nhold_base_ms = {huge}\nhold_cap_ms = {huge}\nfall_rounds = {huge}\n"
+    )
+}
+
+#[test]
+fn numbers_past_their_upper_bound_are_refused_each_at_its_line_with_the_range() {
+    let text = out_of_range_text();
+    let p = problems(&text);
+    for (field, range) in [
+        ("probe.interval_ms", "allowed from 100 to 86400000 ms"),
+        ("probe.concurrency", "allowed from 1 to 65536 probes"),
+        ("probe.timeouts.dns_ms", "allowed from 1 to 600000 ms"),
+        ("client.revive_probe_interval_ms", "allowed from 1000"),
+        ("store.raw_retention_hours", "to 87600 hours"),
+        ("store.hour_rollup_days", "to 36500 days"),
+        ("engine.fall_rounds", "allowed from 1 to 10000"),
+        ("engine.hold_base_ms", "to 2592000000 ms"),
+        ("engine.hold_cap_ms", "to 2592000000 ms"),
+    ] {
+        let key = field.rsplit('.').next().unwrap();
+        let line = 1
+            + (text.lines())
+                .position(|l| l.starts_with(&format!("{key} =")))
+                .unwrap();
+        let found = p.iter().find(|x| x.field == field);
+        let found = found.unwrap_or_else(|| panic!("no problem for {field}: {p:#?}"));
+        assert_eq!(
+            (found.line, found.column),
+            (line, key.len() + 4),
+            "{found:?}"
+        );
+        assert!(found.message.contains(range), "{found:?}");
+        assert!(found.message.contains("is out of range"), "{found:?}");
+    }
+}
+
+#[test]
+fn an_out_of_range_number_is_rendered_with_file_line_column_field_and_range() {
+    let rendered = parse(&out_of_range_text()).unwrap_err().to_string();
+    let said = format!(
+        "test.toml:3:15: probe.interval_ms: {} is out of range: allowed from 100 to 86400000 ms",
+        u64::MAX
+    );
+    assert!(rendered.contains(&said), "{rendered}");
+}
+
+#[test]
+fn an_expected_size_past_a_gibibyte_and_a_bad_external_url_are_refused() {
+    let text = GOOD.replace("expect_size = 1024", "expect_size = 2000000000");
+    let p = problems(&text);
+    assert_eq!(p[0].field, "hosts[0].paths[0].expect_size", "{p:?}");
+    let p = problems(&format!(
+        "{GOOD}\n[dashboard]\nexternal_url = \"ftp://x\"\n"
+    ));
+    assert_eq!(p[0].field, "dashboard.external_url", "{p:?}");
+    let c = parse(&format!(
+        "{GOOD}\n[dashboard]\nexternal_url = \"HTTPS://watch.example.com/cdn\"\n"
+    ))
+    .unwrap();
+    assert!(c.dashboard.is_https());
+    assert!(!parse(GOOD).unwrap().dashboard.is_https());
+}

@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 
+use super::bounds;
 use super::findings::Findings;
 use super::hosts::{Host, PathDoc, ProbePath};
 use super::locate::FieldPath;
@@ -46,9 +47,7 @@ pub(super) fn validate(doc: Document) -> (Config, Findings) {
 
 fn check_probe(p: &ProbeSettings, out: &mut Findings) {
     let at = |k: &str| FieldPath::root().key("probe").key(k);
-    if p.interval_ms < 100 {
-        out.push((at("interval_ms"), "must be at least 100 ms".into()));
-    }
+    bounds::INTERVAL_MS.check(p.interval_ms, at("interval_ms"), out);
     let t = &p.timeouts;
     for (name, v) in [
         ("dns_ms", t.dns_ms),
@@ -57,23 +56,12 @@ fn check_probe(p: &ProbeSettings, out: &mut Findings) {
         ("first_byte_ms", t.first_byte_ms),
         ("transfer_ms", t.transfer_ms),
     ] {
-        if v == 0 {
-            out.push((
-                at("timeouts").key(name),
-                "a timeout must be above 0 ms".into(),
-            ));
-        }
+        bounds::TIMEOUT_MS.check(v, at("timeouts").key(name), out);
     }
-    for (name, zero) in [
-        ("max_edges", p.max_edges == 0),
-        ("max_body_bytes", p.max_body_bytes == 0),
-        ("max_header_bytes", p.max_header_bytes == 0),
-        ("concurrency", p.concurrency == 0),
-    ] {
-        if zero {
-            out.push((at(name), "must be at least 1".into()));
-        }
-    }
+    bounds::MAX_EDGES.check(p.max_edges, at("max_edges"), out);
+    bounds::BODY_BYTES.check(p.max_body_bytes, at("max_body_bytes"), out);
+    bounds::HEADER_BYTES.check(p.max_header_bytes, at("max_header_bytes"), out);
+    bounds::CONCURRENCY.check(p.concurrency, at("concurrency"), out);
 }
 
 fn check_engine(e: &crate::engine::Policy, out: &mut Findings) {
@@ -92,10 +80,11 @@ fn check_engine(e: &crate::engine::Policy, out: &mut Findings) {
         ("rise_rounds", e.rise_rounds),
         ("min_quorum", e.min_quorum),
     ] {
-        if v == 0 {
-            out.push((at(name), "must be at least 1".into()));
-        }
+        bounds::ROUNDS.check(v, at(name), out);
     }
+    bounds::HOLD_MS.check(e.hold_base_ms, at("hold_base_ms"), out);
+    bounds::HOLD_MS.check(e.hold_cap_ms, at("hold_cap_ms"), out);
+    bounds::HOLD_DECAY_MS.check(e.hold_decay_ms, at("hold_decay_ms"), out);
     if e.hold_cap_ms < e.hold_base_ms {
         out.push((
             at("hold_cap_ms"),
@@ -105,30 +94,52 @@ fn check_engine(e: &crate::engine::Policy, out: &mut Findings) {
 }
 
 fn check_dashboard(d: &DashboardSettings, out: &mut Findings) {
-    let days = d.cert_warn_days;
-    if days == 0 || days > 365 {
-        let at = FieldPath::root().key("dashboard").key("cert_warn_days");
-        out.push((at, format!("{days} must be from 1 to 365 days")));
+    let at = |k: &str| FieldPath::root().key("dashboard").key(k);
+    bounds::CERT_WARN_DAYS.check(d.cert_warn_days, at("cert_warn_days"), out);
+    if let Some(url) = &d.external_url
+        && let Err(why) = check_external_url(url)
+    {
+        out.push((at("external_url"), why));
+    }
+}
+
+/// An external URL is `http://` or `https://`, a host, and nothing after it but a path.
+fn check_external_url(url: &str) -> Result<(), String> {
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    let host = rest.map(|r| r.split('/').next().unwrap_or(""));
+    match host {
+        Some(h) if !h.is_empty() && !url.contains(['?', '#', ' ']) => Ok(()),
+        _ => Err(format!(
+            "`{url}` is not an http(s) URL such as `https://watch.example.com`"
+        )),
     }
 }
 
 fn check_store(st: &StoreSettings, out: &mut Findings) {
     let at = |k: &str| FieldPath::root().key("store").key(k);
-    for (name, zero) in [
-        ("raw_retention_hours", st.raw_retention_hours == 0),
-        ("minute_rollup_days", st.minute_rollup_days == 0),
-        ("hour_rollup_days", st.hour_rollup_days == 0),
-        ("batch_size", st.batch_size == 0),
-        ("queue_capacity", st.queue_capacity == 0),
-        ("maintenance_interval_ms", st.maintenance_interval_ms == 0),
-    ] {
-        if zero {
-            out.push((at(name), "must be at least 1".into()));
-        }
-    }
+    bounds::RETENTION_HOURS.check(st.raw_retention_hours, at("raw_retention_hours"), out);
+    bounds::RETENTION_DAYS.check(st.minute_rollup_days, at("minute_rollup_days"), out);
+    bounds::RETENTION_DAYS.check(st.hour_rollup_days, at("hour_rollup_days"), out);
+    bounds::BATCH_SIZE.check(st.batch_size, at("batch_size"), out);
+    bounds::QUEUE_CAPACITY.check(st.queue_capacity, at("queue_capacity"), out);
+    let maintenance = st.maintenance_interval_ms;
+    bounds::MAINTENANCE_MS.check(maintenance, at("maintenance_interval_ms"), out);
 }
 
 fn check_client(client: &ClientSettings, out: &mut Findings) {
+    let at = |k: &str| FieldPath::root().key("client").key(k);
+    for (name, v) in [
+        (
+            "config_request_interval_ms",
+            client.config_request_interval_ms,
+        ),
+        ("revive_probe_interval_ms", client.revive_probe_interval_ms),
+    ] {
+        bounds::CLIENT_INTERVAL_MS.check(v, at(name), out);
+    }
     for (i, ip) in client.public_ip_list.iter().enumerate() {
         if ip.parse::<IpAddr>().is_err() {
             let path = FieldPath::root()

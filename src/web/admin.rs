@@ -1,12 +1,15 @@
-//! Admin actions over JSON: manual overrides. Every action needs the admin token; none can
-//! disable every host (the engine's fail-open guard keeps one).
+//! Admin actions over JSON: manual overrides. Every action needs the admin token, checked from
+//! the headers before any body is read (web::guards); none can disable every host (the engine's
+//! fail-open guard keeps one).
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::ApiError;
+use super::guards::Refusal;
+use crate::auth::AuthEndpoint;
 use crate::engine::{Override, OverrideKind};
 use crate::store::publish::OverrideRow;
 use crate::web::AppState;
@@ -15,6 +18,11 @@ use crate::web::AppState;
 pub(super) const DEFAULT_EXPIRY_S: i64 = 24 * 3600;
 /// Longest allowed lifetime: a week.
 pub(super) const MAX_EXPIRY_S: i64 = 7 * 24 * 3600;
+/// Most characters of a reason or an actor.
+pub(super) const MAX_TEXT_CHARS: usize = 500;
+/// Largest override body accepted, in bytes (a reason and an actor of 500 four-byte characters
+/// fit many times).
+const BODY_LIMIT: usize = 64 * 1024;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,9 +35,9 @@ pub(super) struct NewOverride {
     pub expires_in_s: Option<i64>,
 }
 
-fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
-    crate::auth::check(state.tokens.admin.as_ref(), auth).map_err(Into::into)
+fn admin(state: &AppState, parts: &axum::http::request::Parts) -> Result<(), Refusal> {
+    let expected = state.tokens.admin.as_ref();
+    (state.guards).bearer(&state.metrics, AuthEndpoint::Admin, expected, parts)
 }
 
 /// Validates and stores an override; shared by the JSON API and the config page's form.
@@ -42,9 +50,10 @@ pub(super) async fn add(state: &AppState, o: NewOverride) -> Result<i64, ApiErro
         )));
     }
     for (field, v) in [("reason", &o.reason), ("actor", &o.actor)] {
-        if v.trim().is_empty() || v.len() > 500 {
+        // Characters, not bytes: a reason in Chinese is as long as one in English.
+        if v.trim().is_empty() || v.chars().count() > MAX_TEXT_CHARS {
             return Err(ApiError::BadRequest(format!(
-                "`{field}` must be 1 to 500 characters"
+                "`{field}` must be 1 to {MAX_TEXT_CHARS} characters"
             )));
         }
     }
@@ -72,10 +81,14 @@ pub(super) async fn add(state: &AppState, o: NewOverride) -> Result<i64, ApiErro
 /// `POST /api/v1/overrides`.
 pub(super) async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    admin(&state, &headers)?;
+    req: Request,
+) -> Result<(StatusCode, Json<serde_json::Value>), Refusal> {
+    let (parts, body) = req.into_parts();
+    admin(&state, &parts)?;
+    let body = state
+        .guards
+        .read_body(&parts.headers, body, BODY_LIMIT)
+        .await?;
     let o: NewOverride = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("bad override: {e}")))?;
     let id = add(&state, o).await?;
@@ -97,10 +110,11 @@ pub(super) async fn list(
 /// `DELETE /api/v1/overrides/{id}`.
 pub(super) async fn clear(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    admin(&state, &headers)?;
+    req: Request,
+) -> Result<StatusCode, Refusal> {
+    let (parts, _body) = req.into_parts();
+    admin(&state, &parts)?;
     remove(&state, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,20 +15,21 @@ mod session;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::header::{self, HeaderValue};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use self::page::{ConfigPage, ConsoleError, OverrideForm};
-use self::session::{Sessions, SignedIn};
+use self::session::{CookieKind, Sessions, SignedIn};
 use super::ApiError;
 use super::admin::{self, NewOverride};
-use crate::auth::AuthError;
+use crate::auth::{AuthEndpoint, AuthError};
 use crate::engine::OverrideKind;
 use crate::web::AppState;
 
@@ -103,7 +104,8 @@ async fn show(
     headers: HeaderMap,
     flash: Result<Query<Flash>, QueryRejection>,
 ) -> Result<ConfigPage, ConsoleError> {
-    let csrf = sessions.get(&headers, Instant::now()).map(|s| s.csrf);
+    let kind = CookieKind::of(&state.config.get());
+    let csrf = sessions.get(kind, &headers, Instant::now()).map(|s| s.csrf);
     let flash = flash.ok().and_then(|Query(f)| f.message());
     Ok(ConfigPage::load(&state, csrf, flash, None, OverrideForm::default()).await?)
 }
@@ -114,15 +116,22 @@ struct SignInForm {
 }
 
 /// `POST /config/sign-in`: checks the pasted token against the admin digest and starts a session.
+/// A peer past its attempt limit is refused before its form is read.
 async fn sign_in(
     State(state): State<AppState>,
     Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    form: Result<Form<SignInForm>, FormRejection>,
+    req: Request,
 ) -> Result<Response, ConsoleError> {
-    guard::same_origin(&headers)?;
+    guard::same_origin(req.headers())?;
+    if state.tokens.admin.is_none() {
+        return Err(ConsoleError::Disabled);
+    }
+    let peer = super::guards::peer(req.extensions());
+    (state.guards)
+        .admit(&state.metrics, AuthEndpoint::SignIn, peer)
+        .map_err(|r| ConsoleError::TooMany(r.retry_after))?;
     // A body that does not parse is not echoed anywhere: it may hold the token.
-    let token = match form {
+    let token = match Form::<SignInForm>::from_request(req, &state).await {
         Ok(Form(f)) => Some(f.token),
         Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return Err(ConsoleError::Rejected(
@@ -132,17 +141,20 @@ async fn sign_in(
         }
         Err(_) => None,
     };
-    crate::auth::check_token(state.tokens.admin.as_ref(), token.as_deref()).map_err(
-        |e| match e {
+    let outcome = crate::auth::check_token(state.tokens.admin.as_ref(), token.as_deref());
+    (state.guards)
+        .judge(&state.metrics, AuthEndpoint::SignIn, peer, outcome)
+        .map_err(|e| match e {
             AuthError::Disabled => ConsoleError::Disabled,
             AuthError::Missing => ConsoleError::MissingToken,
             AuthError::Wrong => ConsoleError::WrongToken,
-        },
-    )?;
+        })?;
     let id = sessions.start(Instant::now());
-    tracing::info!("a browser signed in to the config page");
+    let peer = peer.map(|p| p.to_string()).unwrap_or_default();
+    tracing::info!(%peer, "a browser signed in to the config page");
+    let kind = CookieKind::of(&state.config.get());
     Ok((
-        [(header::SET_COOKIE, session::set_cookie(&id))],
+        [(header::SET_COOKIE, session::set_cookie(kind, &id))],
         Redirect::to("/config?done=signed_in"),
     )
         .into_response())
@@ -158,16 +170,17 @@ struct CsrfForm {
 async fn sign_out(
     State(state): State<AppState>,
     Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    req: Request,
 ) -> Result<Response, ConsoleError> {
-    match admin_post(&state, &sessions, &headers, form) {
+    let headers = req.headers().clone();
+    match admin_post::<CsrfForm>(&state, &sessions, req).await {
         Ok(_) | Err(ConsoleError::NoSession) => {}
         Err(e) => return Err(e),
     }
-    sessions.end(&headers);
+    let kind = CookieKind::of(&state.config.get());
+    sessions.end(kind, &headers);
     Ok((
-        [(header::SET_COOKIE, session::clear_cookie())],
+        [(header::SET_COOKIE, session::clear_cookie(kind))],
         Redirect::to("/config?done=signed_out"),
     )
         .into_response())
@@ -177,10 +190,9 @@ async fn sign_out(
 async fn add(
     State(state): State<AppState>,
     Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
-    form: Result<Form<OverrideForm>, FormRejection>,
+    req: Request,
 ) -> Result<Response, ConsoleError> {
-    let (session, form) = admin_post(&state, &sessions, &headers, form)?;
+    let (session, form) = admin_post::<OverrideForm>(&state, &sessions, req).await?;
     let added = match new_override(&form) {
         Ok(o) => admin::add(&state, o).await,
         Err(e) => Err(e),
@@ -216,11 +228,10 @@ fn new_override(form: &OverrideForm) -> Result<NewOverride, ApiError> {
 async fn clear(
     State(state): State<AppState>,
     Extension(sessions): Extension<Arc<Sessions>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    req: Request,
 ) -> Result<Response, ConsoleError> {
-    admin_post(&state, &sessions, &headers, form)?;
+    admin_post::<CsrfForm>(&state, &sessions, req).await?;
     let id = admin::remove(&state, &id).await?;
     Ok(Redirect::to(&format!("/config?done=cleared&id={id}")).into_response())
 }
@@ -243,21 +254,24 @@ impl AdminForm for OverrideForm {
 }
 
 /// The checks every admin form post passes, in this order: same origin (403), admin actions
-/// enabled (403), a live session (401), a readable form (4xx), the session's CSRF token (403).
-fn admin_post<F: AdminForm>(
+/// enabled (403), a live session (401) — all from the headers, before the body is read — then a
+/// readable form (4xx) and the session's CSRF token (403).
+async fn admin_post<F: AdminForm + DeserializeOwned>(
     state: &AppState,
     sessions: &Sessions,
-    headers: &HeaderMap,
-    form: Result<Form<F>, FormRejection>,
+    req: Request,
 ) -> Result<(SignedIn, F), ConsoleError> {
-    guard::same_origin(headers)?;
+    guard::same_origin(req.headers())?;
     if state.tokens.admin.is_none() {
         return Err(ConsoleError::Disabled);
     }
+    let kind = CookieKind::of(&state.config.get());
     let session = sessions
-        .get(headers, Instant::now())
+        .get(kind, req.headers(), Instant::now())
         .ok_or(ConsoleError::NoSession)?;
-    let Form(form) = form.map_err(|r| ConsoleError::Rejected(r.status(), r.body_text()))?;
+    let Form(form) = Form::<F>::from_request(req, state)
+        .await
+        .map_err(|r| ConsoleError::Rejected(r.status(), r.body_text()))?;
     if !session.csrf_matches(Some(form.csrf())) {
         return Err(ConsoleError::Csrf);
     }

@@ -36,6 +36,8 @@ pub struct AppState {
     pub publisher: Arc<Publisher>,
     /// Everything `/metrics` exports.
     pub metrics: Metrics,
+    /// Token attempt limits, body-read permits and brief caches of public reads.
+    pub guards: Arc<super::Guards>,
 }
 
 impl AppState {

@@ -1,16 +1,48 @@
 //! `GET /api/v1/status`: per host, per region and resolver, and per path, the latest probe summary
 //! and the rolling success ratio.
+//!
+//! Public and cheap: the store reads only each series' newest rows and its last 15 minutes through
+//! the series index, and an answer is served again for up to [`STATUS_TTL`] (as `/metrics` is), so
+//! a flood of requests costs one read per second. It takes no parameters.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::ApiError;
 use crate::store::SeriesLatest;
 use crate::web::AppState;
+
+/// How long one answer is served again.
+pub(super) const STATUS_TTL: Duration = Duration::from_secs(1);
+
+/// The last answer, when it was made (real time) and the service's "now" it was made at.
+#[derive(Debug, Default)]
+pub(super) struct StatusCache {
+    last: Mutex<Option<(Instant, DateTime<Utc>, Bytes)>>,
+}
+
+impl StatusCache {
+    /// The last answer when it is younger than [`STATUS_TTL`] and, on a stepped clock, made at
+    /// this same `now` (a test's step is a new moment).
+    fn get(&self, now: DateTime<Utc>, stepped: bool) -> Option<Bytes> {
+        let last = self.last.lock().expect("status cache");
+        let (made, at, body) = last.as_ref()?;
+        (made.elapsed() < STATUS_TTL && (!stepped || *at == now)).then(|| body.clone())
+    }
+
+    fn put(&self, now: DateTime<Utc>, body: Bytes) {
+        *self.last.lock().expect("status cache") = Some((Instant::now(), now, body));
+    }
+}
 
 /// The window of the rolling success ratio.
 const RATIO_WINDOW_MS: i64 = 15 * 60 * 1000;
@@ -80,8 +112,42 @@ pub(super) struct StoreStatus {
     pub dropped: u64,
 }
 
-pub(super) async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
+/// `GET /api/v1/status`.
+pub(super) async fn status(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        let name = q
+            .split('&')
+            .next()
+            .unwrap_or("")
+            .split('=')
+            .next()
+            .unwrap_or("");
+        return Err(ApiError::BadRequest(format!(
+            "unknown parameter `{name}` (/api/v1/status takes none)"
+        )));
+    }
     let now = state.clock.now();
+    let stepped = state.clock.is_stepped();
+    let body = match state.guards.status.get(now, stepped) {
+        Some(body) => body,
+        None => {
+            let status = read(&state, now).await?;
+            let body = Bytes::from(serde_json::to_vec(&status).map_err(|e| {
+                tracing::error!(error = %e, "encoding the status failed");
+                ApiError::Unavailable("the status cannot be encoded right now".into())
+            })?);
+            state.guards.status.put(now, body.clone());
+            body
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The status as of `now`, from the store and the service's counters.
+async fn read(state: &AppState, now: DateTime<Utc>) -> Result<Status, ApiError> {
     let latest = state.store.latest().await?;
     let counts = state
         .store
@@ -111,7 +177,7 @@ pub(super) async fn status(State(state): State<AppState>) -> Result<Json<Status>
     }
     let lag = state.scheduler.lag.lock().expect("lag histogram").clone();
     let stats = state.ingest.stats();
-    Ok(Json(Status {
+    Ok(Status {
         generated_at: now,
         hosts,
         scheduler: SchedulerStatus {
@@ -127,5 +193,5 @@ pub(super) async fn status(State(state): State<AppState>) -> Result<Json<Status>
             written: stats.written.load(Ordering::Relaxed),
             dropped: stats.dropped.load(Ordering::Relaxed),
         },
-    }))
+    })
 }

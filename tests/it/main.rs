@@ -16,6 +16,7 @@
 //! | [`failover`] | outages move clients by the published list; regions, fail-open, restarts |
 //! | [`api`] | the host-list API: caching, signatures, long polls, overrides, agents, 4xx errors |
 //! | [`console`] | the config page's sign-in, session cookie, CSRF and same-origin protection |
+//! | [`guards`] | bodies read only for the right token, attempts limited, cheap public reads, config bounds |
 //! | [`dashboard`] | the on-call pages show a lab fault where it belongs; bad input gets a 4xx page |
 //! | [`browser`] | every page in a real Chromium, with no console error; the override form by hand |
 //! | [`metrics`] | `/metrics` passes promtool, a real Prometheus scrapes it, the alerts and dashboard fit |
@@ -39,6 +40,7 @@ mod dashboard;
 mod decisions_hold;
 mod failover;
 mod failure_classes;
+mod guards;
 mod hostile_peers;
 mod lab_cli;
 mod metrics;

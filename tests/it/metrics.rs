@@ -268,7 +268,8 @@ async fn the_metrics_of_a_running_service_pass_promtool_carry_no_edge_ip_and_cou
     );
 
     let allowed = [
-        "host", "path", "region", "resolver", "vendor", "outcome", "class", "phase", "source", "le",
+        "host", "path", "region", "resolver", "vendor", "outcome", "class", "phase", "source",
+        "endpoint", "le",
     ];
     for s in samples(&text) {
         for (k, v) in &s.labels {

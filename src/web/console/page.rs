@@ -199,6 +199,8 @@ pub(super) enum ConsoleError {
     MissingToken,
     #[error("the admin token is not valid")]
     WrongToken,
+    #[error("too many sign-in attempts; try again in {} s", super::super::guards::retry_after_secs(*.0))]
+    TooMany(std::time::Duration),
     #[error("refused a cross-site request: {0}")]
     CrossSite(#[from] CrossSite),
     #[error(
@@ -245,6 +247,7 @@ impl ConsoleError {
             | ConsoleError::CrossSite(_)
             | ConsoleError::Csrf => StatusCode::FORBIDDEN,
             ConsoleError::BadInput(_) => StatusCode::BAD_REQUEST,
+            ConsoleError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ConsoleError::Rejected(status, _) => *status,
             ConsoleError::NotFound(_) => StatusCode::NOT_FOUND,
             ConsoleError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -263,7 +266,11 @@ pub(super) struct MessagePage {
 impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_client_error() {
+        let retry_after = match &self {
+            ConsoleError::TooMany(wait) => Some(super::super::guards::retry_after_secs(*wait)),
+            _ => None,
+        };
+        if status.is_client_error() && retry_after.is_none() {
             // Never the token: the messages name what was wrong, not what was sent.
             tracing::info!(status = status.as_u16(), refused = %self, "config page request refused");
         }
@@ -275,6 +282,11 @@ impl IntoResponse for ConsoleError {
             ),
             message: self.to_string(),
         };
-        (status, page).into_response()
+        let mut resp = (status, page).into_response();
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        resp
     }
 }

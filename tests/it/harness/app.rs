@@ -16,8 +16,8 @@ use serde_json::Value;
 use super::lab::{TestLab, tighten};
 use super::machine::{Share, alone, shared};
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
-pub const AGENT_TOKEN: &str = "test-agent-token-9876543210";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123456789";
+pub const AGENT_TOKEN: &str = "test-agent-token-9876543210fedcba9876543210";
 
 /// A running service on its own lab; `stop` shuts both down.
 pub struct TestApp {
