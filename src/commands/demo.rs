@@ -59,6 +59,7 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         config_path: config_path.clone(),
         data_dir: args.data.clone(),
         listen: args.listen,
+        public_listen: None,
         prober_id: "demo".into(),
         tokens: crate::auth::Tokens::from_env().map_err(anyhow::Error::msg)?,
         bump_version: None,

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-
 use crate::auth::Tokens;
 use crate::clock::Clock;
 use crate::config::LiveConfig;

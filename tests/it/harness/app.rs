@@ -313,6 +313,7 @@ async fn start_service(lab: &TestLab, tokens: &Tokens, clock: &Clock) -> (Runnin
         config_path: lab.config_path.clone(),
         data_dir: lab.data_dir(),
         listen: "127.0.0.1:0".parse().unwrap(),
+        public_listen: None,
         prober_id: "e2e".into(),
         tokens: tokens.clone(),
         bump_version: None,
