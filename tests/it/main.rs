@@ -14,6 +14,7 @@
 //! | [`scheduler`] | series spread over the interval, keep their rhythm, never overlap, stay bounded |
 //! | [`failover`] | outages move clients by the published list; regions, fail-open, restarts |
 //! | [`api`] | the host-list API: caching, signatures, long polls, overrides, agents, 4xx errors |
+//! | [`public_face`] | the HTTP edge: slow and idle clients closed, caps held, two listeners, Host and metrics gates |
 //! | [`console`] | the config page's sign-in, session cookie, CSRF and same-origin protection |
 //! | [`dashboard`] | the on-call pages show a lab fault where it belongs; bad input gets a 4xx page |
 //! | [`browser`] | every page in a real Chromium, with no console error; the override form by hand |
@@ -40,6 +41,7 @@ mod failure_classes;
 mod hostile_peers;
 mod lab_cli;
 mod metrics;
+mod public_face;
 mod results;
 mod scheduler;
 mod serve_process;
