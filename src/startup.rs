@@ -127,7 +127,7 @@ struct Stepper {
     at: tokio::time::Instant,
 }
 
-/// Opens the store, binds the listener (port 0 is fine) and starts the scheduler, the writer, the
+/// Opens the store, binds the listeners (port 0 is fine) and starts the scheduler, the writer, the
 /// decision loop and the HTTP server.
 pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
     let config = Config::load(&opts.config_path)?;
@@ -160,22 +160,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
     };
     let (http_token, http) = (CancellationToken::new(), TaskTracker::new());
     let public_addr = public.as_ref().map(|(_, a)| *a);
-    let face = if public.is_some() {
-        web::Face::Internal
-    } else {
-        web::Face::All
-    };
-    let server = web::server::serve(listener, state.clone(), face, http_token.clone())?;
-    http.spawn(server.stopped());
-    if let Some((listener, _)) = public {
-        let server = web::server::serve(
-            listener,
-            state.clone(),
-            web::Face::Public,
-            http_token.clone(),
-        )?;
-        http.spawn(server.stopped());
-    }
+    serve_http(listener, public.map(|(l, _)| l), &state, &http_token, &http)?;
     Ok(Running {
         addr,
         public_addr,
@@ -191,6 +176,28 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         writer,
         http,
     })
+}
+
+/// Serves every route on `listener`, or with a `public` listener the internal routes there and
+/// the app clients' on `public`; their servers run on `http` until `stop`.
+fn serve_http(
+    listener: TcpListener,
+    public: Option<TcpListener>,
+    state: &AppState,
+    stop: &CancellationToken,
+    http: &TaskTracker,
+) -> Result<(), StartError> {
+    let face = if public.is_some() {
+        web::Face::Internal
+    } else {
+        web::Face::All
+    };
+    let faces = std::iter::once((listener, face)).chain(public.map(|l| (l, web::Face::Public)));
+    for (listener, face) in faces {
+        let server = web::server::serve(listener, state.clone(), face, stop.clone())?;
+        http.spawn(server.stopped());
+    }
+    Ok(())
 }
 
 /// A listener on `at` (port 0 picks one) and the address it got.
