@@ -18,11 +18,11 @@ pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
 /// Default time a kept-alive connection may sit with no request before it is closed.
 pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 60_000;
 /// Default most open connections per listener.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 /// Default connections of [`DEFAULT_MAX_CONNECTIONS`] kept for host-list clients.
-pub const DEFAULT_RESERVE_CONNECTIONS: usize = 1_000;
+pub const DEFAULT_RESERVE_CONNECTIONS: usize = 1_024;
 /// Default most long polls (`GET /api/v1/hostlist/watch`) parked at once per listener.
-pub const DEFAULT_MAX_WATCHERS: usize = 5_000;
+pub const DEFAULT_MAX_WATCHERS: usize = 10_000;
 /// Default longest request target (path and query), in bytes; longer is 414.
 pub const DEFAULT_MAX_URI_BYTES: usize = 8 * 1024;
 /// Default largest request header block (names and values), in bytes; larger is 431.
@@ -49,13 +49,13 @@ pub struct HttpSettings {
     /// Time a kept-alive connection may wait for its next request, in ms; a parked long poll is
     /// not idle. Default 60 000.
     pub idle_timeout_ms: u64,
-    /// Most open connections per listener; beyond, new ones are closed at once. Default 10 000.
+    /// Most open connections per listener; beyond, new ones are closed at once. Default 16 384.
     pub max_connections: usize,
     /// Of `max_connections`, how many are kept for host-list clients: once fewer are free, only
     /// `GET /api/v1/hostlist` and `POST /app/config-center/module-config` are answered, every
-    /// other request gets a 503. Default 1 000.
+    /// other request gets a 503. Default 1 024.
     pub reserve_connections: usize,
-    /// Most long polls parked at once per listener; beyond, 503 with `Retry-After`. Default 5 000.
+    /// Most long polls parked at once per listener; beyond, 503 with `Retry-After`. Default 10 000.
     pub max_watchers: usize,
     /// Longest request target (path and query), in bytes; longer is 414. Default 8 KiB.
     pub max_uri_bytes: usize,
