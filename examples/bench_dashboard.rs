@@ -163,11 +163,18 @@ fn args() -> (PathBuf, usize, bool, Option<PathBuf>) {
     (dir, n, rebuild, dump)
 }
 
+/// The router with every route, as one listener serves it.
+fn every_route(state: &cdnwatch::web::AppState) -> axum::Router {
+    let http = cdnwatch::config::HttpSettings::default();
+    let gates = cdnwatch::web::server::Gates::new(&http, None);
+    cdnwatch::web::router(state.clone(), cdnwatch::web::Face::All, &gates)
+}
+
 #[tokio::main]
 async fn main() {
     let (dir, n, rebuild, dump) = args();
     let bench = open(&dir, rebuild).await;
-    let router = cdnwatch::web::router(bench.state.clone());
+    let router = every_route(&bench.state);
     let host = host_name(3);
     let pages = [
         "/".to_string(),
@@ -199,7 +206,7 @@ async fn main() {
     }
     // What `serve` does at start and every minute (web::dashboard::keep_warm): on fresh caches, the
     // background pass, then an engineer's first view.
-    let fresh = cdnwatch::web::router(bench.state.clone());
+    let fresh = every_route(&bench.state);
     let t = Instant::now();
     cdnwatch::web::dashboard::warm(&fresh).await;
     let warm_ms = t.elapsed().as_secs_f64() * 1000.0;

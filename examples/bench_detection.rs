@@ -82,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
         config_path,
         data_dir: dir.path().join("data"),
         listen: "127.0.0.1:0".parse()?,
+        public_listen: None,
         prober_id: "bench".into(),
         tokens: Default::default(),
         bump_version: None,

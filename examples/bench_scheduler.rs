@@ -89,6 +89,7 @@ async fn main() {
         config_path: path,
         data_dir: dir.path().join("data"),
         listen: "127.0.0.1:0".parse().unwrap(),
+        public_listen: None,
         prober_id: "bench".into(),
         tokens: Default::default(),
         bump_version: None,

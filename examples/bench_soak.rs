@@ -84,9 +84,8 @@ struct Counters {
 
 /// One host-list client: back-to-back GETs with its ETag on one keep-alive connection.
 async fn client(addr: String, etag: String, c: Arc<Counters>) {
-    let request = format!(
-        "GET /api/v1/hostlist HTTP/1.1\r\nHost: {addr}\r\nIf-None-Match: {etag}\r\n\r\n"
-    );
+    let request =
+        format!("GET /api/v1/hostlist HTTP/1.1\r\nHost: {addr}\r\nIf-None-Match: {etag}\r\n\r\n");
     loop {
         let Ok(mut s) = TcpStream::connect(&addr).await else {
             c.refused.fetch_add(1, Ordering::Relaxed);
@@ -183,7 +182,11 @@ async fn get(base: &str, path: &str) -> Option<(u16, String, String)> {
     let end = all.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&all[..end]).to_string();
     let status = head.get(9..12)?.parse().ok()?;
-    Some((status, head, String::from_utf8_lossy(&all[end + 4..]).to_string()))
+    Some((
+        status,
+        head,
+        String::from_utf8_lossy(&all[end + 4..]).to_string(),
+    ))
 }
 
 /// The scheduler's start-lag histogram from /metrics: (upper bound in seconds, cumulative count).
@@ -234,11 +237,17 @@ async fn main() {
     let every: u64 = arg("--every", "60").parse().unwrap();
     let addr = public.trim_start_matches("http://").to_string();
 
-    let (status, head, body) = get(&public, "/api/v1/hostlist").await.expect("the host list");
+    let (status, head, body) = get(&public, "/api/v1/hostlist")
+        .await
+        .expect("the host list");
     assert_eq!(status, 200, "{head}");
     let etag = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().starts_with("etag:").then(|| l[5..].trim().to_string()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("etag:")
+                .then(|| l[5..].trim().to_string())
+        })
         .expect("an ETag");
     let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
     let version = doc["configVersion"].as_i64().unwrap();
@@ -246,6 +255,20 @@ async fn main() {
     println!("BENCHSOAK start version={version} etag={etag} server_rss_mb={rss_start:.1}");
 
     let c = Arc::new(Counters::default());
+    start_load(&addr, &etag, version, (n_slow, n_watch, n_clients), &c).await;
+    report(&c, &internal, &pid, seconds, every, rss_start).await;
+}
+
+/// Opens the watchers and slow sockets (256 at a time), then starts the host-list clients.
+async fn start_load(
+    addr: &str,
+    etag: &str,
+    version: i64,
+    n: (usize, usize, usize),
+    c: &Arc<Counters>,
+) {
+    let (n_slow, n_watch, n_clients) = n;
+    let addr = addr.to_string();
     for i in 0..n_watch.max(n_slow) {
         if i < n_watch {
             tokio::spawn(watcher(addr.clone(), version, c.clone()));
@@ -258,21 +281,28 @@ async fn main() {
         }
     }
     for _ in 0..n_clients {
-        tokio::spawn(client(addr.clone(), etag.clone(), c.clone()));
+        tokio::spawn(client(addr.clone(), etag.to_string(), c.clone()));
     }
+}
 
+/// Prints one line per window until `seconds` have passed, then the totals.
+async fn report(c: &Counters, internal: &str, pid: &str, seconds: u64, every: u64, rss_start: f64) {
     let t0 = Instant::now();
-    let (mut lag_before, mut served_before) = (lag_buckets(&internal).await, 0u64);
+    let (mut lag_before, mut served_before) = (lag_buckets(internal).await, 0u64);
     let mut all = Histogram::default();
     let mut rss_peak = 0.0f64;
     while t0.elapsed() < Duration::from_secs(seconds) {
-        let window = Duration::from_secs(every.min(seconds.saturating_sub(t0.elapsed().as_secs())).max(1));
+        let window = Duration::from_secs(
+            every
+                .min(seconds.saturating_sub(t0.elapsed().as_secs()))
+                .max(1),
+        );
         tokio::time::sleep(window).await;
         let h = std::mem::take(&mut *c.window.lock().unwrap());
         all.merge(&h);
         let served = c.not_modified.load(Ordering::Relaxed);
-        let lag_after = lag_buckets(&internal).await;
-        let rss = rss_mb(&pid);
+        let lag_after = lag_buckets(internal).await;
+        let rss = rss_mb(pid);
         rss_peak = rss_peak.max(rss);
         println!(
             "BENCHSOAK t_s={} not_modified_per_s={:.0} p99_304_ms={:.2} scheduler_lag_p99_ms={} server_rss_mb={rss:.1} slow_open={} slow_closed_by_server={} watchers_parked={} watch_answers={} other_status={} refused_connects={}",

@@ -71,9 +71,14 @@ enum Command {
         /// Where the database lives.
         #[arg(long, default_value = "data")]
         data: PathBuf,
-        /// Address of the HTTP server (health, status API).
+        /// Address of the HTTP server: every route, or with `--public-listen` the internal ones
+        /// (pages, config page, overrides, status, events, metrics, ingest, readyz).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
+        /// Address of the public listener: only what app clients need (the host list, its
+        /// versions and long poll, the fallback API, the keys, /healthz).
+        #[arg(long)]
+        public_listen: Option<std::net::SocketAddr>,
         /// This prober's identity, stored with every result.
         #[arg(long, default_value = "local")]
         prober_id: String,
@@ -139,6 +144,7 @@ impl Command {
                 config,
                 data,
                 listen,
+                public_listen,
                 prober_id,
                 bump_version,
                 init_key,
@@ -148,6 +154,7 @@ impl Command {
                     config_path: config,
                     data_dir: data,
                     listen,
+                    public_listen,
                     prober_id,
                     tokens,
                     bump_version,

@@ -8,7 +8,7 @@
 //! parses them again. Defaults are named constants with their unit in the name.
 //!
 //! Layout: `settings` (the tunable sections and their defaults), `hosts` (what is probed),
-//! `regions` (from where), `load` + `locate` (text to config, problems placed), `validate` (what
+//! `regions` (from where), `http` (the HTTP server's edge), `load` + `locate` (text to config, problems placed), `validate` (what
 //! types cannot catch), `findings` (the problems a parse collects), `problem` (how they are
 //! reported), `summary` (what `check-config` prints), `bounds` (the range of every number).
 //! Dependencies go one way: `load` → `validate` → `hosts`/`regions`/`bounds` → `findings` →
@@ -17,6 +17,7 @@
 mod bounds;
 mod findings;
 mod hosts;
+mod http;
 mod live;
 mod load;
 mod locate;
@@ -31,6 +32,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use hosts::{ContentCheck, Host, MergedHost, Method, ProbePath, Scheme, Vendor};
+pub use http::*;
 pub use live::LiveConfig;
 pub use locate::FieldPath;
 pub use problem::{ConfigError, Problem};
@@ -69,6 +71,9 @@ pub struct Config {
     /// The on-call pages (README: "Dashboard").
     #[serde(default)]
     pub dashboard: DashboardSettings,
+    /// The HTTP server's limits per listener (`[http]`; README: "Listeners and limits").
+    #[serde(default)]
+    pub http: HttpSettings,
     /// The directory relative paths in the file (CA files) are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,

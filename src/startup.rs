@@ -38,8 +38,12 @@ pub struct ServeOptions {
     pub config_path: PathBuf,
     /// Where the database and the signing key live.
     pub data_dir: PathBuf,
-    /// The HTTP server's address (port 0 picks one).
+    /// The HTTP server's address (port 0 picks one): every route, or with `public_listen` the
+    /// internal ones (pages, admin, status, metrics, ingest).
     pub listen: SocketAddr,
+    /// The public listener's address: only what app clients need (README: "Listeners and
+    /// limits"). `None`: `listen` serves everything.
+    pub public_listen: Option<SocketAddr>,
     /// This prober's identity, stored with every result.
     pub prober_id: String,
     /// Admin and agent tokens (from the environment for `serve`).
@@ -80,6 +84,9 @@ pub enum StartError {
     /// The metrics could not be registered.
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
+    /// A listener could not be served.
+    #[error(transparent)]
+    Serve(#[from] web::server::ServeError),
     /// The HTTP listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -95,8 +102,10 @@ const STEP_FLUSH: Duration = Duration::from_secs(10);
 
 /// A running service.
 pub struct Running {
-    /// Where the HTTP server listens.
+    /// Where the HTTP server listens (the internal listener when there is a public one).
     pub addr: SocketAddr,
+    /// Where the public listener listens, if there is one.
+    pub public_addr: Option<SocketAddr>,
     /// The handles the HTTP handlers use.
     pub state: AppState,
     reload_tx: mpsc::Sender<(Config, Arc<Prober>)>,
@@ -120,7 +129,7 @@ struct Stepper {
     at: tokio::time::Instant,
 }
 
-/// Opens the store, binds the listener (port 0 is fine) and starts the scheduler, the writer, the
+/// Opens the store, binds the listeners (port 0 is fine) and starts the scheduler, the writer, the
 /// decision loop and the HTTP server.
 pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
     let config = Config::load(&opts.config_path)?;
@@ -128,12 +137,11 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         path: opts.data_dir.clone(),
         source,
     })?;
-    let listen_err = |source| StartError::Listen {
-        addr: opts.listen,
-        source,
+    let (listener, addr) = bind(opts.listen).await?;
+    let public = match opts.public_listen {
+        Some(at) => Some(bind(at).await?),
+        None => None,
     };
-    let listener = TcpListener::bind(opts.listen).await.map_err(listen_err)?;
-    let addr = listener.local_addr().map_err(listen_err)?;
     let (writer_token, writer) = (CancellationToken::new(), TaskTracker::new());
     let (state, scheduler) = state(&opts, &config, writer_token.clone(), &writer).await?;
     let (reload_tx, reload_rx) = mpsc::channel(4);
@@ -153,11 +161,11 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         None
     };
     let (http_token, http) = (CancellationToken::new(), TaskTracker::new());
-    let server = web::server::serve(listener, state.clone(), http_token.clone())
-        .map_err(|source| StartError::Listen { addr, source })?;
-    http.spawn(server.stopped());
+    let public_addr = public.as_ref().map(|(_, a)| *a);
+    serve_http(listener, public.map(|(l, _)| l), &state, &http_token, &http)?;
     Ok(Running {
         addr,
+        public_addr,
         state,
         reload_tx,
         config_path: opts.config_path,
@@ -170,6 +178,36 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         writer,
         http,
     })
+}
+
+/// Serves every route on `listener`, or with a `public` listener the internal routes there and
+/// the app clients' on `public`; their servers run on `http` until `stop`.
+fn serve_http(
+    listener: TcpListener,
+    public: Option<TcpListener>,
+    state: &AppState,
+    stop: &CancellationToken,
+    http: &TaskTracker,
+) -> Result<(), StartError> {
+    let face = if public.is_some() {
+        web::Face::Internal
+    } else {
+        web::Face::All
+    };
+    let faces = std::iter::once((listener, face)).chain(public.map(|l| (l, web::Face::Public)));
+    for (listener, face) in faces {
+        let server = web::server::serve(listener, state.clone(), face, stop.clone())?;
+        http.spawn(server.stopped());
+    }
+    Ok(())
+}
+
+/// A listener on `at` (port 0 picks one) and the address it got.
+async fn bind(at: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listen_err = |source| StartError::Listen { addr: at, source };
+    let listener = TcpListener::bind(at).await.map_err(listen_err)?;
+    let addr = listener.local_addr().map_err(listen_err)?;
+    Ok((listener, addr))
 }
 
 /// The shared state — store, its writer (started on `writer`, stopped by `writer_token`),

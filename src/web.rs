@@ -24,26 +24,83 @@ use axum::routing::get;
 pub use guards::{Guards, MAX_BODY_READS};
 pub use state::AppState;
 
-/// Largest ingest body accepted, in bytes.
-const INGEST_BODY_LIMIT: usize = 8 * 1024 * 1024;
+/// Which routes a listener serves (README: "Listeners and limits").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Face {
+    /// Every route: one listener for everything (no `--public-listen`).
+    All,
+    /// What app clients need: the host list (current, by version, the long poll), the article's
+    /// fallback API, the keys and `/healthz`. Nothing else is there (404).
+    Public,
+    /// Everything but the app clients' long poll and fallback API: pages, config page,
+    /// overrides, status, events, metrics, ingest, readiness, and the host-list reads the pages
+    /// link to.
+    Internal,
+}
 
-/// Every route of the service, on `state`.
-pub fn router(state: AppState) -> Router {
+impl Face {
+    /// Serves the app clients' long poll and fallback API.
+    fn serves_clients(self) -> bool {
+        matches!(self, Face::All | Face::Public)
+    }
+
+    /// Serves the pages, the admin and the internal API.
+    pub fn serves_internal(self) -> bool {
+        matches!(self, Face::All | Face::Internal)
+    }
+}
+
+/// The routes of `face`, on `state`; `gates` are its listener's watcher cap, `Host` allowlist
+/// and `/metrics` token.
+pub fn router(state: AppState, face: Face, gates: &server::Gates) -> Router {
+    let mut app = client_reads();
+    if face.serves_clients() {
+        app = app.merge(client_calls(gates.watchers.clone()));
+    }
+    if face.serves_internal() {
+        app = app.merge(internal(gates));
+    } else {
+        // `{version}` would take it and answer 400: on the public face it is simply not there.
+        app = app.route(
+            "/api/v1/hostlist/versions",
+            get(|| async { StatusCode::NOT_FOUND }),
+        );
+    }
+    app.with_state(state)
+}
+
+/// What every face serves: liveness, the current host list, a version's bytes, the keys.
+fn client_reads() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics::metrics))
-        .route("/api/v1/status", get(status::status))
         .route("/api/v1/hostlist", get(hostlist::current_list))
-        .route("/api/v1/hostlist/watch", get(hostlist::watch))
-        .route("/api/v1/hostlist/versions", get(hostlist::versions))
         .route("/api/v1/hostlist/{version}", get(hostlist::by_version))
+        .route("/api/v1/keys", get(hostlist::keys))
+}
+
+/// The app clients' and relays' calls: the long poll (capped by `watchers`) and the article's
+/// fallback API.
+fn client_calls(watchers: hostlist::Watchers) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/hostlist/watch",
+            get(hostlist::watch).layer(axum::Extension(watchers)),
+        )
         .route(
             "/app/config-center/module-config",
             axum::routing::post(hostlist::module_config)
                 .layer(axum::extract::DefaultBodyLimit::max(64 * 1024)),
         )
-        .route("/api/v1/keys", get(hostlist::keys))
+}
+
+/// Everything for operators and agents, behind the `Host` allowlist (and `/metrics` behind its
+/// token) of `gates`.
+fn internal(gates: &server::Gates) -> Router<AppState> {
+    let routes = Router::new()
+        .route("/readyz", get(readyz))
+        .route("/metrics", gates.metrics(get(metrics::metrics)))
+        .route("/api/v1/status", get(status::status))
+        .route("/api/v1/hostlist/versions", get(hostlist::versions))
         .route("/api/v1/events", get(hostlist::events))
         .route("/api/v1/overrides", get(admin::list).post(admin::create))
         .route(
@@ -52,13 +109,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/v1/ingest",
-            axum::routing::post(ingest::ingest)
-                .layer(axum::extract::DefaultBodyLimit::max(INGEST_BODY_LIMIT)),
+            // Its body limit is the handler's own: it reads the body only after the token.
+            axum::routing::post(ingest::ingest),
         )
         .merge(assets::routes())
         .merge(console::routes())
-        .merge(dashboard::routes())
-        .with_state(state)
+        .merge(dashboard::routes());
+    gates.hosts(routes)
 }
 
 /// Liveness: the process answers.

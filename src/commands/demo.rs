@@ -21,6 +21,9 @@ pub(crate) struct DemoArgs {
     /// Address of cdnwatch's HTTP server (status API, /metrics, the dashboard).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Also serve the app clients' routes alone on this address, as `serve --public-listen`.
+    #[arg(long)]
+    pub public_listen: Option<SocketAddr>,
     /// Address of the lab's fault-injection API.
     #[arg(long, default_value = "127.0.0.1:8480")]
     pub lab_api: SocketAddr,
@@ -59,6 +62,7 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         config_path: config_path.clone(),
         data_dir: args.data.clone(),
         listen: args.listen,
+        public_listen: args.public_listen,
         prober_id: "demo".into(),
         tokens: crate::auth::Tokens::from_env().map_err(anyhow::Error::msg)?,
         bump_version: None,
@@ -88,6 +92,9 @@ fn print_banner(running: &Running, config_path: &Path, api: SocketAddr) {
     );
     println!("  status:     http://{}/api/v1/status", running.addr);
     println!("  metrics:    http://{}/metrics", running.addr);
+    if let Some(public) = running.public_addr {
+        println!("  public:     http://{public}/api/v1/hostlist (app clients' routes only)");
+    }
     println!("  config:     {}", config_path.display());
     println!("  fault API:  http://{api}/faults");
     println!(

@@ -11,6 +11,10 @@ pub(super) async fn run(opts: ServeOptions) -> anyhow::Result<ExitCode> {
     let running = startup::start(opts).await?;
     tracing::info!(addr = %running.addr, "serving");
     println!("cdnwatch listening on http://{}", running.addr);
+    if let Some(public) = running.public_addr {
+        tracing::info!(addr = %public, "serving the public face");
+        println!("cdnwatch public listener on http://{public}");
+    }
     signals.wait(&running).await;
     tracing::info!("shutting down: finishing running probes, flushing the store");
     running.shutdown().await;

@@ -82,6 +82,7 @@ fn deserialize_sections(
             "store" => take(text, &at, value, problems, |v| config.store = v),
             "engine" => take(text, &at, value, problems, |v| config.engine = v),
             "dashboard" => take(text, &at, value, problems, |v| config.dashboard = v),
+            "http" => take(text, &at, value, problems, |v| config.http = v),
             other => {
                 let (line, column) = line_col(text, key.span().start);
                 problems.push(Problem {
@@ -89,7 +90,7 @@ fn deserialize_sections(
                     column,
                     field: at.to_string(),
                     message: format!(
-                        "unknown section `{other}` (expected one of probe, client, vendors, hosts, merged_hosts, regions, store, engine, dashboard)"
+                        "unknown section `{other}` (expected one of probe, client, vendors, hosts, merged_hosts, regions, store, engine, dashboard, http)"
                     ),
                 });
             }

@@ -40,6 +40,7 @@ pub(super) fn validate(doc: Document) -> (Config, Findings) {
     check_store(&config.store, &mut out);
     check_engine(&config.engine, &mut out);
     check_dashboard(&config.dashboard, &mut out);
+    super::http::check(&config.http, &config.base_dir, &mut out);
     config.hosts = hosts;
     config.regions = regions;
     (config, out)

@@ -1,11 +1,12 @@
 //! The config center: the current host list (and any past version) as exact signed bytes, a long
-//! poll for relays, the article's fallback API, the public keys and the version history.
+//! poll for relays (capped per listener), the article's fallback API, the public keys and the version history.
 //!
 //! The current document is served from memory, so it is still served while the database is
 //! unavailable, and a poll costs a pointer copy.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Json;
@@ -170,10 +171,58 @@ fn watch_params(q: &HashMap<String, String>) -> Result<(i64, Duration), ApiError
     Ok((version, Duration::from_secs(timeout).mul_f64(jitter)))
 }
 
+/// How long a watcher refused at the cap is asked to wait before it tries again, in seconds.
+pub const WATCH_RETRY_AFTER_S: u64 = 5;
+
+/// The parked long polls of one listener and their cap (`http.max_watchers`).
+#[derive(Clone)]
+pub struct Watchers {
+    parked: Arc<AtomicUsize>,
+    max: usize,
+}
+
+/// One parked watcher's place; given back when dropped (answered, timed out or disconnected).
+struct Parked(Arc<AtomicUsize>);
+
+impl Drop for Parked {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Watchers {
+    /// No watcher parked yet; at most `max` at once.
+    pub fn new(max: usize) -> Watchers {
+        Watchers {
+            parked: Arc::new(AtomicUsize::new(0)),
+            max,
+        }
+    }
+
+    /// A place to park, unless `max` are parked already.
+    fn park(&self) -> Option<Parked> {
+        let before = self.parked.fetch_add(1, Ordering::Relaxed);
+        let place = Parked(self.parked.clone());
+        (before < self.max).then_some(place)
+    }
+}
+
+/// 503 with `Retry-After`: the listener has as many watchers parked as it may.
+fn too_many_watchers(max: usize) -> Response {
+    let mut r = ApiError::Unavailable(format!(
+        "{max} watchers are parked already; retry after {WATCH_RETRY_AFTER_S} s"
+    ))
+    .into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(WATCH_RETRY_AFTER_S));
+    r
+}
+
 /// `GET /api/v1/hostlist/watch?version=N&timeout=S`: answers as soon as a version above N exists,
-/// else 304 when the timeout runs out.
+/// else 304 when the timeout runs out; 503 when the listener's watchers are at their cap.
 pub async fn watch(
     State(state): State<AppState>,
+    axum::Extension(watchers): axum::Extension<Watchers>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let (after, timeout) = watch_params(&q)?;
@@ -183,6 +232,9 @@ pub async fn watch(
     if let Some(p) = newer(&rx.borrow_and_update()) {
         return Ok(with_headers(&p, StatusCode::OK, CACHE_CURRENT, true));
     }
+    let Some(_parked) = watchers.park() else {
+        return Ok(too_many_watchers(watchers.max));
+    };
     let waited = tokio::time::timeout(timeout, async {
         loop {
             if rx.changed().await.is_err() {

@@ -1,5 +1,6 @@
-//! The HTTP server: the accept loop on per-core threads, the host-list fast path, and the drain at
-//! shutdown. [`serve`] is its one entry point; what each route does is the router's business.
+//! The HTTP server: the accept loop on per-core threads, the host-list fast path, the limits of
+//! the edge, and the drain at shutdown. [`serve`] is its one entry point; which routes a listener
+//! has is the router's business (`web::router`, by [`Face`]).
 //!
 //! Each HTTP thread is a single-threaded runtime, all accepting on the same socket. Requests then
 //! never wake a thread of the probing runtime or hop between threads, and `GET /api/v1/hostlist` —
@@ -7,18 +8,37 @@
 //! bytes and headers (README, benchmarks: the CPU per request against nginx). Everything else goes
 //! through the axum router. At shutdown the threads stop accepting, give open connections (long
 //! polls included) [`DRAIN`] to finish, then close them.
+//!
+//! The edge (README: "Listeners and limits"; `[http]`): a connection's head is due within the
+//! header timeout and a kept-alive one is closed once idle past the idle timeout (`activity`);
+//! each listener caps its open connections, keeps a reserve of them for host-list clients, and
+//! closes new ones at once past the cap (`limits`); heads past their caps get 414/431 with the
+//! JSON error; accept errors are logged at most once a second (`accept_log`).
 
+mod accept_log;
+mod activity;
+mod gate;
+mod limits;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::AppState;
+use self::accept_log::AcceptLog;
+use self::activity::{Activity, Verdict, Watched};
+use self::limits::{Limits, Occupancy};
+use super::{AppState, Face};
 use crate::publish::Publisher;
+
+pub use gate::{Gates, MetricsToken};
 
 /// How long open connections get to finish once the server stops.
 pub const DRAIN: Duration = Duration::from_secs(2);
@@ -27,33 +47,95 @@ pub const DRAIN: Duration = Duration::from_secs(2);
 /// stopped (after the `stop` token given to [`serve`] is cancelled).
 pub struct Server {
     threads_done: oneshot::Receiver<()>,
-    warmer: tokio::task::JoinHandle<()>,
+    warmer: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
     /// Waits until the server has stopped.
     pub async fn stopped(self) {
         let _ = self.threads_done.await;
-        let _ = self.warmer.await;
+        if let Some(warmer) = self.warmer {
+            let _ = warmer.await;
+        }
     }
 }
 
-/// Serves the router for `state` on `listener` until `stop` is cancelled, on one thread per core
-/// (`CDNWATCH_HTTP_THREADS` overrides), and keeps the heaviest pages warm meanwhile.
+/// Why a listener could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The socket could not be handed to the HTTP threads, or a thread not started.
+    #[error("cannot serve the listener: {0}")]
+    Io(#[from] std::io::Error),
+    /// The `/metrics` token file could not be read (the message names the file, never the token).
+    #[error("http.metrics_token_file: {0}")]
+    MetricsToken(String),
+}
+
+/// What every connection of one listener shares.
+struct Listener {
+    app: axum::Router,
+    publisher: Arc<Publisher>,
+    limits: Limits,
+    occupancy: Occupancy,
+    accept_log: AcceptLog,
+}
+
+/// One open connection's place in its listener's count; given back when dropped.
+struct Slot(Arc<Listener>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.occupancy.leave();
+    }
+}
+
+/// Serves `face`'s routes for `state` on `listener` until `stop` is cancelled, on one thread per
+/// core (`CDNWATCH_HTTP_THREADS` overrides), with the limits of the config's `[http]`; a face with
+/// the pages keeps the heaviest of them warm meanwhile.
 pub fn serve(
     listener: TcpListener,
     state: AppState,
+    face: Face,
     stop: CancellationToken,
-) -> std::io::Result<Server> {
-    let app = super::router(state.clone());
-    let listener = listener.into_std()?;
+) -> Result<Server, ServeError> {
+    let config = state.config.get();
+    let token = config
+        .http
+        .metrics_token(&config.base_dir)
+        .map_err(ServeError::MetricsToken)?
+        .map(|t| MetricsToken::of(&t));
+    let app = super::router(state.clone(), face, &Gates::new(&config.http, token));
+    let limits = Limits::new(&config.http);
+    let shared = Arc::new(Listener {
+        app: app.clone(),
+        publisher: state.publisher.clone(),
+        limits,
+        occupancy: Occupancy::new(limits),
+        accept_log: AcceptLog::new(),
+    });
+    let threads_done = spawn_threads(listener.into_std()?, &shared, &stop)?;
+    let warmer = face
+        .serves_internal()
+        .then(|| tokio::spawn(super::dashboard::keep_warm(app, stop)));
+    Ok(Server {
+        threads_done,
+        warmer,
+    })
+}
+
+/// Starts the HTTP threads on `listener`; the receiver completes when the last one has stopped.
+fn spawn_threads(
+    listener: std::net::TcpListener,
+    shared: &Arc<Listener>,
+    stop: &CancellationToken,
+) -> std::io::Result<oneshot::Receiver<()>> {
     let threads = http_threads();
     let (done_tx, threads_done) = oneshot::channel();
     let remaining = Arc::new(AtomicUsize::new(threads));
     let done_tx = Arc::new(std::sync::Mutex::new(Some(done_tx)));
     for i in 0..threads {
         let listener = listener.try_clone()?;
-        let (app, publisher, stop) = (app.clone(), state.publisher.clone(), stop.clone());
+        let (shared, stop) = (shared.clone(), stop.clone());
         let (remaining, done_tx) = (remaining.clone(), done_tx.clone());
         std::thread::Builder::new()
             .name(format!("cdnwatch-http-{i}"))
@@ -62,21 +144,17 @@ pub fn serve(
                     .enable_all()
                     .build()
                 {
-                    Ok(rt) => rt.block_on(http_thread(listener, app, publisher, stop)),
+                    Ok(rt) => rt.block_on(http_thread(listener, shared, stop)),
                     Err(e) => tracing::error!(error = %e, "the HTTP thread has no runtime"),
                 }
                 if remaining.fetch_sub(1, Ordering::AcqRel) == 1
-                    && let Some(tx) = done_tx.lock().expect("done lock").take()
+                    && let Some(tx) = done_tx.lock().unwrap_or_else(|p| p.into_inner()).take()
                 {
                     let _ = tx.send(());
                 }
             })?;
     }
-    let warmer = tokio::spawn(super::dashboard::keep_warm(app, stop));
-    Ok(Server {
-        threads_done,
-        warmer,
-    })
+    Ok(threads_done)
 }
 
 /// One per core by default, as nginx's `worker_processes auto`; `CDNWATCH_HTTP_THREADS` overrides.
@@ -88,11 +166,11 @@ fn http_threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-/// One HTTP thread: accepts until `stop`, then drains its connections.
+/// One HTTP thread: accepts until `stop`, then drains its connections. Past the listener's cap a
+/// new connection is closed at once, so `accept` itself never runs out of descriptors first.
 async fn http_thread(
     listener: std::net::TcpListener,
-    app: axum::Router,
-    publisher: Arc<Publisher>,
+    shared: Arc<Listener>,
     stop: CancellationToken,
 ) {
     let listener = match TcpListener::from_std(listener) {
@@ -110,56 +188,90 @@ async fn http_thread(
                 Ok(a) => a,
                 Err(e) => {
                     // Out of descriptors or the like: wait a little rather than spin.
-                    tracing::warn!(error = %e, "accept failed");
+                    shared.accept_log.failed(&e);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
         };
+        if !shared.occupancy.enter() {
+            drop(tcp);
+            continue;
+        }
+        let slot = Slot(shared.clone());
         let _ = tcp.set_nodelay(true);
-        connections.spawn(connection(
-            tcp,
-            peer,
-            app.clone(),
-            publisher.clone(),
-            stop.clone(),
-        ));
+        connections.spawn(connection(tcp, peer, slot, stop.clone()));
     }
     connections.close();
     let _ = tokio::time::timeout(DRAIN, connections.wait()).await;
 }
 
-/// One connection: the host-list fast path, else the router (which sees the peer's address as
-/// axum's `ConnectInfo<SocketAddr>`); closed gracefully at `stop`.
+/// One connection, served until it ends, its head is too slow, it is idle too long, or `stop`
+/// (then closed gracefully).
 async fn connection(
     tcp: tokio::net::TcpStream,
-    peer: std::net::SocketAddr,
-    app: axum::Router,
-    publisher: Arc<Publisher>,
+    peer: SocketAddr,
+    slot: Slot,
     stop: CancellationToken,
 ) {
-    use tower::ServiceExt as _;
+    let activity = Activity::new();
+    let io = hyper_util::rt::TokioIo::new(Watched::new(tcp, activity.clone()));
+    let shared = slot.0.clone();
+    let watched = activity.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let (app, publisher) = (app.clone(), publisher.clone());
+        let (busy, shared) = (watched.busy(), shared.clone());
         async move {
-            if req.method() == hyper::Method::GET && req.uri().path() == "/api/v1/hostlist" {
-                return Ok(super::hostlist::current_response(&publisher, req.headers()));
-            }
-            let mut req = req.map(axum::body::Body::new);
-            req.extensions_mut()
-                .insert(axum::extract::ConnectInfo(peer));
-            app.oneshot(req).await
+            let response = respond(req, &shared, peer).await;
+            drop(busy);
+            Ok::<_, Infallible>(response)
         }
     });
+    let limits = slot.0.limits;
     let conn = hyper::server::conn::http1::Builder::new()
-        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+        .max_buf_size(limits.hyper_buffer())
+        .serve_connection(io, service)
         .with_upgrades();
     tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        _ = stop.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(DRAIN, conn).await;
+    let mut look = Instant::now() + limits.timeouts.header;
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep_until(look) => match activity.verdict(Instant::now(), limits.timeouts) {
+                Verdict::Wait(at) => look = at,
+                // Dropping the connection closes the socket: a slow head gets no answer.
+                Verdict::SlowHead => return,
+                Verdict::Idle => break,
+            },
         }
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(DRAIN, conn).await;
+}
+
+/// One request: heads past their caps refused; the host-list fast path; near the connection cap
+/// nothing but the host list; else the router (which sees the peer's address as axum's
+/// `ConnectInfo<SocketAddr>`).
+async fn respond(
+    req: hyper::Request<hyper::body::Incoming>,
+    shared: &Listener,
+    peer: SocketAddr,
+) -> axum::response::Response {
+    use tower::ServiceExt as _;
+    if let Some(refusal) = shared.limits.screen(&req) {
+        return refusal;
+    }
+    if req.method() == hyper::Method::GET && req.uri().path() == "/api/v1/hostlist" {
+        return super::hostlist::current_response(&shared.publisher, req.headers());
+    }
+    if shared.occupancy.near_cap() && !limits::is_host_list(&req) {
+        return limits::at_capacity();
+    }
+    let mut req = req.map(axum::body::Body::new);
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    match shared.app.clone().oneshot(req).await {
+        Ok(response) => response,
+        Err(never) => match never {},
     }
 }

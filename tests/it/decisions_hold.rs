@@ -148,6 +148,7 @@ fn options(e: &TestApp, init_key: bool) -> ServeOptions {
         config_path: e.lab.config_path.clone(),
         data_dir: e.lab.data_dir(),
         listen: "127.0.0.1:0".parse().unwrap(),
+        public_listen: None,
         prober_id: "e2e".into(),
         tokens: e.tokens.clone(),
         bump_version: None,

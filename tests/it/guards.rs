@@ -304,6 +304,7 @@ async fn token_attempts_past_the_limit_get_429_with_retry_after_even_with_the_ri
 
 #[test]
 fn a_short_token_refuses_start_naming_its_variable() {
+    let _share = crate::harness::machine::shared_blocking();
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("agent.token");
     std::fs::write(&token_file, "short-agent-token\n").unwrap();

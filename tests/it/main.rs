@@ -15,6 +15,7 @@
 //! | [`decisions_hold`] | overrides work frozen, the engine's memory outlives a restart, the document never lapses, keys rotate |
 //! | [`failover`] | outages move clients by the published list; regions, fail-open, restarts |
 //! | [`api`] | the host-list API: caching, signatures, long polls, overrides, agents, 4xx errors |
+//! | [`public_face`] | the HTTP edge: slow and idle clients closed, caps held, two listeners, Host and metrics gates |
 //! | [`console`] | the config page's sign-in, session cookie, CSRF and same-origin protection |
 //! | [`guards`] | bodies read only for the right token, attempts limited, cheap public reads, config bounds |
 //! | [`dashboard`] | the on-call pages show a lab fault where it belongs; bad input gets a 4xx page |
@@ -44,6 +45,7 @@ mod guards;
 mod hostile_peers;
 mod lab_cli;
 mod metrics;
+mod public_face;
 mod results;
 mod scheduler;
 mod serve_process;

@@ -86,6 +86,12 @@ impl TestApp {
         Self::start_on(alone().await, |_| {}, test_tokens(), stepped_clock()).await
     }
 
+    /// As [`TestApp::stepped_with`], with the machine to itself: for a test of real-time limits
+    /// (the HTTP edge's timeouts).
+    pub async fn stepped_alone_with(edit: impl FnOnce(&mut Config)) -> TestApp {
+        Self::start_on(alone().await, edit, test_tokens(), stepped_clock()).await
+    }
+
     async fn start_on(
         share: Share,
         edit: impl FnOnce(&mut Config),
@@ -313,6 +319,7 @@ async fn start_service(lab: &TestLab, tokens: &Tokens, clock: &Clock) -> (Runnin
         config_path: lab.config_path.clone(),
         data_dir: lab.data_dir(),
         listen: "127.0.0.1:0".parse().unwrap(),
+        public_listen: None,
         prober_id: "e2e".into(),
         tokens: tokens.clone(),
         bump_version: None,
