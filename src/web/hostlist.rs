@@ -58,13 +58,17 @@ fn with_headers(p: &Published, status: StatusCode, cache: &'static str, body: bo
 }
 
 fn not_modified(headers: &HeaderMap, p: &Published) -> bool {
-    headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().trim_start_matches("W/") == p.etag)
-        })
+    let Some(value) = headers.get(header::IF_NONE_MATCH) else {
+        return false;
+    };
+    // What a polling client sends: exactly the ETag it was given.
+    if value.as_bytes() == p.etag.as_bytes() {
+        return true;
+    }
+    value.to_str().ok().is_some_and(|v| {
+        v.split(',')
+            .any(|t| t.trim().trim_start_matches("W/") == p.etag)
+    })
 }
 
 /// The current document, or 304 when `headers` carry its ETag. The HTTP threads call this
