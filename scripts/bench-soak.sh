@@ -19,13 +19,9 @@ for _ in $(seq 1 100); do [ -s "$TMP/cdnwatch.toml" ] && break; sleep 0.1; done
 [ -s "$TMP/cdnwatch.toml" ] || { cat "$TMP/lab.log" >&2; exit 1; }
 # Room for every socket of the run on the public listener (the defaults fit 15,360 beside the
 # reserve; this run holds SLOW + WATCHERS + CLIENTS), within this shell's descriptor limit.
-cat >>"$TMP/cdnwatch.toml" <<TOML
-
-[http]
-max_connections = $(( $(ulimit -n) - 1500 ))
-reserve_connections = 1024
-max_watchers = $(( ${WATCHERS:-10000} + 500 ))
-TOML
+sed -i -e "s/^max_connections = .*/max_connections = $(( $(ulimit -n) - 1500 ))/" \
+  -e "s/^max_watchers = .*/max_watchers = $(( ${WATCHERS:-10000} + 500 ))/" "$TMP/cdnwatch.toml"
+grep -q '^max_watchers' "$TMP/cdnwatch.toml" || { echo "the lab's config has no [http] section" >&2; exit 1; }
 RUST_LOG=warn "$BIN" serve --config "$TMP/cdnwatch.toml" --data "$TMP/data" --listen 127.0.0.1:0 \
   --public-listen 127.0.0.1:0 >"$TMP/serve.out" 2>"$TMP/serve.log" &
 SERVE_PID=$!; PIDS+=($SERVE_PID)
