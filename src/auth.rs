@@ -17,9 +17,19 @@ pub const AGENT_TOKEN_ENV: &str = "CDNWATCH_AGENT_TOKEN";
 /// base64 or hex are beyond guessing at any rate the attempt limits allow.
 pub const MIN_TOKEN_CHARS: usize = 32;
 
-/// A token's digest. Debug prints nothing of it.
-#[derive(Clone, PartialEq, Eq)]
+/// A token's digest. Debug prints nothing of it; two digests compare in constant time.
+#[derive(Clone, Eq)]
 pub struct TokenDigest([u8; 32]);
+
+impl PartialEq for TokenDigest {
+    fn eq(&self, other: &TokenDigest) -> bool {
+        self.0
+            .iter()
+            .zip(other.0)
+            .fold(0u8, |d, (a, b)| d | (a ^ b))
+            == 0
+    }
+}
 
 impl std::fmt::Debug for TokenDigest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,14 +62,17 @@ pub enum AuthEndpoint {
     Ingest,
     /// The config page's sign-in form.
     SignIn,
+    /// `/metrics`, when it has a bearer token (`[http] metrics_token_file`).
+    Metrics,
 }
 
 impl AuthEndpoint {
     /// Every endpoint, in label order.
-    pub const ALL: [AuthEndpoint; 3] = [
+    pub const ALL: [AuthEndpoint; 4] = [
         AuthEndpoint::Admin,
         AuthEndpoint::Ingest,
         AuthEndpoint::SignIn,
+        AuthEndpoint::Metrics,
     ];
 
     /// The one spelling, as in the `endpoint` label and the logs.
@@ -68,6 +81,7 @@ impl AuthEndpoint {
             AuthEndpoint::Admin => "admin",
             AuthEndpoint::Ingest => "ingest",
             AuthEndpoint::SignIn => "sign_in",
+            AuthEndpoint::Metrics => "metrics",
         }
     }
 }

@@ -58,7 +58,7 @@ pub fn router(state: AppState, face: Face, gates: &server::Gates) -> Router {
         app = app.merge(client_calls(gates.watchers.clone()));
     }
     if face.serves_internal() {
-        app = app.merge(internal(gates));
+        app = app.merge(internal(&state, gates));
     } else {
         // `{version}` would take it and answer 400: on the public face it is simply not there.
         app = app.route(
@@ -95,10 +95,10 @@ fn client_calls(watchers: hostlist::Watchers) -> Router<AppState> {
 
 /// Everything for operators and agents, behind the `Host` allowlist (and `/metrics` behind its
 /// token) of `gates`.
-fn internal(gates: &server::Gates) -> Router<AppState> {
+fn internal(state: &AppState, gates: &server::Gates) -> Router<AppState> {
     let routes = Router::new()
         .route("/readyz", get(readyz))
-        .route("/metrics", gates.metrics(get(metrics::metrics)))
+        .route("/metrics", gates.metrics(state, get(metrics::metrics)))
         .route("/api/v1/status", get(status::status))
         .route("/api/v1/hostlist/versions", get(hostlist::versions))
         .route("/api/v1/events", get(hostlist::events))

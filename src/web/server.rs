@@ -38,7 +38,7 @@ use self::limits::{Limits, Occupancy};
 use super::{AppState, Face};
 use crate::publish::Publisher;
 
-pub use gate::{Gates, MetricsToken};
+pub use gate::Gates;
 
 /// How long open connections get to finish once the server stops.
 pub const DRAIN: Duration = Duration::from_secs(2);
@@ -103,7 +103,7 @@ pub fn serve(
         .http
         .metrics_token(&config.base_dir)
         .map_err(ServeError::MetricsToken)?
-        .map(|t| MetricsToken::of(&t));
+        .map(|t| crate::auth::TokenDigest::of(&t));
     let app = super::router(state.clone(), face, &Gates::new(&config.http, token));
     let limits = Limits::new(&config.http);
     let shared = Arc::new(Listener {

@@ -399,6 +399,13 @@ async fn metrics_need_the_bearer_token_when_one_is_set() {
     let ok = exchange(a, &bearer(token)).await.unwrap();
     assert_eq!(ok.status, 200, "{}", ok.head);
     assert!(ok.body.contains("cdnwatch_"), "the metrics themselves");
+    // The two refusals are counted as the other tokens' are (and limited with them).
+    assert!(
+        ok.body
+            .contains(r#"cdnwatch_auth_failures_total{endpoint="metrics"} 2"#),
+        "{}",
+        ok.body
+    );
     let status = exchange(a, &get("/api/v1/status", "a")).await.unwrap();
     assert_eq!(status.status, 200, "nothing else needs it");
     app.stop().await;

@@ -10,38 +10,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
-use sha2::{Digest, Sha256};
 
+use crate::auth::{AuthEndpoint, TokenDigest};
 use crate::config::HttpSettings;
+use crate::web::guards::{self, Refusal};
 use crate::web::hostlist::Watchers;
 use crate::web::{ApiError, AppState};
-
-/// The `/metrics` bearer token's digest; Debug prints nothing of it.
-#[derive(Clone)]
-pub struct MetricsToken([u8; 32]);
-
-impl std::fmt::Debug for MetricsToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MetricsToken(..)")
-    }
-}
-
-impl MetricsToken {
-    /// The digest of `token`.
-    pub fn of(token: &str) -> MetricsToken {
-        MetricsToken(Sha256::digest(token.trim().as_bytes()).into())
-    }
-
-    /// Whether `given` is the token: digests compared in constant time.
-    fn admits(&self, given: &str) -> bool {
-        let given = MetricsToken::of(given);
-        self.0
-            .iter()
-            .zip(given.0)
-            .fold(0u8, |d, (a, b)| d | (a ^ b))
-            == 0
-    }
-}
 
 /// One listener's gates, as `web::router` applies them.
 #[derive(Clone)]
@@ -50,12 +24,12 @@ pub struct Gates {
     pub watchers: Watchers,
     /// The `Host` names the internal routes answer (lower case); `None`: any.
     allowed_hosts: Option<Arc<[String]>>,
-    metrics_token: Option<MetricsToken>,
+    metrics_token: Option<TokenDigest>,
 }
 
 impl Gates {
     /// The gates `http` asks for, with the `/metrics` token read from its file.
-    pub fn new(http: &HttpSettings, metrics_token: Option<MetricsToken>) -> Gates {
+    pub fn new(http: &HttpSettings, metrics_token: Option<TokenDigest>) -> Gates {
         let allowed: Vec<String> = http
             .allowed_hosts
             .iter()
@@ -78,11 +52,19 @@ impl Gates {
         }
     }
 
-    /// `/metrics` behind its bearer token, if there is one.
-    pub(crate) fn metrics(&self, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    /// `/metrics` behind its bearer token, if there is one; its attempts are limited and counted
+    /// with the other tokens' (`AuthEndpoint::Metrics`).
+    pub(crate) fn metrics(
+        &self,
+        state: &AppState,
+        route: MethodRouter<AppState>,
+    ) -> MethodRouter<AppState> {
         match &self.metrics_token {
             None => route,
-            Some(token) => route.layer(middleware::from_fn_with_state(token.clone(), check_token)),
+            Some(token) => route.layer(middleware::from_fn_with_state(
+                (state.clone(), token.clone()),
+                check_token,
+            )),
         }
     }
 }
@@ -119,18 +101,29 @@ async fn check_host(
     }
 }
 
-/// 401 unless the request carries `Authorization: Bearer <the /metrics token>`. Neither the
-/// given nor the expected token is logged.
-async fn check_token(State(token): State<MetricsToken>, request: Request, next: Next) -> Response {
-    let given = request
+/// 401 unless the request carries `Authorization: Bearer <the /metrics token>`; 429 while its
+/// peer (or everyone) has failed too often. Neither the given nor the expected token is logged.
+async fn check_token(
+    State((state, token)): State<(AppState, TokenDigest)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let peer = guards::peer(request.extensions());
+    let (guards, metrics) = (&state.guards, &state.metrics);
+    if let Err(limited) = guards.admit(metrics, AuthEndpoint::Metrics, peer) {
+        return Refusal::Limited(limited).into_response();
+    }
+    let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if given.is_some_and(|g| token.admits(g)) {
+        .and_then(|v| v.to_str().ok());
+    let outcome = crate::auth::check(Some(&token), authorization);
+    if guards
+        .judge(metrics, AuthEndpoint::Metrics, peer, outcome)
+        .is_ok()
+    {
         return next.run(request).await;
     }
-    tracing::info!("a /metrics request without the right bearer token was refused");
     let mut r = ApiError::Rejected(
         StatusCode::UNAUTHORIZED,
         "`/metrics` needs `Authorization: Bearer <the metrics token>`".into(),
@@ -160,13 +153,5 @@ mod tests {
         );
         assert_eq!(named("[::1]:8080").as_deref(), Some("[::1]"));
         assert_eq!(named("10.0.0.1").as_deref(), Some("10.0.0.1"));
-    }
-
-    #[test]
-    fn only_the_metrics_token_itself_is_admitted() {
-        let t = MetricsToken::of("a-metrics-token-of-thirty-two-chars!");
-        assert!(t.admits("a-metrics-token-of-thirty-two-chars!"));
-        assert!(!t.admits("a-metrics-token-of-thirty-two-chars?"));
-        assert_eq!(format!("{t:?}"), "MetricsToken(..)");
     }
 }
