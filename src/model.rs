@@ -11,9 +11,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 mod outcome;
+mod phase_time;
 mod rcode;
 
 pub use outcome::Outcome;
+pub use phase_time::PhaseTime;
 pub use rcode::Rcode;
 
 /// One timed step of a probe. The spellings are Prometheus blackbox_exporter's `phase` label values,
@@ -91,8 +93,10 @@ pub enum FailureClass {
     TcpError,
     /// The connection was reset by the peer after it had been established.
     ConnReset,
-    /// The TLS handshake failed for a reason other than the certificate, or timed out.
+    /// The TLS handshake failed for a reason other than the certificate.
     TlsHandshake,
+    /// The TLS handshake did not complete within its timeout.
+    TlsTimeout,
     /// The leaf certificate's notAfter is in the past.
     TlsCertExpired,
     /// The leaf certificate's notBefore is in the future.
@@ -117,7 +121,7 @@ pub enum FailureClass {
 
 impl FailureClass {
     /// Every class.
-    pub const ALL: [FailureClass; 21] = [
+    pub const ALL: [FailureClass; 22] = [
         FailureClass::DnsTimeout,
         FailureClass::DnsServfail,
         FailureClass::DnsNxdomain,
@@ -129,6 +133,7 @@ impl FailureClass {
         FailureClass::TcpError,
         FailureClass::ConnReset,
         FailureClass::TlsHandshake,
+        FailureClass::TlsTimeout,
         FailureClass::TlsCertExpired,
         FailureClass::TlsCertNotYetValid,
         FailureClass::TlsCertUntrusted,
@@ -155,6 +160,7 @@ impl FailureClass {
             FailureClass::TcpError => "tcp_error",
             FailureClass::ConnReset => "conn_reset",
             FailureClass::TlsHandshake => "tls_handshake",
+            FailureClass::TlsTimeout => "tls_timeout",
             FailureClass::TlsCertExpired => "tls_cert_expired",
             FailureClass::TlsCertNotYetValid => "tls_cert_not_yet_valid",
             FailureClass::TlsCertUntrusted => "tls_cert_untrusted",
@@ -171,6 +177,19 @@ impl FailureClass {
     /// The class spelled `s`, if any.
     pub fn parse(s: &str) -> Option<FailureClass> {
         FailureClass::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Whether this class is a phase's timeout firing: the phase's figure is then the time it
+    /// waited, not the time it took. (A UDP query answered by "port unreachable" is a
+    /// `dns_timeout` too, as a resolver that never answers, though it ends at once.)
+    pub fn is_timeout(self) -> bool {
+        matches!(
+            self,
+            FailureClass::DnsTimeout
+                | FailureClass::TcpTimeout
+                | FailureClass::TlsTimeout
+                | FailureClass::HttpTimeout
+        )
     }
 
     /// Whether this class says something about the resolver rather than the edge.
@@ -270,7 +289,9 @@ pub struct DnsAnswer {
 /// One row of probe output: the probe of one edge IP for one (host, path, region, resolver), or — when
 /// DNS itself failed — the one row that says so (with `edge_ip` empty).
 ///
-/// Times are milliseconds with microsecond resolution; a phase that was not reached is `None`.
+/// Times are milliseconds with microsecond resolution; a phase that was not reached, or that failed
+/// fast, is `None`; a phase that timed out holds the time it waited (about its timeout), and the
+/// total includes it ([`EdgeResult::phase_time`] says which).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EdgeResult {
     /// When the probe started.
@@ -321,6 +342,26 @@ impl EdgeResult {
     /// The failure's outcome (its class, with the status for `http_status`).
     pub fn outcome(&self) -> Option<Outcome> {
         self.failure_class().map(|c| Outcome::new(c, self.status))
+    }
+
+    /// The figure of `phase`, marked when that phase's timeout ended it; `None` when the phase
+    /// was not reached.
+    pub fn phase_time(&self, phase: Phase) -> Option<PhaseTime> {
+        let ms = match phase {
+            Phase::Resolve => self.dns_ms,
+            Phase::Connect => self.connect_ms,
+            Phase::Tls => self.tls_ms,
+            Phase::Processing => self.first_byte_ms,
+            Phase::Transfer => self.transfer_ms,
+        };
+        let failure = self.failure.as_ref().map(|f| (f.class, f.phase));
+        Some(PhaseTime::of_phase(ms?, phase, failure))
+    }
+
+    /// The total, marked when a timeout ended the probe (it then waited at least that long).
+    pub fn total_time(&self) -> Option<PhaseTime> {
+        let failure = self.failure.as_ref().map(|f| (f.class, f.phase));
+        Some(PhaseTime::of_total(self.total_ms?, failure))
     }
 }
 

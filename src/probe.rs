@@ -14,6 +14,7 @@ pub mod tls;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
@@ -34,6 +35,38 @@ pub enum ProbeSetupError {
         /// What went wrong.
         why: String,
     },
+}
+
+/// A phase that ended in a failure: why, and — when its timeout ended it — the time it waited,
+/// which is then the phase's figure (a phase that failed fast has none: it did not finish).
+#[derive(Debug)]
+pub struct PhaseFailure {
+    /// Why the phase failed.
+    pub failure: Failure,
+    /// From the phase's start to its timeout firing, in ms; `None` when it failed otherwise.
+    pub waited_ms: Option<f64>,
+}
+
+impl PhaseFailure {
+    /// `failure`, ending a phase that started at `started`: the time waited is kept when the
+    /// failure is a timeout.
+    pub fn ended(failure: Failure, started: Instant) -> PhaseFailure {
+        let waited_ms = failure
+            .class
+            .is_timeout()
+            .then(|| started.elapsed().as_secs_f64() * 1000.0);
+        PhaseFailure { failure, waited_ms }
+    }
+}
+
+impl From<Failure> for PhaseFailure {
+    /// A failure met before the phase's clock started: nothing waited.
+    fn from(failure: Failure) -> PhaseFailure {
+        PhaseFailure {
+            failure,
+            waited_ms: None,
+        }
+    }
 }
 
 /// The result of one probe: the DNS outcome and one row per edge probed (or the one row that
@@ -140,7 +173,10 @@ impl Prober {
         let (tcp, connect_ms) =
             match tcp::connect(SocketAddr::new(ip, row.host.port()), t.connect()).await {
                 Ok(ok) => ok,
-                Err(f) => return r.failed(f),
+                Err(e) => {
+                    r.connect_ms = e.waited_ms;
+                    return r.failed(e.failure);
+                }
             };
         r.connect_ms = Some(connect_ms);
         let spec = http::RequestSpec {
@@ -167,7 +203,10 @@ impl Prober {
                 };
                 let hs = match tls::handshake(tcp, &row.host.domain, vendor, t.tls()).await {
                     Ok(hs) => hs,
-                    Err(f) => return r.failed(f),
+                    Err(e) => {
+                        r.tls_ms = e.waited_ms;
+                        return r.failed(e.failure);
+                    }
                 };
                 r.tls_ms = Some(hs.tls_ms);
                 r.cert = hs.cert.clone();

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::EdgeResult;
+use crate::model::{EdgeResult, Phase, PhaseTime};
 
 const HEADER: [&str; 12] = [
     "REGION", "RESOLVER", "EDGE", "DNS ms", "CONN ms", "TLS ms", "TTFB ms", "XFER ms", "TOTAL ms",
@@ -42,8 +42,17 @@ pub fn table(rows: &[EdgeResult], now: DateTime<Utc>) -> String {
     out
 }
 
+/// A figure as the table shows it: `-` when not reached, `≥400.2 (timeout)` when a timeout ended it
+/// (it would have taken at least that long).
+fn ms(t: Option<PhaseTime>) -> String {
+    match t {
+        None => "-".to_string(),
+        Some(PhaseTime::Measured { ms }) => format!("{ms:.1}"),
+        Some(PhaseTime::TimedOut { ms }) => format!("≥{ms:.1} (timeout)"),
+    }
+}
+
 fn cells(r: &EdgeResult, now: DateTime<Utc>) -> [String; 12] {
-    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
     let result = r
         .outcome()
         .map_or_else(|| "ok".to_string(), |o| o.to_string());
@@ -52,12 +61,12 @@ fn cells(r: &EdgeResult, now: DateTime<Utc>) -> [String; 12] {
         r.resolver.clone(),
         r.edge_ip
             .map_or_else(|| "-".to_string(), |ip| ip.to_string()),
-        ms(r.dns_ms),
-        ms(r.connect_ms),
-        ms(r.tls_ms),
-        ms(r.first_byte_ms),
-        ms(r.transfer_ms),
-        ms(r.total_ms),
+        ms(r.phase_time(Phase::Resolve)),
+        ms(r.phase_time(Phase::Connect)),
+        ms(r.phase_time(Phase::Tls)),
+        ms(r.phase_time(Phase::Processing)),
+        ms(r.phase_time(Phase::Transfer)),
+        ms(r.total_time()),
         r.status.map_or_else(|| "-".to_string(), |s| s.to_string()),
         r.cert
             .as_ref()
@@ -112,7 +121,7 @@ pub fn json_lines(rows: &[EdgeResult]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CertInfo, Failure, FailureClass, Phase};
+    use crate::model::{CertInfo, Failure, FailureClass};
 
     fn row(region: &str, failure: Option<Failure>, status: Option<u16>) -> EdgeResult {
         let now: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
@@ -172,6 +181,29 @@ mod tests {
             "tls ms rounded to 0.1: {}",
             lines[2]
         );
+    }
+
+    #[test]
+    fn a_timed_out_phase_shows_the_time_it_waited_marked_as_a_timeout() {
+        let now = "2026-01-01T00:00:00Z".parse().unwrap();
+        let slow = Failure::new(
+            FailureClass::HttpTimeout,
+            Phase::Processing,
+            "no response head within 400 ms",
+        );
+        let mut r = row("cn-east", Some(slow), None);
+        (r.first_byte_ms, r.transfer_ms, r.total_ms) = (Some(400.3), None, Some(402.0));
+        let refused = Failure::new(FailureClass::TcpRefused, Phase::Connect, "refused");
+        let mut fast = row("cn-north", Some(refused), None);
+        (fast.connect_ms, fast.tls_ms, fast.first_byte_ms) = (None, None, None);
+        (fast.transfer_ms, fast.total_ms) = (None, Some(0.4));
+        let t = table(&[r, fast], now);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[2].contains(" ≥400.3 (timeout) "), "{}", lines[2]);
+        assert!(lines[2].contains(" ≥402.0 "), "the total too: {}", lines[2]);
+        assert!(lines[2].contains(" 1.0 "), "tls was measured: {}", lines[2]);
+        assert!(!lines[3].contains("timeout"), "{}", lines[3]);
+        assert!(lines[3].contains(" 0.4 "), "{}", lines[3]);
     }
 
     #[test]

@@ -46,9 +46,9 @@ pub struct RequestSpec<'a> {
 /// The measured outcome; the phases reached are `Some`.
 #[derive(Debug, Default)]
 pub struct HttpOutcome {
-    /// From the request written to the response head.
+    /// From the request written to the response head (or to the first-byte timeout firing).
     pub first_byte_ms: Option<f64>,
-    /// The body read.
+    /// The body read (or until the transfer timeout fired).
     pub transfer_ms: Option<f64>,
     /// The response's status, once its head arrived.
     pub status: Option<u16>,
@@ -114,6 +114,8 @@ where
                 return out;
             }
             Err(_) => {
+                // The phase's figure is the time it waited: a slow edge must not read as a fast one.
+                out.first_byte_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
                 let detail = format!(
                     "no response head within {} ms",
                     spec.first_byte_timeout.as_millis()

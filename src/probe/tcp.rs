@@ -5,29 +5,36 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
+use super::PhaseFailure;
 use crate::model::{Failure, FailureClass, Phase};
 
-/// Connects within `timeout`; returns the stream (Nagle off) and the connect time in ms.
-pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<(TcpStream, f64), Failure> {
+/// Connects within `timeout`; returns the stream (Nagle off) and the connect time in ms. A
+/// connect that times out (ours or the kernel's) carries the time it waited.
+pub async fn connect(
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<(TcpStream, f64), PhaseFailure> {
     let started = Instant::now();
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            return Err(Failure::new(
+            let f = Failure::new(
                 classify(&e),
                 Phase::Connect,
                 format!("connect to {addr}: {e}"),
-            ));
+            );
+            return Err(PhaseFailure::ended(f, started));
         }
         Err(_) => {
-            return Err(Failure::new(
+            let f = Failure::new(
                 FailureClass::TcpTimeout,
                 Phase::Connect,
                 format!(
                     "connect to {addr}: no answer within {} ms",
                     timeout.as_millis()
                 ),
-            ));
+            );
+            return Err(PhaseFailure::ended(f, started));
         }
     };
     let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -57,8 +64,9 @@ mod tests {
             .unwrap();
         let err = connect(closed, Duration::from_secs(1)).await.unwrap_err();
         assert_eq!(
-            (err.class, err.phase),
-            (FailureClass::TcpRefused, Phase::Connect)
+            (err.failure.class, err.failure.phase, err.waited_ms),
+            (FailureClass::TcpRefused, Phase::Connect, None),
+            "a refused connect failed fast: it records no connect time"
         );
         let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (_s, ms) = connect(open.local_addr().unwrap(), Duration::from_secs(1))

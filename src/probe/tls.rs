@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use super::PhaseFailure;
 use crate::model::{CertInfo, Failure, FailureClass, Phase};
 
 /// A vendor's TLS setup, built once: the client config (resumption off, so every probe does a full
@@ -114,13 +115,14 @@ pub struct Handshake {
 }
 
 /// The TLS handshake with SNI `domain` on `tcp`, within `timeout`. The certificate is verified
-/// after the handshake, so a bad one still yields a stream (and a `cert_failure`).
+/// after the handshake, so a bad one still yields a stream (and a `cert_failure`). A handshake
+/// that times out carries the time it waited.
 pub async fn handshake(
     tcp: TcpStream,
     domain: &str,
     tls: &VendorTls,
     timeout: Duration,
-) -> Result<Handshake, Failure> {
+) -> Result<Handshake, PhaseFailure> {
     let name = ServerName::try_from(domain.to_string()).map_err(|e| {
         Failure::new(
             FailureClass::TlsHandshake,
@@ -132,13 +134,14 @@ pub async fn handshake(
     let stream = match tokio::time::timeout(timeout, tls.connector.connect(name.clone(), tcp)).await
     {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(classify_io(&e)),
+        Ok(Err(e)) => return Err(PhaseFailure::ended(classify_io(&e), started)),
         Err(_) => {
-            return Err(Failure::new(
-                FailureClass::TlsHandshake,
+            let f = Failure::new(
+                FailureClass::TlsTimeout,
                 Phase::Tls,
                 format!("handshake not done within {} ms", timeout.as_millis()),
-            ));
+            );
+            return Err(PhaseFailure::ended(f, started));
         }
     };
     let tls_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -154,7 +157,7 @@ pub async fn handshake(
             Phase::Tls,
             "the server sent no certificate",
         );
-        return Err(f);
+        return Err(f.into());
     };
     let verdict = tls
         .verifier

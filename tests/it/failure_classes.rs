@@ -103,7 +103,7 @@ async fn every_failure_class_comes_from_a_lab_fault_and_is_classified_in_its_pha
         ),
         case(
             r#"{"kind":"blackhole","vendor":"alpha"}"#,
-            C::TlsHandshake,
+            C::TlsTimeout,
             Phase::Tls,
         ),
         case(r#"{"kind":"cert_expired"}"#, C::TlsCertExpired, Phase::Tls),

@@ -190,7 +190,14 @@ async fn a_full_accept_queue_is_a_connect_timeout() {
         }
     }
     let f = timed_out.expect("the queue fills up");
-    assert_eq!((f.class, f.phase), (C::TcpTimeout, Phase::Connect), "{f:?}");
+    assert_eq!(
+        (f.failure.class, f.failure.phase),
+        (C::TcpTimeout, Phase::Connect),
+        "{f:?}"
+    );
+    // The connect's figure is the time it waited, about its timeout.
+    let waited = f.waited_ms.expect("a timed-out connect records its wait");
+    assert!((300.0..500.0).contains(&waited), "waited {waited:.1} ms");
     drop(socket);
 }
 

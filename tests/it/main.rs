@@ -25,6 +25,7 @@
 //! | [`lab_cli`] | `cdnwatch lab`, `lab fault …`, `probe` and `demo` as an engineer runs them |
 //! | [`results`] | what an agent posts is stored, counted and decided on like local results |
 //! | [`serve_process`] | `cdnwatch serve` as a process: status, SIGHUP, SIGTERM, kill -9 |
+//! | [`timeouts`] | a phase a timeout ends records the time it waited, in the total, histograms, store and pages |
 
 // A test is a specification, read top to bottom: its length is the behaviour it pins down.
 #![allow(clippy::too_many_lines)]
@@ -49,3 +50,4 @@ mod public_face;
 mod results;
 mod scheduler;
 mod serve_process;
+mod timeouts;

@@ -19,7 +19,7 @@ use super::{
     Figure, HostHead, Marks, Now, PageError, cert_days, disabled_hosts, millis, param, percent,
     stamp, when,
 };
-use crate::model::Outcome;
+use crate::model::{Outcome, Phase, PhaseTime};
 use crate::period::{HOUR_MS, MINUTE_MS};
 use crate::store::charts::Bucket;
 use crate::store::charts::BucketCache;
@@ -264,13 +264,28 @@ fn results(
                     (Some(p), Some(d)) => format!("in {p}: {d}"),
                     _ => String::new(),
                 },
-                phases_ms: r
-                    .phases_us
-                    .iter()
-                    .map(|us| millis(us.map(|v| v as f64 / 1000.0)))
-                    .collect(),
+                phases_ms: phase_cells(r),
                 success: percent(tally.and_then(|t| t.success_ratio())),
             }
+        })
+        .collect()
+}
+
+/// The row's figures (each phase, then the total); a figure a timeout ended reads
+/// `≥400 (timeout)`: the phase would have taken at least that long.
+fn phase_cells(r: &ProbeRow) -> Vec<String> {
+    let failure = r.failure.zip(r.phase);
+    let [phases @ .., total] = r.phases_us.map(|us| us.map(|v| v as f64 / 1000.0));
+    let times = Phase::ALL
+        .into_iter()
+        .zip(phases)
+        .map(|(p, ms)| ms.map(|ms| PhaseTime::of_phase(ms, p, failure)))
+        .chain([total.map(|ms| PhaseTime::of_total(ms, failure))]);
+    times
+        .map(|t| match t {
+            None => millis(None),
+            Some(PhaseTime::Measured { ms }) => millis(Some(ms)),
+            Some(PhaseTime::TimedOut { ms }) => format!("≥{} (timeout)", millis(Some(ms))),
         })
         .collect()
 }
