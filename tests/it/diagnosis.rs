@@ -80,5 +80,10 @@ async fn one_failing_edge_is_one_event_naming_that_edge_for_every_host_it_serves
             && details[0].ends_with("on cdn-ss.shop.test and cdn.shop.test"),
         "{details:?}"
     );
+    let events = e.events().await;
+    assert!(
+        !events.iter().any(|ev| ev["reason"] == "probe_network"),
+        "every region's probe network works: {events:#?}"
+    );
     e.stop().await;
 }

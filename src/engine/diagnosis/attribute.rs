@@ -4,11 +4,12 @@
 //! Each rule takes only results no earlier rule explained, and only a group whose every result
 //! failed; a failure no rule explains (a flaky share) is left to the round verdicts.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::super::evidence::{Observation, RegionCounts, Round, sample};
 use super::{ClassCount, Diagnosis, FaultScope};
-use crate::model::Outcome;
+use crate::model::{Outcome, Phase};
 
 /// Samples one diagnosis keeps at most.
 const SAMPLES: usize = 5;
@@ -76,12 +77,13 @@ fn flatten<'a>(
     out
 }
 
-/// Every region whose control targets failed, with the results it had.
+/// Every region whose control targets failed while it had results, with those results.
 fn probe_networks(round: &Round, vendor_of: &BTreeMap<&str, &str>) -> Vec<Diagnosis> {
     let invalid: BTreeSet<String> = round
         .regions
         .iter()
-        .filter(|r| !r.control_ok)
+        // A region with no results has not reported (no agent, no check yet): not known down.
+        .filter(|r| !r.control_ok && !r.observations.is_empty())
         .map(|r| r.region.clone())
         .collect();
     invalid
@@ -303,7 +305,7 @@ fn build(scope: FaultScope, group: &[&Flat]) -> Diagnosis {
         edges: BTreeSet::new(),
         samples: Vec::new(),
     };
-    let mut classes: BTreeMap<(Outcome, Option<crate::model::Phase>), u32> = BTreeMap::new();
+    let mut classes: BTreeMap<(Outcome, Option<Phase>), u32> = BTreeMap::new();
     for f in group {
         let counts: &mut RegionCounts = d.regions.entry(f.region.to_string()).or_default();
         if f.failed {
@@ -325,7 +327,7 @@ fn build(scope: FaultScope, group: &[&Flat]) -> Diagnosis {
     d.samples = group
         .iter()
         .filter(|f| f.failed)
-        .filter_map(|f| sample_of(f))
+        .filter_map(|f| sample(f.region, f.o))
         .take(SAMPLES)
         .collect();
     d.classes = classes
@@ -336,10 +338,6 @@ fn build(scope: FaultScope, group: &[&Flat]) -> Diagnosis {
             count,
         })
         .collect();
-    d.classes.sort_by(|a, b| b.count.cmp(&a.count));
+    d.classes.sort_by_key(|c| Reverse(c.count));
     d
-}
-
-fn sample_of(f: &Flat) -> Option<crate::engine::Sample> {
-    sample(f.region, f.o)
 }
