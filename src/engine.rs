@@ -18,7 +18,7 @@
 //! committed; `memory` the state that decides the next flip, as data to keep across a restart; `diagnosis` the smallest scopes that explain a round's failures; `notice` the events
 //! raised when a diagnosed scope begins; `event` what is said about it all, with
 //! the failed results it carries (`sample`). Dependencies between them go one way (a test in
-//! `import_cycles.rs` keeps it so): `step` → `guards` → `overrides`, `event` → `evidence` → `sample`.
+//! `import_cycles.rs` keeps it so): `step` → `guards` → `overrides`, `event` → `diagnosis` → `evidence` → `sample`.
 
 mod diagnosis;
 mod event;
@@ -132,7 +132,8 @@ impl Engine {
     ) -> Evaluation {
         let mut events = Vec::new();
         let a = evidence::analyse(round, &self.hosts_info(), &self.policy);
-        self.note_diagnoses(&a, now, &mut events);
+        let diagnoses = diagnosis::diagnose(round, &self.hosts_info(), &a);
+        self.note_diagnoses(&diagnoses, &a, now, &mut events);
         let before: Vec<bool> = self.hosts.iter().map(|h| h.enabled).collect();
         if self.freeze(&a, now, &mut events) {
             // The freeze (and the warm-up before the first full round, which is a freeze too)
@@ -141,7 +142,7 @@ impl Engine {
             // change is published.
             self.apply_overrides(overrides, &a, now, &mut events);
             self.guard_fail_open(overrides, &a, now, &mut events);
-            return self.result(before, true, events, a.diagnoses);
+            return self.result(before, true, events, diagnoses);
         }
         self.record_rounds(&a);
         self.warmed_up = true; // this round is (at least) the first full one in enough regions
@@ -154,7 +155,7 @@ impl Engine {
         self.apply(&disable, &rise, overrides, &a, now, &mut events);
         self.guard_fail_open(overrides, &a, now, &mut events);
         self.decay(now);
-        self.result(before, false, events, a.diagnoses)
+        self.result(before, false, events, diagnoses)
     }
 
     fn hosts_info(&self) -> Vec<HostInfo> {

@@ -1,6 +1,5 @@
 //! One round of evidence and what it says: which regions may vote, each region's round verdict per
-//! host, origin faults (a path failing on every vendor), the round's diagnoses (the smallest
-//! scopes that explain its failures, `diagnosis`) and the failed results kept as samples. It reads the round only: no history, no
+//! host, origin faults (a path failing on every vendor) and the failed results kept as samples. It reads the round only: no history, no
 //! decisions.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,7 +7,6 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::diagnosis::{self, Diagnosis};
 use super::sample::Sample;
 use super::{HostInfo, Policy};
 use crate::model::{FailureClass, Outcome, Phase};
@@ -94,8 +92,6 @@ pub(super) struct Analysis {
     pub valid_regions: BTreeSet<String>,
     pub verdicts: BTreeMap<String, BTreeMap<String, RoundVerdict>>,
     pub origin_faults: BTreeSet<String>,
-    /// The smallest scopes that explain the round's failures.
-    pub diagnoses: Vec<Diagnosis>,
     pub host_counts: BTreeMap<String, BTreeMap<String, RegionCounts>>,
     pub path_counts: BTreeMap<String, BTreeMap<String, RegionCounts>>,
     pub samples: Vec<Sample>,
@@ -126,7 +122,6 @@ pub(super) fn analyse(round: &Round, hosts: &[HostInfo], policy: &Policy) -> Ana
             .collect();
         a.verdicts.insert(h.host.clone(), per_region);
     }
-    a.diagnoses = diagnosis::diagnose(round, &vendor_of, &a.valid_regions, &a.origin_faults);
     a
 }
 

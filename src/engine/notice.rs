@@ -12,18 +12,18 @@ impl Engine {
     /// Raises an event for each newly diagnosed scope, and remembers the round's scopes.
     pub(super) fn note_diagnoses(
         &mut self,
+        diagnoses: &[Diagnosis],
         a: &Analysis,
         now: DateTime<Utc>,
         events: &mut Vec<Event>,
     ) {
-        for d in a
-            .diagnoses
+        for d in diagnoses
             .iter()
             .filter(|d| !self.diagnosed.contains(&d.scope))
         {
             events.push(event_of(d, a, now));
         }
-        self.diagnosed = a.diagnoses.iter().map(|d| d.scope.clone()).collect();
+        self.diagnosed = diagnoses.iter().map(|d| d.scope.clone()).collect();
     }
 }
 

@@ -7,7 +7,8 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::super::evidence::{Observation, RegionCounts, Round, sample};
+use super::super::HostInfo;
+use super::super::evidence::{Analysis, Observation, RegionCounts, Round, sample};
 use super::{ClassCount, Diagnosis, FaultScope};
 use crate::model::{Outcome, Phase};
 
@@ -23,14 +24,18 @@ struct Flat<'a> {
     failed: bool,
 }
 
-/// The round's diagnoses: `vendor_of` maps hosts to vendors, `valid` are the regions that vote,
-/// `origin` the paths already found failing on every vendor.
+/// The round's diagnoses, from the round and what its analysis found (the regions that vote, the
+/// paths failing on every vendor).
 pub(in crate::engine) fn diagnose(
     round: &Round,
-    vendor_of: &BTreeMap<&str, &str>,
-    valid: &BTreeSet<String>,
-    origin: &BTreeSet<String>,
+    hosts: &[HostInfo],
+    a: &Analysis,
 ) -> Vec<Diagnosis> {
+    let vendor_of: BTreeMap<&str, &str> = hosts
+        .iter()
+        .map(|h| (h.host.as_str(), h.vendor.as_str()))
+        .collect();
+    let (vendor_of, valid, origin) = (&vendor_of, &a.valid_regions, &a.origin_faults);
     let mut out = probe_networks(round, vendor_of);
     for path in origin {
         let of_path = flatten(round, vendor_of, valid, |p| p == path);
