@@ -53,6 +53,7 @@ fn round(mut fails: impl FnMut(&str, usize, u8) -> bool) -> Round {
                                     ),
                                     class: failed.then_some(FailureClass::HttpTimeout),
                                     status: if failed { None } else { Some(200) },
+                                    phase: failed.then_some(cdnwatch::model::Phase::Processing),
                                 });
                             }
                         }

@@ -253,6 +253,7 @@ pub fn gather(config: &Config, latest: &LatestResults, now: DateTime<Utc>) -> Ro
                     edge: e.edge_ip,
                     class: e.failure_class(),
                     status: e.status,
+                    phase: e.failure.as_ref().map(|f| f.phase),
                 })
                 .collect(),
         })

@@ -15,10 +15,12 @@
 //! Layout: `policy` the thresholds; `evidence` what a round says; `history` what the engine
 //! remembers per host and region; `guards` the quorum rule, freeze, vendor-wide and fail-open;
 //! `rise` holds and coming back; `overrides` what operators force; `step` each host's outcome
-//! committed; `memory` the state that decides the next flip, as data to keep across a restart; `notice` origin faults and degraded scopes; `event` what is said about it all, with
+//! committed; `memory` the state that decides the next flip, as data to keep across a restart; `diagnosis` the smallest scopes that explain a round's failures; `notice` the events
+//! raised when a diagnosed scope begins; `event` what is said about it all, with
 //! the failed results it carries (`sample`). Dependencies between them go one way (a test in
-//! `import_cycles.rs` keeps it so): `step` → `guards` → `overrides`, `event` → `evidence` → `sample`.
+//! `import_cycles.rs` keeps it so): `step` → `guards` → `overrides`, `event` → `diagnosis` → `evidence` → `sample`.
 
+mod diagnosis;
 mod event;
 mod evidence;
 mod guards;
@@ -36,8 +38,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use diagnosis::{ClassCount, Diagnosis, FaultScope};
 pub use event::{Event, Reason};
-pub use evidence::{Observation, RegionCounts, RegionRound, Round, RoundVerdict, Scope};
+pub use evidence::{Observation, RegionCounts, RegionRound, Round, RoundVerdict};
 pub use memory::Memory;
 pub use overrides::{Override, OverrideKind};
 pub use policy::Policy;
@@ -75,6 +78,8 @@ pub struct Evaluation {
     pub publishable: bool,
     /// What was decided or refused, in order.
     pub events: Vec<Event>,
+    /// The smallest scopes that explain this round's failures.
+    pub diagnoses: Vec<Diagnosis>,
 }
 
 /// The engine: its policy and its memory of past rounds.
@@ -84,7 +89,8 @@ pub struct Engine {
     hosts: Vec<HostState>,
     warmed_up: bool,
     frozen: bool,
-    origin_faults: BTreeSet<String>,
+    /// The scopes diagnosed in the last round (an event is raised when one begins).
+    diagnosed: BTreeSet<FaultScope>,
 }
 
 impl Engine {
@@ -95,7 +101,7 @@ impl Engine {
             hosts: hosts.into_iter().map(|h| HostState::new(h, now)).collect(),
             warmed_up: false,
             frozen: false,
-            origin_faults: BTreeSet::new(),
+            diagnosed: BTreeSet::new(),
         }
     }
 
@@ -126,7 +132,8 @@ impl Engine {
     ) -> Evaluation {
         let mut events = Vec::new();
         let a = evidence::analyse(round, &self.hosts_info(), &self.policy);
-        self.note_origin_faults(&a, now, &mut events);
+        let diagnoses = diagnosis::diagnose(round, &self.hosts_info(), &a);
+        self.note_diagnoses(&diagnoses, &a, now, &mut events);
         let before: Vec<bool> = self.hosts.iter().map(|h| h.enabled).collect();
         if self.freeze(&a, now, &mut events) {
             // The freeze (and the warm-up before the first full round, which is a freeze too)
@@ -135,10 +142,9 @@ impl Engine {
             // change is published.
             self.apply_overrides(overrides, &a, now, &mut events);
             self.guard_fail_open(overrides, &a, now, &mut events);
-            return self.result(before, true, events);
+            return self.result(before, true, events, diagnoses);
         }
         self.record_rounds(&a);
-        self.note_degraded(&a, now, &mut events);
         self.warmed_up = true; // this round is (at least) the first full one in enough regions
         let quorum = self.policy.quorum(a.valid_regions.len());
         self.release_cleared(overrides, &a, quorum, now, &mut events);
@@ -149,7 +155,7 @@ impl Engine {
         self.apply(&disable, &rise, overrides, &a, now, &mut events);
         self.guard_fail_open(overrides, &a, now, &mut events);
         self.decay(now);
-        self.result(before, false, events)
+        self.result(before, false, events, diagnoses)
     }
 
     fn hosts_info(&self) -> Vec<HostInfo> {
@@ -158,7 +164,13 @@ impl Engine {
 
     /// The evaluation's outcome. A frozen one is publishable only when an override changed a host
     /// (nothing else may change while frozen); otherwise once warmed up.
-    fn result(&self, before: Vec<bool>, frozen: bool, events: Vec<Event>) -> Evaluation {
+    fn result(
+        &self,
+        before: Vec<bool>,
+        frozen: bool,
+        events: Vec<Event>,
+        diagnoses: Vec<Diagnosis>,
+    ) -> Evaluation {
         let changed = self.hosts.iter().zip(before).any(|(h, b)| h.enabled != b);
         let publishable = if frozen { changed } else { self.warmed_up };
         let hosts = self.hosts.iter().map(|h| {
@@ -173,6 +185,7 @@ impl Engine {
             changed,
             publishable,
             events,
+            diagnoses,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::diagnosis::Diagnosis;
 use super::evidence::{Analysis, RegionCounts};
 use super::sample::Sample;
 
@@ -33,8 +34,11 @@ pub enum Reason {
     Rise,
     /// A path fails on every vendor: the origin, not the CDN.
     OriginFault,
-    /// One edge or one resolver fails while the rest of the host is fine.
+    /// A part of the CDN fails (an edge, a resolver, a vendor in a region, a vendor, a path prefix
+    /// on a vendor): diagnosed, decided by the rules as ever.
     Degraded,
+    /// A region's control targets fail: its own probe network is down, its results do not vote.
+    ProbeNetwork,
     /// Not enough evidence yet since start.
     ColdStart,
 }
@@ -52,6 +56,7 @@ impl Reason {
             Reason::Rise => "rise",
             Reason::OriginFault => "origin_fault",
             Reason::Degraded => "degraded",
+            Reason::ProbeNetwork => "probe_network",
             Reason::ColdStart => "cold_start",
         }
     }
@@ -129,6 +134,26 @@ impl Event {
         Event {
             evidence,
             samples: first_samples(a, |_| true),
+            ..Event::bare(now, reason, detail)
+        }
+    }
+
+    /// An event about a diagnosed scope, with its own evidence and samples; about its host when it
+    /// touches one only.
+    pub(super) fn about_scope(
+        now: DateTime<Utc>,
+        reason: Reason,
+        detail: String,
+        d: &Diagnosis,
+    ) -> Event {
+        let host = match d.hosts.iter().collect::<Vec<_>>().as_slice() {
+            [one] => Some(one.to_string()),
+            _ => None,
+        };
+        Event {
+            host,
+            evidence: d.regions.clone(),
+            samples: d.samples.iter().take(SAMPLES_PER_EVENT).cloned().collect(),
             ..Event::bare(now, reason, detail)
         }
     }

@@ -1,18 +1,15 @@
 //! One round of evidence and what it says: which regions may vote, each region's round verdict per
-//! host, origin faults (a path failing on every vendor), degraded [`Scope`]s (one edge, one
-//! resolver) and the failed results kept as samples. It reads the round only: no history, no
+//! host, origin faults (a path failing on every vendor) and the failed results kept as samples. It reads the round only: no history, no
 //! decisions.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
 use super::sample::Sample;
 use super::{HostInfo, Policy};
-use crate::model::{FailureClass, Outcome};
+use crate::model::{FailureClass, Outcome, Phase};
 
 /// One result of the round, keyed by (host, path, region, resolver, edge IP).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +26,9 @@ pub struct Observation {
     pub class: Option<FailureClass>,
     /// The HTTP status, when a response head arrived.
     pub status: Option<u16>,
+    /// The phase the failure was met in; `None` for a success (or when not known).
+    #[serde(default)]
+    pub phase: Option<Phase>,
 }
 
 impl Observation {
@@ -92,53 +92,9 @@ pub(super) struct Analysis {
     pub valid_regions: BTreeSet<String>,
     pub verdicts: BTreeMap<String, BTreeMap<String, RoundVerdict>>,
     pub origin_faults: BTreeSet<String>,
-    /// Per host, the scopes that fail alone.
-    pub degraded: BTreeMap<String, BTreeSet<Scope>>,
     pub host_counts: BTreeMap<String, BTreeMap<String, RegionCounts>>,
     pub path_counts: BTreeMap<String, BTreeMap<String, RegionCounts>>,
     pub samples: Vec<Sample>,
-}
-
-/// A part of one host that fails alone while the rest of the host works: degraded, not disabled.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    /// One edge IP in one region: shown as `edge 127.21.1.9 (cn-east)`.
-    Edge {
-        /// The region it fails from.
-        region: String,
-        /// The edge IP.
-        edge: IpAddr,
-    },
-    /// One resolver of one region: shown as `resolver cn-east/isp`.
-    Resolver {
-        /// The resolver's region.
-        region: String,
-        /// The resolver's name.
-        resolver: String,
-    },
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Scope::Edge { region, edge } => write!(f, "edge {edge} ({region})"),
-            Scope::Resolver { region, resolver } => write!(f, "resolver {region}/{resolver}"),
-        }
-    }
-}
-
-// Scopes are ordered by their text, so a round's degraded events keep the order they have always
-// come in (`edge 127.21.1.10` before `edge 127.21.1.2`).
-impl Ord for Scope {
-    fn cmp(&self, other: &Scope) -> Ordering {
-        self.to_string().cmp(&other.to_string())
-    }
-}
-
-impl PartialOrd for Scope {
-    fn partial_cmp(&self, other: &Scope) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
 }
 
 const MAX_SAMPLES: usize = 40;
@@ -165,10 +121,6 @@ pub(super) fn analyse(round: &Round, hosts: &[HostInfo], policy: &Policy) -> Ana
             .map(|r| (r.region.clone(), verdict(r, &h.host, &a.origin_faults)))
             .collect();
         a.verdicts.insert(h.host.clone(), per_region);
-        let degraded = degraded_scopes(round, &h.host, &a.valid_regions, &a.origin_faults);
-        if !degraded.is_empty() {
-            a.degraded.insert(h.host.clone(), degraded);
-        }
     }
     a
 }
@@ -219,16 +171,16 @@ fn count(a: &mut Analysis, r: &RegionRound) {
             }
         }
         if failed && a.samples.len() < MAX_SAMPLES {
-            a.samples.extend(sample(r, o));
+            a.samples.extend(sample(&r.region, o));
         }
     }
 }
 
 /// A failed observation as a sample (an observation with no failure class has none).
-fn sample(r: &RegionRound, o: &Observation) -> Option<Sample> {
+pub(super) fn sample(region: &str, o: &Observation) -> Option<Sample> {
     Some(Sample {
         host: o.host.clone(),
-        region: r.region.clone(),
+        region: region.to_string(),
         resolver: o.resolver.clone(),
         edge: o.edge,
         path: o.path.clone(),
@@ -278,55 +230,4 @@ fn origin_faults(
     } else {
         BTreeSet::new()
     }
-}
-
-/// An edge, or a region's resolver, whose every result failed while others of the same host work.
-fn degraded_scopes(
-    round: &Round,
-    host: &str,
-    valid: &BTreeSet<String>,
-    origin: &BTreeSet<String>,
-) -> BTreeSet<Scope> {
-    let mut edges: BTreeMap<(String, IpAddr), (u32, u32)> = BTreeMap::new();
-    let mut resolvers: BTreeMap<(String, String), (u32, u32)> = BTreeMap::new();
-    for r in round.regions.iter().filter(|r| valid.contains(&r.region)) {
-        for o in r
-            .observations
-            .iter()
-            .filter(|o| o.host == host && !origin.contains(&o.path))
-        {
-            let failed = u32::from(o.cdn_failure());
-            if let Some(edge) = o.edge {
-                let e = edges.entry((r.region.clone(), edge)).or_default();
-                *e = (e.0 + 1, e.1 + failed);
-            }
-            let s = resolvers
-                .entry((r.region.clone(), o.resolver.clone()))
-                .or_default();
-            *s = (s.0 + 1, s.1 + failed);
-        }
-    }
-    let dead = |t: &(u32, u32)| t.0 > 0 && t.0 == t.1;
-    let mut out = BTreeSet::new();
-    let any_edge_ok = edges.values().any(|t| t.1 < t.0);
-    for ((region, edge), t) in &edges {
-        if dead(t) && any_edge_ok {
-            out.insert(Scope::Edge {
-                region: region.clone(),
-                edge: *edge,
-            });
-        }
-    }
-    for ((region, resolver), t) in &resolvers {
-        let others_ok = resolvers
-            .iter()
-            .any(|((rg, rs), u)| rg == region && rs != resolver && u.1 < u.0);
-        if dead(t) && others_ok {
-            out.insert(Scope::Resolver {
-                region: region.clone(),
-                resolver: resolver.clone(),
-            });
-        }
-    }
-    out
 }

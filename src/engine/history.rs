@@ -1,12 +1,12 @@
 //! The engine's memory of each host: per region, its recent rounds (failed or not), and the host's
-//! own standing (enabled, why, holds, degraded scopes). It records rounds and answers questions
+//! own standing (enabled, why, holds). It records rounds and answers questions
 //! about them; it decides nothing.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 
-use super::evidence::{Analysis, Scope};
+use super::evidence::Analysis;
 use super::{Engine, HostInfo, Policy, Reason, RoundVerdict};
 
 /// One region's recent rounds for one host.
@@ -73,7 +73,6 @@ pub(super) struct HostState {
     pub(super) last_decay: DateTime<Utc>,
     /// Results and failures over the recent rounds, for choosing whom to keep when failing open.
     pub(super) recent: VecDeque<(u32, u32)>,
-    pub(super) degraded: BTreeSet<Scope>,
 }
 
 impl HostState {
@@ -88,7 +87,6 @@ impl HostState {
             hold_until: None,
             last_decay: now,
             recent: VecDeque::new(),
-            degraded: BTreeSet::new(),
         }
     }
 

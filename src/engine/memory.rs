@@ -3,7 +3,7 @@
 //! new one, so a restart or a config change does not forget a running hold. Data only: the caller
 //! stores it (`store::engine_state`) and says whether it is still fresh.
 //!
-//! Left out on purpose: degraded scopes and origin faults (they only keep an event from being
+//! Left out on purpose: the scopes diagnosed last round (they only keep an event from being
 //! raised twice; forgetting them raises it once more) and whether the engine was frozen (the next
 //! round says so again).
 

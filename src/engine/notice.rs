@@ -1,50 +1,45 @@
-//! Events that flip no host: a path broken at the origin, and a scope (an edge, a resolver) that
-//! fails alone. Each is raised once, when it begins; neither takes a host out.
+//! Events that flip no host: one for each diagnosed scope when it begins (a path broken at the
+//! origin, a region's probe network down, a part of the CDN failing), raised once per change and
+//! not again while the scope holds. None of them takes a host out: the rules decide that.
 
 use chrono::{DateTime, Utc};
 
+use super::diagnosis::{Diagnosis, FaultScope};
 use super::evidence::Analysis;
 use super::{Engine, Event, Reason};
 
 impl Engine {
-    /// Raises an event for each path newly failing on every vendor, and remembers the set.
-    pub(super) fn note_origin_faults(
+    /// Raises an event for each newly diagnosed scope, and remembers the round's scopes.
+    pub(super) fn note_diagnoses(
         &mut self,
+        diagnoses: &[Diagnosis],
         a: &Analysis,
         now: DateTime<Utc>,
         events: &mut Vec<Event>,
     ) {
-        for path in a.origin_faults.difference(&self.origin_faults) {
+        for d in diagnoses
+            .iter()
+            .filter(|d| !self.diagnosed.contains(&d.scope))
+        {
+            events.push(event_of(d, a, now));
+        }
+        self.diagnosed = diagnoses.iter().map(|d| d.scope.clone()).collect();
+    }
+}
+
+/// The event that says `d` began.
+fn event_of(d: &Diagnosis, a: &Analysis, now: DateTime<Utc>) -> Event {
+    match &d.scope {
+        FaultScope::Origin { path } => {
             let detail = format!(
                 "path {path} fails on every vendor while other paths work: an origin fault, no host is flipped"
             );
-            events.push(Event::about_path(now, path, Reason::OriginFault, detail, a));
+            Event::about_path(now, path, Reason::OriginFault, detail, a)
         }
-        self.origin_faults = a.origin_faults.clone();
-    }
-
-    /// Raises an event for each newly degraded scope of each host, and remembers the scopes.
-    pub(super) fn note_degraded(
-        &mut self,
-        a: &Analysis,
-        now: DateTime<Utc>,
-        events: &mut Vec<Event>,
-    ) {
-        for h in &mut self.hosts {
-            let current = a.degraded.get(&h.info.host).cloned().unwrap_or_default();
-            for scope in current.difference(&h.degraded) {
-                let detail = format!(
-                    "{scope} fails while the rest of the host is fine: degraded, not disabled"
-                );
-                events.push(Event::about_host(
-                    now,
-                    &h.info.host,
-                    Reason::Degraded,
-                    detail,
-                    a,
-                ));
-            }
-            h.degraded = current;
+        FaultScope::ProbeNetwork { .. } => {
+            let detail = format!("{d}: our own probing fails there, its results do not vote");
+            Event::about_scope(now, Reason::ProbeNetwork, detail, d)
         }
+        _ => Event::about_scope(now, Reason::Degraded, d.to_string(), d),
     }
 }

@@ -13,6 +13,7 @@
 //! | [`hostile_peers`] | a hostile DNS, TCP or HTTP peer ends each probe within its timeout or cap |
 //! | [`scheduler`] | series spread over the interval, keep their rhythm, never overlap, stay bounded |
 //! | [`decisions_hold`] | overrides work frozen, the engine's memory outlives a restart, the document never lapses, keys rotate |
+//! | [`diagnosis`] | each lab fault named once, by the smallest scope that explains it |
 //! | [`failover`] | outages move clients by the published list; regions, fail-open, restarts |
 //! | [`api`] | the host-list API: caching, signatures, long polls, overrides, agents, 4xx errors |
 //! | [`public_face`] | the HTTP edge: slow and idle clients closed, caps held, two listeners, Host and metrics gates |
@@ -40,6 +41,7 @@ mod check_config;
 mod console;
 mod dashboard;
 mod decisions_hold;
+mod diagnosis;
 mod failover;
 mod failure_classes;
 mod guards;
