@@ -83,7 +83,7 @@ impl RequestHandler for ResolverHandler {
             return error(request, &mut response, code).await;
         }
         if let Some(f) = faults.pick(&ctx, &[FaultKind::DnsDelay]) {
-            tokio::time::sleep(Duration::from_millis(f.ms.unwrap_or(0))).await;
+            super::fault::delay(f.ms.unwrap_or(0)).await;
         }
         let records = self.records(&ctx, &qname, info.query.query_type());
         let mut metadata = Metadata::response_from_request(&request.metadata);

@@ -318,7 +318,7 @@ async fn request_faults(
         return Some(full(StatusCode::GATEWAY_TIMEOUT, ""));
     }
     if let Some(f) = faults.pick(ctx, &[FaultKind::Delay]) {
-        tokio::time::sleep(Duration::from_millis(f.ms.unwrap_or(0))).await;
+        super::fault::delay(f.ms.unwrap_or(0)).await;
     }
     let f = faults.pick(ctx, &[FaultKind::HttpStatus])?;
     let status = StatusCode::from_u16(f.status.unwrap_or(502)).unwrap_or(StatusCode::BAD_GATEWAY);

@@ -380,6 +380,21 @@ impl Faults {
     }
 }
 
+/// Waits `ms` milliseconds, as exactly as a delay fault promises. tokio's timer works in whole
+/// milliseconds and fires up to about two late, which a test of phase timing (±2 ms) would see as
+/// the prober's error; so the timer sleeps to two milliseconds short and the rest is waited by
+/// yielding (at most 2 ms of one core per delayed request, only while a delay fault is set).
+pub(crate) async fn delay(ms: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    let slack = std::time::Duration::from_millis(2);
+    if let Some(early) = deadline.checked_sub(slack) {
+        tokio::time::sleep_until(early.into()).await;
+    }
+    while std::time::Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
