@@ -4,30 +4,19 @@
 //! Usage (scripts/bench-scheduler.sh drives it):
 //!   bench_scheduler --config LAB.toml [--series 5000] [--interval-ms 10000] [--seconds 60]
 
+#[path = "support/bench_io.rs"]
+mod bench_io;
+
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use bench_io::arg;
 use cdnwatch::config::Config;
 use cdnwatch::startup::{self as service, ServeOptions};
 
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.windows(2)
-        .find(|w| w[0] == name)
-        .map(|w| w[1].clone())
-        .unwrap_or_else(|| default.to_string())
-}
-
 fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<f64>()
-        .unwrap()
-        / 1024.0
+    bench_io::rss_kib("self").expect("this process's /proc status") as f64 / 1024.0
 }
 
 /// utime + stime of this process in seconds, and its peak RSS in MiB.

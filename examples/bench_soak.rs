@@ -9,64 +9,20 @@
 //!   bench_soak --public http://ADDR --internal http://ADDR --pid PID [--slow 5000]
 //!     [--watchers 10000] [--clients 32] [--seconds 600] [--every 60]
 
+#[path = "support/bench_io.rs"]
+mod bench_io;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use bench_io::{arg, read_response};
 use cdnwatch::hist::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.windows(2)
-        .find(|w| w[0] == name)
-        .map(|w| w[1].clone())
-        .unwrap_or_else(|| default.to_string())
-}
-
 fn rss_mb(pid: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kib| kib.parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
-/// Reads one response (Content-Length bodies only); its status, or `None` when the server closed.
-async fn response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(u16, String)> {
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_string();
-            let len = head
-                .lines()
-                .find_map(|l| {
-                    let l = l.to_ascii_lowercase();
-                    l.strip_prefix("content-length:")
-                        .and_then(|v| v.trim().parse::<usize>().ok())
-                })
-                .unwrap_or(0);
-            while buf.len() < end + 4 + len {
-                let n = stream.read(&mut chunk).await.ok()?;
-                if n == 0 {
-                    return None;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            let status = head.get(9..12)?.parse().ok()?;
-            let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string();
-            buf.drain(..end + 4 + len);
-            return Some((status, body));
-        }
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
+    bench_io::rss_kib(pid).map_or(0.0, |kib| kib as f64 / 1024.0)
 }
 
 /// What the load tasks count; the reporter reads and resets the window's histogram.
@@ -99,7 +55,7 @@ async fn client(addr: String, etag: String, c: Arc<Counters>) {
             if s.write_all(request.as_bytes()).await.is_err() {
                 break;
             }
-            let Some((status, _)) = response(&mut s, &mut buf).await else {
+            let Some((status, _)) = read_response(&mut s, &mut buf).await else {
                 break;
             };
             let ms = t.elapsed().as_secs_f64() * 1000.0;
@@ -161,7 +117,7 @@ async fn watcher(addr: String, version: i64, c: Arc<Counters>) {
                 break;
             }
             c.parked.fetch_add(1, Ordering::Relaxed);
-            let answer = response(&mut s, &mut buf).await;
+            let answer = read_response(&mut s, &mut buf).await;
             c.parked.fetch_sub(1, Ordering::Relaxed);
             if answer.is_none() {
                 break;

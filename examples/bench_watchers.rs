@@ -4,58 +4,28 @@
 //! Usage (scripts/bench-watchers.sh drives it):
 //!   bench_watchers --url http://ADDR --pid PID --token ADMIN_TOKEN [--watchers 10000]
 
+#[path = "support/bench_io.rs"]
+mod bench_io;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bench_io::arg;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.windows(2)
-        .find(|w| w[0] == name)
-        .map(|w| w[1].clone())
-        .unwrap_or_else(|| default.to_string())
-}
-
 fn rss_kib(pid: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    bench_io::rss_kib(pid).expect("the server's /proc status")
 }
 
 /// Sends one raw HTTP/1.1 request and reads the whole response (Content-Length bodies only).
 async fn exchange(stream: &mut TcpStream, request: &str) -> (u16, String) {
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = stream.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "the server closed the connection");
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_string();
-            let len = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse::<usize>().unwrap())
-                })
-                .unwrap_or(0);
-            while buf.len() < end + 4 + len {
-                let n = stream.read(&mut chunk).await.unwrap();
-                assert!(n > 0);
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            let status = head[9..12].parse().unwrap();
-            return (
-                status,
-                String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string(),
-            );
-        }
-    }
+    bench_io::read_response(stream, &mut buf)
+        .await
+        .expect("the server closed the connection")
 }
 
 fn version_of(body: &str) -> i64 {

@@ -12,23 +12,8 @@ PEER="$SHARED/bench/peer-nginx-config.sh"
 [ -x "$PEER" ] || { echo "peer script not found at $PEER (set SHARED=)" >&2; exit 1; }
 cargo build --release --quiet --bin cdnwatch
 BIN=target/release/cdnwatch
-TMP="$(mktemp -d)"; PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
-trap cleanup EXIT
-
-"$BIN" lab --listen 127.0.0.1:0 --write-config "$TMP/cdnwatch.toml" >"$TMP/lab.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$TMP/cdnwatch.toml" ] && break; sleep 0.1; done
-[ -s "$TMP/cdnwatch.toml" ] || { cat "$TMP/lab.log" >&2; exit 1; }
-sed -i 's/^interval_ms = .*/interval_ms = 60000/' "$TMP/cdnwatch.toml"
-RUST_LOG=warn "$BIN" serve --config "$TMP/cdnwatch.toml" --data "$TMP/data" --listen 127.0.0.1:0 >"$TMP/serve.out" 2>"$TMP/serve.log" &
-SERVE_PID=$!; PIDS+=($SERVE_PID)
-URL=""
-for _ in $(seq 1 100); do
-  URL="$(sed -n 's/^cdnwatch listening on //p' "$TMP/serve.out")"
-  [ -n "$URL" ] && curl -sf -o /dev/null "$URL/api/v1/hostlist" && break
-  sleep 0.1
-done
-[ -n "$URL" ] || { cat "$TMP/serve.log" >&2; exit 1; }
+. scripts/bench-lab.sh
+start_lab 60000
+start_serve
 echo "cdnwatch document: $(curl -s "$URL/api/v1/hostlist" | wc -c) bytes, ETag $(curl -sI "$URL/api/v1/hostlist" | sed -n 's/^etag: //Ip' | tr -d '\r')"
 TARGET_B_URL="$URL/api/v1/hostlist" TARGET_B_PID="$SERVE_PID" LABEL_A=nginx LABEL_B=cdnwatch "$PEER" compare
