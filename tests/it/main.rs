@@ -26,6 +26,7 @@
 //! | [`lab_cli`] | `cdnwatch lab`, `lab fault …`, `probe` and `demo` as an engineer runs them |
 //! | [`results`] | what an agent posts is stored, counted and decided on like local results |
 //! | [`serve_process`] | `cdnwatch serve` as a process: status, SIGHUP, SIGTERM, kill -9 |
+//! | [`phase_timing`] | an injected delay is timed in its own phase within 2 ms; a slow body as transfer |
 //! | [`timeouts`] | a phase a timeout ends records the time it waited, in the total, histograms, store and pages |
 
 // A test is a specification, read top to bottom: its length is the behaviour it pins down.
@@ -48,6 +49,7 @@ mod guards;
 mod hostile_peers;
 mod lab_cli;
 mod metrics;
+mod phase_timing;
 mod public_face;
 mod results;
 mod scheduler;
