@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
@@ -83,6 +84,10 @@ pub struct Publisher {
     signer: Arc<Signer>,
     floor_path: PathBuf,
     current: watch::Sender<Option<Arc<Published>>>,
+    /// The same version for readers on the hot path: an `ArcSwap` load touches no shared counter
+    /// or lock (the watch's read lock and the `Arc`'s count bounced between the HTTP threads' cores
+    /// on every poll).
+    served: ArcSwapOption<Published>,
 }
 
 impl Publisher {
@@ -106,18 +111,26 @@ impl Publisher {
             Some(row) => Some(Arc::new(Published::from_row(row)?)),
             None => None,
         };
+        let served = ArcSwapOption::new(latest.clone());
         let (current, _) = watch::channel(latest);
         Ok(Publisher {
             store,
             signer,
             floor_path,
             current,
+            served,
         })
     }
 
     /// The version being served; `None` before the first.
     pub fn current(&self) -> Option<Arc<Published>> {
-        self.current.borrow().clone()
+        self.served.load_full()
+    }
+
+    /// The version being served, borrowed for one answer: what the host-list path reads, with no
+    /// write to memory another core shares.
+    pub fn serving(&self) -> arc_swap::Guard<Option<Arc<Published>>> {
+        self.served.load()
     }
 
     /// A receiver that sees every new version (long polls subscribe before comparing).
@@ -171,6 +184,7 @@ impl Publisher {
         // client can see the version, so a power loss cannot renumber it.
         write_floor(&self.floor_path, row.version, &mut Fsync)?;
         let published = Arc::new(Published::from_row(row)?);
+        self.served.store(Some(published.clone()));
         self.current.send_replace(Some(published.clone()));
         Ok(Some(published))
     }

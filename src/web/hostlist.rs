@@ -30,9 +30,11 @@ pub const WATCH_DEFAULT_S: u64 = 30;
 pub const WATCH_MAX_S: u64 = 55;
 
 fn current(publisher: &Publisher) -> Result<Arc<Published>, ApiError> {
-    publisher
-        .current()
-        .ok_or_else(|| ApiError::Unavailable("no host list has been published yet".into()))
+    publisher.current().ok_or_else(unpublished)
+}
+
+fn unpublished() -> ApiError {
+    ApiError::Unavailable("no host list has been published yet".into())
 }
 
 fn with_headers(p: &Published, status: StatusCode, cache: &'static str, body: bool) -> Response {
@@ -74,14 +76,14 @@ fn not_modified(headers: &HeaderMap, p: &Published) -> bool {
 /// The current document, or 304 when `headers` carry its ETag. The HTTP threads call this
 /// directly for `GET /api/v1/hostlist`, before the router (see `service::serve_http`).
 pub fn current_response(publisher: &Publisher, headers: &HeaderMap) -> Response {
-    let p = match current(publisher) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
+    let serving = publisher.serving();
+    let Some(p) = serving.as_deref() else {
+        return unpublished().into_response();
     };
-    if not_modified(headers, &p) {
-        return with_headers(&p, StatusCode::NOT_MODIFIED, CACHE_CURRENT, false);
+    if not_modified(headers, p) {
+        return with_headers(p, StatusCode::NOT_MODIFIED, CACHE_CURRENT, false);
     }
-    with_headers(&p, StatusCode::OK, CACHE_CURRENT, true)
+    with_headers(p, StatusCode::OK, CACHE_CURRENT, true)
 }
 
 /// `GET /api/v1/hostlist` through the router (the HTTP threads answer it before).

@@ -2,7 +2,8 @@
 //! the edge, and the drain at shutdown. [`serve`] is its one entry point; which routes a listener
 //! has is the router's business (`web::router`, by [`Face`]).
 //!
-//! Each HTTP thread is a single-threaded runtime, all accepting on the same socket. Requests then
+//! Each HTTP thread is a single-threaded runtime, all accepting on the same socket, and a thread
+//! holding more connections than another hands a new one over (`balance`). Requests then
 //! never wake a thread of the probing runtime or hop between threads, and `GET /api/v1/hostlist` —
 //! what millions of clients poll — is answered before the router, from the publisher's precomputed
 //! bytes and headers (README, benchmarks: the CPU per request against nginx). Everything else goes
@@ -17,6 +18,7 @@
 
 mod accept_log;
 mod activity;
+mod balance;
 mod gate;
 mod limits;
 
@@ -26,14 +28,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use futures_util::future::Either;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use self::accept_log::AcceptLog;
 use self::activity::{Activity, Verdict, Watched};
+use self::balance::{Balance, Placement};
 use self::limits::{Limits, Occupancy};
 use super::{AppState, Face};
 use crate::publish::Publisher;
@@ -78,15 +82,28 @@ struct Listener {
     limits: Limits,
     occupancy: Occupancy,
     accept_log: AcceptLog,
+    balance: Balance<Handoff>,
 }
 
-/// One open connection's place in its listener's count; given back when dropped.
-struct Slot(Arc<Listener>);
+/// One open connection's place in its listener's count and in its thread's; given back when
+/// dropped.
+struct Slot {
+    shared: Arc<Listener>,
+    thread: usize,
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.occupancy.leave();
+        self.shared.occupancy.leave();
+        self.shared.balance.left(self.thread);
     }
+}
+
+/// An accepted socket on its way to the thread that will serve it, counted as that thread's.
+struct Handoff {
+    socket: std::net::TcpStream,
+    peer: SocketAddr,
+    slot: Slot,
 }
 
 /// Serves `face`'s routes for `state` on `listener` until `stop` is cancelled, on one thread per
@@ -106,14 +123,16 @@ pub fn serve(
         .map(|t| crate::auth::TokenDigest::of(&t));
     let app = super::router(state.clone(), face, &Gates::new(&config.http, token));
     let limits = Limits::new(&config.http);
+    let (balance, inboxes) = Balance::new(http_threads());
     let shared = Arc::new(Listener {
         app: app.clone(),
         publisher: state.publisher.clone(),
         limits,
         occupancy: Occupancy::new(limits),
         accept_log: AcceptLog::new(),
+        balance,
     });
-    let threads_done = spawn_threads(listener.into_std()?, &shared, &stop)?;
+    let threads_done = spawn_threads(listener.into_std()?, &shared, inboxes, &stop)?;
     let warmer = face
         .serves_internal()
         .then(|| tokio::spawn(super::dashboard::keep_warm(app, stop)));
@@ -123,17 +142,18 @@ pub fn serve(
     })
 }
 
-/// Starts the HTTP threads on `listener`; the receiver completes when the last one has stopped.
+/// Starts the HTTP threads on `listener`, one per inbox of the balance; the receiver completes
+/// when the last one has stopped.
 fn spawn_threads(
     listener: std::net::TcpListener,
     shared: &Arc<Listener>,
+    inboxes: Vec<mpsc::UnboundedReceiver<Handoff>>,
     stop: &CancellationToken,
 ) -> std::io::Result<oneshot::Receiver<()>> {
-    let threads = http_threads();
     let (done_tx, threads_done) = oneshot::channel();
-    let remaining = Arc::new(AtomicUsize::new(threads));
+    let remaining = Arc::new(AtomicUsize::new(inboxes.len()));
     let done_tx = Arc::new(std::sync::Mutex::new(Some(done_tx)));
-    for i in 0..threads {
+    for (i, inbox) in inboxes.into_iter().enumerate() {
         let listener = listener.try_clone()?;
         // A child token per thread: every wake of a connection checks its token under the
         // token's own lock, and a lock shared by the threads' connections would bounce between
@@ -147,7 +167,7 @@ fn spawn_threads(
                     .enable_all()
                     .build()
                 {
-                    Ok(rt) => rt.block_on(http_thread(listener, shared, stop)),
+                    Ok(rt) => rt.block_on(http_thread(listener, shared, (i, inbox), stop)),
                     Err(e) => tracing::error!(error = %e, "the HTTP thread has no runtime"),
                 }
                 if remaining.fetch_sub(1, Ordering::AcqRel) == 1
@@ -169,11 +189,14 @@ fn http_threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-/// One HTTP thread: accepts until `stop`, then drains its connections. Past the listener's cap a
-/// new connection is closed at once, so `accept` itself never runs out of descriptors first.
+/// One HTTP thread (number `me`): accepts until `stop`, and serves what it accepts or hands it to
+/// a thread with fewer connections, and what is handed to it through `inbox`; then drains its
+/// connections. Past the listener's cap a new connection is closed at once, so `accept` itself
+/// never runs out of descriptors first.
 async fn http_thread(
     listener: std::net::TcpListener,
     shared: Arc<Listener>,
+    (me, mut inbox): (usize, mpsc::UnboundedReceiver<Handoff>),
     stop: CancellationToken,
 ) {
     let listener = match TcpListener::from_std(listener) {
@@ -187,6 +210,12 @@ async fn http_thread(
     loop {
         let (tcp, peer) = tokio::select! {
             _ = stop.cancelled() => break,
+            Some(handed) = inbox.recv() => {
+                if let Ok(tcp) = tokio::net::TcpStream::from_std(handed.socket) {
+                    connections.spawn(connection(tcp, handed.peer, handed.slot, stop.clone()));
+                }
+                continue;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -201,12 +230,49 @@ async fn http_thread(
             drop(tcp);
             continue;
         }
-        let slot = Slot(shared.clone());
         let _ = tcp.set_nodelay(true);
+        let (tcp, slot) = match shared.balance.place(me) {
+            Placement::Here => {
+                let slot = Slot {
+                    shared: shared.clone(),
+                    thread: me,
+                };
+                (tcp, slot)
+            }
+            Placement::There(to) => match hand_over(&shared, tcp, peer, (me, to)) {
+                Some(back) => back,
+                None => continue,
+            },
+        };
         connections.spawn(connection(tcp, peer, slot, stop.clone()));
     }
     connections.close();
     let _ = tokio::time::timeout(DRAIN, connections.wait()).await;
+}
+
+/// Hands `tcp`, accepted by thread `me`, to thread `to`; gives it back with its count moved to
+/// `me` if that thread has stopped reading, or nothing once handed (or if the socket cannot move:
+/// it is then closed, its slot given back).
+fn hand_over(
+    shared: &Arc<Listener>,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    (me, to): (usize, usize),
+) -> Option<(tokio::net::TcpStream, Slot)> {
+    let slot = Slot {
+        shared: shared.clone(),
+        thread: to,
+    };
+    let socket = tcp.into_std().ok()?;
+    let back = shared
+        .balance
+        .hand(to, Handoff { socket, peer, slot })
+        .err()?;
+    let mut slot = back.slot;
+    shared.balance.moved(to, me);
+    slot.thread = me;
+    let tcp = tokio::net::TcpStream::from_std(back.socket).ok()?;
+    Some((tcp, slot))
 }
 
 /// One connection, served until it ends, its head is too slow, it is idle too long, or `stop`
@@ -219,17 +285,28 @@ async fn connection(
 ) {
     let activity = Activity::new();
     let io = hyper_util::rt::TokioIo::new(Watched::new(tcp, activity.clone()));
-    let shared = slot.0.clone();
+    let shared = slot.shared.clone();
     let watched = activity.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let (busy, shared) = (watched.busy(), shared.clone());
-        async move {
-            let response = respond(req, &shared, peer).await;
-            drop(busy);
-            Ok::<_, Infallible>(response)
+        let busy = watched.busy();
+        match answer_now(&req, &shared) {
+            // Answered in place: nothing of the listener's shared state is cloned, whose count
+            // would bounce between the threads' cores on every poll.
+            Some(response) => {
+                drop(busy);
+                Either::Left(std::future::ready(Ok::<_, Infallible>(response)))
+            }
+            None => {
+                let shared = shared.clone();
+                Either::Right(async move {
+                    let response = route(req, &shared, peer).await;
+                    drop(busy);
+                    Ok(response)
+                })
+            }
         }
     });
-    let limits = slot.0.limits;
+    let limits = slot.shared.limits;
     let conn = hyper::server::conn::http1::Builder::new()
         .max_buf_size(limits.hyper_buffer())
         .serve_connection(io, service)
@@ -254,21 +331,29 @@ async fn connection(
     let _ = tokio::time::timeout(DRAIN, conn).await;
 }
 
-/// One request: heads past their caps refused; the host-list fast path; near the connection cap
-/// nothing but the host list; else the router (which sees the peer's address as axum's
-/// `ConnectInfo<SocketAddr>`).
-async fn respond(
+/// What is answered at once, with no await: heads past their caps refused, and the host-list
+/// fast path. Anything else is left to [`route`].
+fn answer_now<B>(req: &hyper::Request<B>, shared: &Listener) -> Option<axum::response::Response> {
+    if let Some(refusal) = shared.limits.screen(req) {
+        return Some(refusal);
+    }
+    if req.method() == hyper::Method::GET && req.uri().path() == "/api/v1/hostlist" {
+        return Some(super::hostlist::current_response(
+            &shared.publisher,
+            req.headers(),
+        ));
+    }
+    None
+}
+
+/// A request [`answer_now`] gave back: near the connection cap nothing but the host list; else
+/// the router (which sees the peer's address as axum's `ConnectInfo<SocketAddr>`).
+async fn route(
     req: hyper::Request<hyper::body::Incoming>,
     shared: &Listener,
     peer: SocketAddr,
 ) -> axum::response::Response {
     use tower::ServiceExt as _;
-    if let Some(refusal) = shared.limits.screen(&req) {
-        return refusal;
-    }
-    if req.method() == hyper::Method::GET && req.uri().path() == "/api/v1/hostlist" {
-        return super::hostlist::current_response(&shared.publisher, req.headers());
-    }
     if shared.occupancy.near_cap() && !limits::is_host_list(&req) {
         return limits::at_capacity();
     }
