@@ -94,6 +94,7 @@ async fn open(dir: &Path, rebuild: bool) -> Bench {
         publisher,
         metrics,
         guards: Arc::default(),
+        incidents: cdnwatch::incident::Board::new(),
     };
     Bench {
         state,

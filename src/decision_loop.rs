@@ -7,6 +7,9 @@
 //! I/O is reading overrides from the store, keeping the engine's memory there (so a restart does
 //! not forget a running hold), publishing, and re-signing the served document when it is due —
 //! every tick, whatever the engine says (in stepped mode the tick follows the service's clock).
+//! Each round's diagnoses and events also go to the incidents (`incidents`), kept in the store.
+
+mod incidents;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use crate::engine::policy::span;
 use crate::engine::{
     Engine, Evaluation, HostInfo, Memory, Observation, Override, Reason, RegionRound, Round,
 };
+use crate::incident::Board;
 use crate::publish::{Content, PublishError, PublishReason, Published, Publisher};
 use crate::results::LatestResults;
 use crate::store::Store;
@@ -51,12 +55,19 @@ pub struct DecisionLoop {
     recalled: bool,
     /// The memory last saved, and when.
     kept: Option<(Memory, DateTime<Utc>)>,
+    incidents: incidents::Incidents,
 }
 
 impl DecisionLoop {
     /// A loop whose engine starts from the currently published document (or all enabled); the
-    /// memory kept in the store is taken back at the first tick.
-    pub fn new(config: &Config, publisher: &Publisher, now: DateTime<Utc>) -> DecisionLoop {
+    /// memory and the incidents kept in the store are taken back at the first tick, and the open
+    /// incidents shown on `board`.
+    pub fn new(
+        config: &Config,
+        publisher: &Publisher,
+        board: Arc<Board>,
+        now: DateTime<Utc>,
+    ) -> DecisionLoop {
         let mut engine = engine_for(config, now);
         if let Some(cur) = publisher.current() {
             engine.restore(&enabled_in(&cur));
@@ -67,6 +78,7 @@ impl DecisionLoop {
             overrides: Vec::new(),
             recalled: false,
             kept: None,
+            incidents: incidents::Incidents::new(board),
         }
     }
 
@@ -88,9 +100,23 @@ impl DecisionLoop {
             }
         }
         let round = gather(config, latest, now);
-        let evaluation = self.engine.evaluate(&round, &self.overrides, now);
-        if let Err(e) = publish(config, &evaluation, store, publisher, now).await {
-            tracing::error!(error = %e, "publishing the decision failed; the last version is still served");
+        let mut evaluation = self.engine.evaluate(&round, &self.overrides, now);
+        let observed = self
+            .incidents
+            .observe(config, &round, &mut evaluation, store, now)
+            .await;
+        match publish(config, &evaluation, store, publisher, now).await {
+            Ok(Some(version)) => {
+                if let Some(observed) = &observed {
+                    self.incidents
+                        .published(observed, version, store, now)
+                        .await;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "publishing the decision failed; the last version is still served")
+            }
         }
         self.keep_memory(config, store, now).await;
         resign(publisher, now).await;
@@ -116,9 +142,12 @@ impl DecisionLoop {
             return;
         };
         let kept = self.kept.take();
-        *self = DecisionLoop::new(config, publisher, now);
+        let placeholder = incidents::Incidents::new(Board::new());
+        let incidents = std::mem::replace(&mut self.incidents, placeholder);
+        *self = DecisionLoop::new(config, publisher, Board::new(), now);
         self.recalled = true;
         self.kept = kept;
+        self.incidents = incidents;
         if let Some((memory, fresh)) = memory {
             self.engine.recall(memory, fresh);
             if let Some(cur) = publisher.current() {
@@ -172,16 +201,18 @@ async fn recall(config: &Config, store: &Store, now: DateTime<Utc>) -> Option<(M
     Some((memory, fresh))
 }
 
-/// Publishes what a publishable evaluation decided; stores the events of any other.
+/// Publishes what a publishable evaluation decided (the new version's number, when there is
+/// one); stores the events of any other.
 async fn publish(
     config: &Config,
     evaluation: &Evaluation,
     store: &Store,
     publisher: &Publisher,
     now: DateTime<Utc>,
-) -> Result<(), PublishError> {
+) -> Result<Option<i64>, PublishError> {
     if !evaluation.publishable {
-        return Ok(store.record_events(&evaluation.events).await?);
+        store.record_events(&evaluation.events).await?;
+        return Ok(None);
     }
     let content = Content::new(config, |h| {
         evaluation.hosts.get(h).is_some_and(|d| !d.enabled)
@@ -191,10 +222,10 @@ async fn publish(
         .iter()
         .find(|e| e.new_enabled.is_some())
         .map_or(PublishReason::Config, |e| PublishReason::of(e.reason));
-    publisher
+    let published = publisher
         .publish(&content, reason, &evaluation.events, now)
-        .await
-        .map(|_| ())
+        .await?;
+    Ok(published.map(|p| p.version))
 }
 
 /// Re-signs the served document when it is due, whatever the engine said this tick (frozen, or
@@ -276,17 +307,17 @@ pub async fn publish_cold_start(config: &Config, publisher: &Publisher, now: Dat
     }
 }
 
-/// The service loop: a tick every interval until cancelled, deciding at `clock`'s time.
+/// The service loop: a tick every interval until cancelled, deciding at `clock`'s time, showing
+/// the open incidents on `board`.
 pub async fn run(
     config: LiveConfig,
     latest: Arc<LatestResults>,
-    store: Store,
-    publisher: Arc<Publisher>,
+    (store, publisher, board): (Store, Arc<Publisher>, Arc<Board>),
     clock: Clock,
     token: CancellationToken,
 ) {
     let first = config.get();
-    let mut decisions = DecisionLoop::new(&first, &publisher, clock.now());
+    let mut decisions = DecisionLoop::new(&first, &publisher, board, clock.now());
     publish_cold_start(&first, &publisher, clock.now()).await;
     let interval = first.probe.interval();
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);

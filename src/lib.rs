@@ -15,7 +15,9 @@
 //! - `results` — the one way in for results, local and remote alike, and each series' newest round.
 //! - `store` — the only place with SQL: results, rollups, events, versions, overrides; a file per kind of data.
 //! - `engine` — pure decisions: (evidence, state, policy, now) → decisions; no I/O, no clock.
-//! - `decision_loop` — feeds the engine each interval and hands its verdict to `publish`.
+//! - `incident` — one fault as one incident: the engine's diagnoses grouped over rounds, pure.
+//! - `decision_loop` — feeds the engine each interval, keeps the incidents, hands the verdict to
+//!   `publish`.
 //! - `publish` — the versioned, signed host-list document (the article's JSON) and its publisher.
 //! - `client` — the reference client that polls the host list and picks a domain.
 //! - `metrics` — everything `/metrics` exports, on one private registry.
@@ -25,7 +27,7 @@
 //! - `lab` — the simulated two-vendor CDN on loopback: DNS, TLS edges, faults, its CA.
 //!
 //! Data flow: config → scheduler → probe → results → store / latest rounds → decision loop →
-//! engine → publish → web.
+//! engine → incident → publish → web.
 //!
 //! Outside `src/`: `migrations/` (the schema), `templates/` and `static/` (pages, styles and icon,
 //! embedded in the binary), `monitoring/` (alert rules and a Grafana dashboard), `tests/it/` (the one
@@ -41,6 +43,7 @@ pub mod config;
 pub mod decision_loop;
 pub mod engine;
 pub mod hist;
+pub mod incident;
 pub mod lab;
 pub mod metrics;
 pub mod model;

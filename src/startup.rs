@@ -22,6 +22,7 @@ use crate::clock::Clock;
 use crate::config::{Config, LiveConfig};
 use crate::decision_loop::{self, DecisionLoop};
 use crate::engine::Evaluation;
+use crate::incident::Board;
 use crate::metrics::{Metrics, ServiceState, Source};
 use crate::probe::{ProbeSetupError, Prober};
 use crate::publish::{self, Publisher};
@@ -153,8 +154,11 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         probes.spawn(decision_loop::run(
             state.config.clone(),
             state.latest().clone(),
-            state.store.clone(),
-            state.publisher.clone(),
+            (
+                state.store.clone(),
+                state.publisher.clone(),
+                state.incidents.clone(),
+            ),
             opts.clock.clone(),
             probes_token.clone(),
         ));
@@ -246,12 +250,14 @@ async fn state(
         publisher,
         metrics,
         guards: Arc::default(),
+        incidents: Board::new(),
     };
     state.metrics.watch(ServiceState {
         publisher: state.publisher.clone(),
         config: state.config.clone(),
         scheduler: state.scheduler.clone(),
         ingest: state.ingest.clone(),
+        incidents: state.incidents.clone(),
     })?;
     Ok((state, scheduler))
 }
@@ -283,7 +289,12 @@ async fn stepper(
     state: &AppState,
     clock: &Clock,
 ) -> tokio::sync::Mutex<Stepper> {
-    let decisions = DecisionLoop::new(config, &state.publisher, clock.now());
+    let decisions = DecisionLoop::new(
+        config,
+        &state.publisher,
+        state.incidents.clone(),
+        clock.now(),
+    );
     decision_loop::publish_cold_start(config, &state.publisher, clock.now()).await;
     tokio::sync::Mutex::new(Stepper {
         scheduler,

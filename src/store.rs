@@ -35,6 +35,7 @@ mod agg;
 pub mod charts;
 pub mod engine_state;
 pub mod failures;
+pub mod incidents;
 mod latest;
 pub mod newest;
 pub mod periods;

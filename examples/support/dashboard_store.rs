@@ -320,6 +320,7 @@ fn event(at: i64, host: usize, change: Option<bool>, reason: Reason, detail: &st
             class: FailureClass::HttpStatus,
             status: Some(502),
         }],
+        incident: None,
     }
 }
 

@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
+use serde::{Deserialize, Serialize};
+
 use super::evidence::RegionCounts;
 use super::sample::Sample;
 use crate::model::{Outcome, Phase};
@@ -18,7 +20,8 @@ pub(super) use attribute::diagnose;
 
 /// Where a fault lies: the smallest part of the CDN (or of our own probing) that explains what
 /// fails. Closed; an agent that is down will join it with the agents issue.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FaultScope {
     /// One edge IP, from one region: `edge 127.21.1.1 (cn-east)`.
     Edge {
@@ -67,6 +70,17 @@ pub enum FaultScope {
 }
 
 impl FaultScope {
+    /// Every kind's spelling, as [`FaultScope::kind`] gives them.
+    pub const KINDS: [&'static str; 7] = [
+        "edge",
+        "resolver",
+        "region_vendor",
+        "vendor",
+        "prefix_vendor",
+        "origin",
+        "probe_network",
+    ];
+
     /// The kind's one spelling, as in JSON, SQL and labels.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -96,7 +110,7 @@ impl fmt::Display for FaultScope {
 }
 
 /// How many failed results of one outcome, met in one phase, a diagnosis is made of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClassCount {
     /// The class, with its status for `http_status`.
     pub outcome: Outcome,

@@ -81,6 +81,9 @@ pub struct Event {
     pub evidence: BTreeMap<String, RegionCounts>,
     /// A few failed results.
     pub samples: Vec<Sample>,
+    /// The incident it is about: set after the engine, by the incident tracker.
+    #[serde(default)]
+    pub incident: Option<i64>,
 }
 
 impl Event {
@@ -177,6 +180,7 @@ impl Event {
             detail,
             evidence: BTreeMap::new(),
             samples: Vec::new(),
+            incident: None,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The metrics read at scrape time from state the service keeps anyway: the published document,
-//! the scheduler's and the store writer's counters. Nothing here is stored twice or updated on the
+//! the scheduler's and the store writer's counters, the open incidents. Nothing here is stored twice or updated on the
 //! hot path; a scrape reads atomics, one small mutex-held histogram each, and the current document.
 
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use prometheus::proto::{self, LabelPair, Metric, MetricFamily, MetricType};
 use super::MetricsError;
 use crate::config::LiveConfig;
 use crate::hist::Histogram;
+use crate::incident::Board;
 use crate::publish::Publisher;
 use crate::scheduler::SchedulerStats;
 use crate::store::writer::Ingest;
@@ -26,6 +27,8 @@ pub struct ServiceState {
     pub scheduler: Arc<SchedulerStats>,
     /// The store writer's queue and counters.
     pub ingest: Ingest,
+    /// The open incidents.
+    pub incidents: Arc<Board>,
 }
 
 /// One family this collector exports.
@@ -137,7 +140,14 @@ const WRITE_DURATION: Family = family(
     "Duration of each successful batch write (one transaction).",
 );
 
-const FAMILIES: [&Family; 14] = [
+const INCIDENTS_OPEN: Family = family(
+    "cdnwatch_incidents_open",
+    GAUGE,
+    &["scope"],
+    "Open incidents, by the kind of their scope (edge, resolver, region_vendor, vendor, prefix_vendor, origin, probe_network).",
+);
+
+const FAMILIES: [&Family; 15] = [
     &CONFIG_VERSION,
     &PUBLISHED,
     &HOST_DISABLED,
@@ -152,6 +162,7 @@ const FAMILIES: [&Family; 14] = [
     &DROPPED,
     &WRITE_ERRORS,
     &WRITE_DURATION,
+    &INCIDENTS_OPEN,
 ];
 
 /// Latency histograms are read from the store's log-scale histograms at their exact doubling
@@ -241,6 +252,11 @@ impl Collector for StateCollector {
         let mut out = self.document();
         out.extend(self.scheduler());
         out.extend(self.store());
+        let open = self.state.incidents.open_by_kind();
+        let open = open
+            .iter()
+            .map(|(kind, n)| gauge(&[("scope", kind)], *n as f64));
+        out.push(collect(&INCIDENTS_OPEN, open.collect()));
         out
     }
 }

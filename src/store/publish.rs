@@ -64,7 +64,7 @@ fn version_row(row: &sqlx::sqlite::SqliteRow) -> VersionRow {
 }
 
 /// An event row selected as `at_ms, host, old_enabled, new_enabled, reason, detail, evidence,
-/// samples, version`.
+/// samples, version, incident`.
 pub(super) fn event_row(r: &sqlx::sqlite::SqliteRow) -> Result<(Event, Option<i64>), StoreError> {
     let corrupt = |detail: String| StoreError::Corrupt {
         what: "events",
@@ -84,6 +84,7 @@ pub(super) fn event_row(r: &sqlx::sqlite::SqliteRow) -> Result<(Event, Option<i6
         detail: r.get(5),
         evidence: serde_json::from_str(&evidence).map_err(|e| corrupt(e.to_string()))?,
         samples: serde_json::from_str(&samples).map_err(|e| corrupt(e.to_string()))?,
+        incident: r.get(9),
     };
     Ok((event, r.get(8)))
 }
@@ -97,7 +98,7 @@ impl Store {
         let list = serde_json::to_string(hosts).expect("strings serialize");
         let rows = sqlx::query(
             "SELECT e.at_ms, e.host, e.old_enabled, e.new_enabled, e.reason, e.detail, e.evidence,
-                    e.samples, e.version
+                    e.samples, e.version, e.incident
              FROM json_each(?1) h CROSS JOIN events e ON e.id = (
                SELECT id FROM events WHERE host = h.value AND new_enabled IS NOT NULL
                ORDER BY at_ms DESC, id DESC LIMIT 1)",
@@ -263,7 +264,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<(Event, Option<i64>)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT at_ms, host, old_enabled, new_enabled, reason, detail, evidence, samples, version FROM events
+            "SELECT at_ms, host, old_enabled, new_enabled, reason, detail, evidence, samples, version, incident FROM events
              WHERE at_ms >= ? AND at_ms < ? AND (? IS NULL OR host = ?) ORDER BY at_ms DESC, id DESC LIMIT ?",
         )
         .bind(from_ms)
@@ -418,8 +419,8 @@ async fn insert_events(
 ) -> Result<(), StoreError> {
     for e in events {
         sqlx::query(
-            "INSERT INTO events (at_ms, host, old_enabled, new_enabled, reason, detail, evidence, samples, version)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (at_ms, host, old_enabled, new_enabled, reason, detail, evidence, samples, version, incident)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(e.at.timestamp_millis())
         .bind(&e.host)
@@ -430,6 +431,7 @@ async fn insert_events(
         .bind(serde_json::to_string(&e.evidence).expect("evidence serializes"))
         .bind(serde_json::to_string(&e.samples).expect("samples serialize"))
         .bind(version)
+        .bind(e.incident)
         .execute(&mut *tx)
         .await
         .map_err(query_err("writing an event"))?;

@@ -10,7 +10,7 @@ use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// Every file of `migrations/`: version, description (the file name's, as sqlx spells it), SQL.
-const MIGRATIONS: [(i64, &str, &str); 4] = [
+const MIGRATIONS: [(i64, &str, &str); 5] = [
     (1, "store", include_str!("../../migrations/0001_store.sql")),
     (
         2,
@@ -26,6 +26,11 @@ const MIGRATIONS: [(i64, &str, &str); 4] = [
         4,
         "engine state",
         include_str!("../../migrations/0004_engine_state.sql"),
+    ),
+    (
+        5,
+        "incidents",
+        include_str!("../../migrations/0005_incidents.sql"),
     ),
 ];
 

@@ -1,5 +1,6 @@
 //! The on-call pages: the overview `/`, a host `/hosts/{host}`, the paths `/paths`, the decision
-//! timeline `/events` and its plain-text incident report `/events/incident`.
+//! timeline `/events` and its plain-text incident report `/events/incident`, the incidents
+//! `/incidents` (and their API, `/api/v1/incidents`).
 //!
 //! Server-rendered with askama (templates/), readable without JavaScript, refreshing themselves
 //! while open. Every HTML answer carries a Content-Security-Policy of `default-src 'self'` and
@@ -13,6 +14,7 @@ mod dns;
 mod events;
 mod host;
 mod incident;
+mod incidents;
 mod overview;
 mod param;
 mod paths;
@@ -47,6 +49,11 @@ pub fn routes() -> Router<AppState> {
         .route("/paths", get(paths::page))
         .route("/events", get(events::page))
         .route("/events/incident", get(incident::report))
+        .route("/incidents", get(incidents::page))
+        .route("/incidents/{id}", get(incidents::one))
+        .route("/incidents/{id}/report", get(incidents::report))
+        .route("/api/v1/incidents", get(incidents::api_list))
+        .route("/api/v1/incidents/{id}", get(incidents::api_one))
         .layer(Extension(Arc::new(PeriodCache::default())))
         .layer(Extension(Arc::new(BucketCache::default())))
         .layer(axum::middleware::map_response(protect))

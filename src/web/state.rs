@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::auth::Tokens;
 use crate::clock::Clock;
 use crate::config::LiveConfig;
+use crate::incident::Board;
 use crate::metrics::Metrics;
 use crate::publish::Publisher;
 use crate::results::{LatestResults, Results};
@@ -38,6 +39,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Token attempt limits, body-read permits and brief caches of public reads.
     pub guards: Arc<super::Guards>,
+    /// The open incidents, as the decision loop last left them.
+    pub incidents: Arc<Board>,
 }
 
 impl AppState {

@@ -14,6 +14,7 @@
 //! | [`scheduler`] | series spread over the interval, keep their rhythm, never overlap, stay bounded |
 //! | [`decisions_hold`] | overrides work frozen, the engine's memory outlives a restart, the document never lapses, keys rotate |
 //! | [`diagnosis`] | each lab fault named once, by the smallest scope that explains it |
+//! | [`incidents`] | one fault is one incident: API, pages, metric, resolution, restart and kill -9 |
 //! | [`failover`] | outages move clients by the published list; regions, fail-open, restarts |
 //! | [`api`] | the host-list API: caching, signatures, long polls, overrides, agents, 4xx errors |
 //! | [`public_face`] | the HTTP edge: slow and idle clients closed, caps held, two listeners, Host and metrics gates |
@@ -47,6 +48,7 @@ mod failover;
 mod failure_classes;
 mod guards;
 mod hostile_peers;
+mod incidents;
 mod lab_cli;
 mod metrics;
 mod phase_timing;

@@ -477,6 +477,7 @@ fn event(at_ms: i64, host: &str, new: Option<bool>, reason: Reason) -> Event {
         detail: "test".into(),
         evidence: [("east".to_string(), RegionCounts::default())].into(),
         samples: vec![],
+        incident: None,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::engine::Reason;
+use crate::engine::{FaultScope, Reason};
 use crate::model::Outcome;
 use crate::store::newest::NewestGroup;
 
@@ -227,6 +227,7 @@ fn whole_regions(hosts: &[HostLine], regions: &[String], state: CellState) -> Ve
 pub(super) fn summary(
     hosts: &[HostLine],
     regions: &[String],
+    incidents: &[(i64, FaultScope)],
     version: Option<i64>,
 ) -> (String, bool) {
     let serving = match version {
@@ -234,6 +235,17 @@ pub(super) fn summary(
         None => "no version published yet".to_string(),
     };
     let mut parts: Vec<String> = Vec::new();
+    if !incidents.is_empty() {
+        let named: Vec<String> = incidents
+            .iter()
+            .map(|(id, scope)| format!("#{id} {scope}"))
+            .collect();
+        parts.push(format!(
+            "{} open ({})",
+            plural(incidents.len(), "incident", "incidents"),
+            named.join(", ")
+        ));
+    }
     for h in hosts {
         let why = h
             .change
@@ -297,9 +309,35 @@ mod tests {
     use CellState::*;
 
     fn sentence(hosts: &[HostLine], regions: &[String], version: Option<i64>) -> String {
-        let (text, healthy) = summary(hosts, regions, version);
+        let (text, healthy) = summary(hosts, regions, &[], version);
         assert_eq!(healthy, text.starts_with("All "), "{text}");
         text
+    }
+
+    #[test]
+    fn open_incidents_come_first_with_their_scopes() {
+        let hosts = [line("cdn.shop.test", [Ok; 3])];
+        let open = [
+            (
+                3,
+                FaultScope::Vendor {
+                    vendor: "alpha".into(),
+                },
+            ),
+            (
+                5,
+                FaultScope::Edge {
+                    region: "cn-east".into(),
+                    edge: "127.21.1.1".parse().unwrap(),
+                },
+            ),
+        ];
+        let (text, healthy) = summary(&hosts, &regions(), &open, Some(7));
+        assert!(!healthy);
+        assert_eq!(
+            text,
+            "2 incidents open (#3 vendor alpha in every region, #5 edge 127.21.1.1 (cn-east)); serving version 7."
+        );
     }
 
     #[test]

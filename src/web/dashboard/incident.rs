@@ -1,7 +1,8 @@
 //! `GET /events/incident?host=&since=&until=`: a plain-text incident report on-call can paste to
 //! customers: what failed (classes, phases, hosts, regions), where, when (first failure,
 //! detection, switch, recovery) and what was switched, from the events and the probe results of
-//! the window. The text is made by a pure function (`incident/text.rs`).
+//! the window. The text is made by a pure function (`incident/text.rs`). The same report is made
+//! per incident (`of_incident`): its hosts over its time, from the events linked to it.
 
 mod text;
 
@@ -49,6 +50,50 @@ pub(super) async fn report(
     let now = Now::of(&state);
     let host = host_param(&params, &now, &state.store).await?;
     let (since, until) = param::window(&params, now.at, DEFAULT_SPAN_MS)?;
+    let mut events = state
+        .store
+        .events(host.as_deref(), since, until, MAX_EVENTS)
+        .await?;
+    events.reverse();
+    let incident = gather(&state.store, &now, host, (since, until), events).await?;
+    Ok(plain(text::render(&incident)))
+}
+
+/// The report of one incident: its host (when it touched one) over its time, with its own events.
+pub(super) async fn of_incident(
+    store: &Store,
+    now: &Now,
+    incident: &crate::incident::Incident,
+) -> Result<String, PageError> {
+    let host = match incident.hosts.iter().collect::<Vec<_>>().as_slice() {
+        [one] => Some(one.to_string()),
+        _ => None,
+    };
+    let interval = now.config.probe.interval().as_millis() as i64;
+    let since = incident.opened_at.timestamp_millis() - 2 * interval;
+    let until = incident
+        .resolved_at
+        .map_or(now.ms(), |t| t.timestamp_millis() + interval)
+        .min(now.ms())
+        .max(since + 1);
+    let events = store.incident_events(incident.id, MAX_EVENTS).await?;
+    let report = gather(store, now, host, (since, until), events).await?;
+    Ok(text::render(&report))
+}
+
+/// A plain-text answer.
+pub(super) fn plain(text: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+}
+
+/// Everything a report of `host` (or every host) over `[since, until)` is made of, with `events`.
+async fn gather(
+    store: &Store,
+    now: &Now,
+    host: Option<String>,
+    (since, until): (i64, i64),
+    events: Vec<(Event, Option<i64>)>,
+) -> Result<Incident, PageError> {
     let minutes_kept_from =
         now.ms() - now.config.store.minute_rollup_retention().as_millis() as i64;
     let table = if since >= minutes_kept_from {
@@ -56,15 +101,11 @@ pub(super) async fn report(
     } else {
         Table::Hour
     };
-    let ((periods, totals), mut events, phases) = tokio::try_join!(
-        failures(&state.store, host.as_deref(), table, (since, until)),
-        state
-            .store
-            .events(host.as_deref(), since, until, MAX_EVENTS),
-        state.store.failure_phases(host.as_deref(), since, until),
+    let ((periods, totals), phases) = tokio::try_join!(
+        failures(store, host.as_deref(), table, (since, until)),
+        store.failure_phases(host.as_deref(), since, until),
     )?;
-    events.reverse();
-    let incident = Incident {
+    Ok(Incident {
         phases,
         host,
         since_ms: since,
@@ -83,12 +124,7 @@ pub(super) async fn report(
             .iter()
             .map(|h| (h.domain.clone(), h.vendor.clone()))
             .collect(),
-    };
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        text::render(&incident),
-    )
-        .into_response())
+    })
 }
 
 /// The window's failure periods from `table`'s rollups, then the raw rows not rolled up yet, with

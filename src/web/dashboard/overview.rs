@@ -108,7 +108,8 @@ pub(super) async fn page(
         })
         .unzip();
     let version = published.as_ref().map(|p| p.version);
-    let (summary, healthy) = board::summary(&lines, &regions, version);
+    let incidents = state.incidents.open();
+    let (summary, healthy) = board::summary(&lines, &regions, &incidents, version);
     Ok(OverviewPage {
         healthy,
         summary,

@@ -31,6 +31,7 @@ fn event(sec: i64, host: &str, new: Option<bool>, reason: Reason, detail: &str) 
         detail: detail.into(),
         evidence: [("cn-east".to_string(), RegionCounts::default())].into(),
         samples: vec![],
+        incident: None,
     }
 }
 

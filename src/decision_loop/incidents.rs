@@ -1,0 +1,115 @@
+//! The decision loop's incidents: the tracker read back from the store at the first round, each
+//! round's diagnoses and events applied to it (the events then name their incident), the changed
+//! incidents saved (kept until a save succeeds, so a failed write loses no resolution), and the
+//! board the pages and `/metrics` read.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::engine::policy::span;
+use crate::engine::{Evaluation, Round};
+use crate::incident::{Board, Context, Observed, Tracker};
+use crate::store::Store;
+
+/// The incidents as the decision loop keeps them.
+pub(super) struct Incidents {
+    /// `None` until read back from the store (a failed read is tried again next round: numbering
+    /// from scratch could hand out a number already used).
+    tracker: Option<Tracker>,
+    /// Changed incidents not saved yet.
+    unsaved: BTreeSet<i64>,
+    board: Arc<Board>,
+}
+
+impl Incidents {
+    pub(super) fn new(board: Arc<Board>) -> Incidents {
+        Incidents {
+            tracker: None,
+            unsaved: BTreeSet::new(),
+            board,
+        }
+    }
+
+    /// Applies the round to the incidents and links `evaluation`'s events to theirs; saves what
+    /// changed. `None` while the incidents cannot be read back.
+    pub(super) async fn observe(
+        &mut self,
+        config: &Config,
+        round: &Round,
+        evaluation: &mut Evaluation,
+        store: &Store,
+        now: DateTime<Utc>,
+    ) -> Option<Observed> {
+        let cx = context(config, round, now);
+        if self.tracker.is_none() {
+            match store
+                .kept_incidents((now - cx.reopen_within).timestamp_millis())
+                .await
+            {
+                Ok((kept, next)) => self.tracker = Some(Tracker::new(kept, next)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the incidents failed; trying again next round");
+                    return None;
+                }
+            }
+        }
+        let tracker = self.tracker.as_mut()?;
+        let observed = tracker.observe(&evaluation.diagnoses, &evaluation.events, cx);
+        for (event, link) in evaluation.events.iter_mut().zip(&observed.links) {
+            event.incident = *link;
+        }
+        self.unsaved.extend(observed.changed.iter().copied());
+        self.save(store).await;
+        Some(observed)
+    }
+
+    /// Records the version the round's decisions published on their incidents.
+    pub(super) async fn published(
+        &mut self,
+        observed: &Observed,
+        version: i64,
+        store: &Store,
+        now: DateTime<Utc>,
+    ) {
+        if let Some(tracker) = self.tracker.as_mut() {
+            tracker.published(observed, version, now);
+            self.unsaved.extend(observed.changed.iter().copied());
+            self.save(store).await;
+        }
+    }
+
+    /// Saves the unsaved incidents the tracker still holds, and shows the open ones.
+    async fn save(&mut self, store: &Store) {
+        let Some(tracker) = &self.tracker else {
+            return;
+        };
+        let changed: Vec<_> = self
+            .unsaved
+            .iter()
+            .filter_map(|id| tracker.get(*id))
+            .collect();
+        match store.save_incidents(&changed).await {
+            Ok(()) => self.unsaved.clear(),
+            Err(e) => {
+                tracing::warn!(error = %e, "saving the incidents failed; trying again next round")
+            }
+        }
+        self.board.show(tracker);
+    }
+}
+
+/// The round's context: the engine's rise rounds and quorum; a scope failing again within the
+/// longest hold (the article's reviveProbeInterval) after its incident resolved reopens it.
+fn context(config: &Config, round: &Round, now: DateTime<Utc>) -> Context {
+    let policy = &config.engine;
+    let valid = round.regions.iter().filter(|r| r.control_ok).count();
+    Context {
+        now,
+        rise_rounds: policy.rise_rounds,
+        quorum: policy.quorum(valid),
+        reopen_within: span(std::time::Duration::from_millis(policy.hold_cap_ms)),
+    }
+}
