@@ -282,7 +282,11 @@ fn a_freeze_is_a_refusal_on_every_open_incident_once() {
         reason: Reason::Freeze,
         ..flip(0, "x", false, Reason::Freeze)
     };
-    tr.observe(std::slice::from_ref(&d), std::slice::from_ref(&freeze), cx(0));
+    tr.observe(
+        std::slice::from_ref(&d),
+        std::slice::from_ref(&freeze),
+        cx(0),
+    );
     tr.observe(&[d], &[freeze], cx(10));
     let refusals = tr.get(1).unwrap().decisions.clone();
     let freeze = Decision::Refused {

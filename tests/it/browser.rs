@@ -29,6 +29,17 @@ const PAGES: &[(&str, &str, &str)] = &[
         "body",
     ),
     ("/config", "cdn.shop.test: enabled → disabled", "#versions"),
+    (
+        "/incidents",
+        "vendor alpha in every region",
+        "table.incidents.open",
+    ),
+    (
+        "/incidents/1",
+        "cdn.shop.test disabled (vendor_wide)",
+        "ol.timeline",
+    ),
+    ("/incidents/1", "http_status", "pre.report"),
 ];
 
 /// The fault the pages are looked at under: every alpha edge answers 502.

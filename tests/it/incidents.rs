@@ -287,3 +287,122 @@ async fn a_kill_9_neither_duplicates_an_incident_nor_loses_its_resolution() {
     s.wait_exit(Duration::from_secs(10));
     lab.shutdown().await;
 }
+
+/// The one incident a lab fault makes after a few rounds, and the document then.
+async fn sole_incident(e: &TestApp, faults: &[&str]) -> (Value, Value) {
+    e.wait_doc(SETTLE, "the cold-start document", all_enabled)
+        .await;
+    for f in faults {
+        e.fault(f).await;
+    }
+    open_incidents(e).await;
+    e.rounds(3).await;
+    let all = incidents(e, "").await;
+    assert_eq!(all.len(), 1, "one fault, one incident: {all:#?}");
+    (all[0].clone(), e.document().await.unwrap())
+}
+
+fn refused(incident: &Value, refusal: &str) -> bool {
+    incident["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["decision"] == "refused" && d["refusal"] == refusal)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failing_edge_is_one_incident_of_that_edge_and_flips_nothing() {
+    let e = TestApp::stepped().await;
+    let (i, doc) = sole_incident(
+        &e,
+        &[r#"{"kind":"http_status","status":502,"edge":"127.21.1.1"}"#],
+    )
+    .await;
+    assert_eq!(
+        i["scope"],
+        json!({"kind": "edge", "region": "cn-east", "edge": "127.21.1.1"})
+    );
+    assert_eq!(i["edges"], json!(["127.21.1.1"]));
+    assert!(refused(&i, "below_quorum"), "{i:#}");
+    assert!(all_enabled(&doc));
+    e.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_broken_resolver_is_one_incident_of_that_resolver() {
+    let e = TestApp::stepped_with(|c| c.probe.timeouts.dns_ms = 200).await;
+    let (i, doc) = sole_incident(
+        &e,
+        &[r#"{"kind":"dns_servfail","region":"cn-east","resolver":"isp"}"#],
+    )
+    .await;
+    assert_eq!(
+        i["scope"],
+        json!({"kind": "resolver", "region": "cn-east", "resolver": "isp"}),
+        "{i:#}"
+    );
+    assert_eq!(i["resolvers"], json!([["cn-east", "isp"]]));
+    assert_eq!(i["classes"][0]["outcome"], "dns_servfail");
+    assert!(all_enabled(&doc));
+    e.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_failing_on_every_vendor_is_one_origin_incident_and_flips_nothing() {
+    let e = TestApp::stepped_with(with_product_path).await;
+    let (i, doc) = sole_incident(
+        &e,
+        &[r#"{"kind":"http_status","status":502,"path_prefix":"/image"}"#],
+    )
+    .await;
+    assert_eq!(i["scope"]["kind"], "origin", "{i:#}");
+    assert!(
+        i["scope"]["path"].as_str().unwrap().starts_with("/image"),
+        "{i:#}"
+    );
+    assert!(refused(&i, "origin"), "{i:#}");
+    assert!(all_enabled(&doc), "no host would help");
+    e.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regions_probe_network_down_is_one_incident_against_our_network_not_the_cdn() {
+    let e = TestApp::stepped_with(|c| c.probe.timeouts.dns_ms = 100).await;
+    let (i, doc) = sole_incident(
+        &e,
+        &[
+            r#"{"kind":"refuse","region":"cn-east"}"#,
+            r#"{"kind":"dns_timeout","region":"cn-east"}"#,
+        ],
+    )
+    .await;
+    assert_eq!(
+        i["scope"],
+        json!({"kind": "probe_network", "region": "cn-east"}),
+        "no incident against the CDN: {i:#}"
+    );
+    assert!(refused(&i, "probe_network"), "{i:#}");
+    assert!(all_enabled(&doc));
+    e.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_edge_is_one_incident_not_one_per_flap() {
+    let e = TestApp::stepped().await;
+    e.wait_doc(SETTLE, "the cold-start document", all_enabled)
+        .await;
+    for _ in 0..4 {
+        e.fault(r#"{"kind":"http_status","status":502,"edge":"127.21.1.1"}"#)
+            .await;
+        e.rounds(2).await;
+        e.clear_faults().await;
+        // Longer than rise_rounds clean rounds: each flap resolves before the next.
+        e.rounds(4).await;
+    }
+    let all = incidents(&e, "").await;
+    assert_eq!(all.len(), 1, "one flapping edge, one incident: {all:#?}");
+    let timeline = all[0]["timeline"].as_array().unwrap();
+    let reopened = timeline.iter().filter(|t| t["kind"] == "reopened").count();
+    assert_eq!(reopened, 3, "{timeline:#?}");
+    e.stop().await;
+}
