@@ -14,6 +14,7 @@
 //! | [`scheduler`] | series spread over the interval, keep their rhythm, never overlap, stay bounded |
 //! | [`decisions_hold`] | overrides work frozen, the engine's memory outlives a restart, the document never lapses, keys rotate |
 //! | [`diagnosis`] | each lab fault named once, by the smallest scope that explains it |
+//! | [`merge_rollback`] | a broken merged prefix rolled back while its original serves, its vendor left when not, nothing flipped when it fails everywhere |
 //! | [`failover`] | outages move clients by the published list; regions, fail-open, restarts |
 //! | [`api`] | the host-list API: caching, signatures, long polls, overrides, agents, 4xx errors |
 //! | [`public_face`] | the HTTP edge: slow and idle clients closed, caps held, two listeners, Host and metrics gates |
@@ -48,6 +49,7 @@ mod failure_classes;
 mod guards;
 mod hostile_peers;
 mod lab_cli;
+mod merge_rollback;
 mod metrics;
 mod phase_timing;
 mod public_face;
