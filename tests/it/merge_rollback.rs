@@ -15,6 +15,8 @@ use crate::harness::*;
 const SETTLE: Duration = Duration::from_secs(20);
 /// The article's incident: alpha's copies under `/image` are wrong.
 const ALPHA_IMAGE: &str = r#"{"kind":"wrong_content","vendor":"alpha","path_prefix":"/image"}"#;
+/// Every vendor's copies under `/image` are wrong (the unified origin's mirror copy).
+const EVERY_IMAGE: &str = r#"{"kind":"wrong_content","path_prefix":"/image"}"#;
 /// The original domain `image.shop.test` (on the lab's `origin` servers) fails too.
 const ORIGINAL_DOWN: &str = r#"{"kind":"http_status","status":502,"host":"image.shop.test"}"#;
 
@@ -100,10 +102,10 @@ async fn a_prefix_broken_on_one_vendor_and_on_its_original_disables_that_vendors
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_prefix_broken_everywhere_original_included_is_an_origin_fault_and_nothing_flips() {
+async fn a_prefix_broken_everywhere_original_included_flips_nothing_and_is_rolled_back_once_the_original_serves()
+ {
     let e = started(|_| {}).await;
-    e.fault(r#"{"kind":"wrong_content","path_prefix":"/image"}"#)
-        .await;
+    e.fault(EVERY_IMAGE).await;
     e.fault(ORIGINAL_DOWN).await;
     e.wait_event(SETTLE, "origin_fault").await;
     e.rounds(8).await;
@@ -116,6 +118,14 @@ async fn a_prefix_broken_everywhere_original_included_is_an_origin_fault_and_not
         "{:?}",
         reasons(&events)
     );
+    // The article's own case: the unified copy is bad on every vendor while the original serves
+    // — rolled back, since the original domain's probes say it serves.
+    e.clear_faults().await;
+    e.fault(EVERY_IMAGE).await;
+    e.wait_doc(SETTLE, "the /image merge rolled back", |d| {
+        merge_rate(d, "/image") == 0.0
+    })
+    .await;
     e.stop().await;
 }
 
