@@ -174,7 +174,7 @@ impl Event {
         detail: String,
         a: &Analysis,
     ) -> Event {
-        let under = |path: &str| crate::config::original_path(path, prefix).is_some();
+        let under = |path: &str| super::diagnosis::prefix_of(path) == prefix;
         let mut evidence = BTreeMap::new();
         for (_, counts) in a.path_counts.iter().filter(|(p, _)| under(p)) {
             add_counts(&mut evidence, counts);
