@@ -8,7 +8,7 @@
 //! parses them again. Defaults are named constants with their unit in the name.
 //!
 //! Layout: `settings` (the tunable sections and their defaults), `hosts` (what is probed),
-//! `regions` (from where), `http` (the HTTP server's edge), `load` + `locate` (text to config, problems placed), `validate` (what
+//! `origins` (the merged prefixes' original domains, probed too), `regions` (from where), `http` (the HTTP server's edge), `load` + `locate` (text to config, problems placed), `validate` (what
 //! types cannot catch), `findings` (the problems a parse collects), `problem` (how they are
 //! reported), `summary` (what `check-config` prints), `bounds` (the range of every number).
 //! Dependencies go one way: `load` → `validate` → `hosts`/`regions`/`bounds` → `findings` →
@@ -21,6 +21,7 @@ mod http;
 mod live;
 mod load;
 mod locate;
+mod origins;
 mod problem;
 mod regions;
 mod settings;
@@ -35,6 +36,7 @@ pub use hosts::{ContentCheck, Host, MergedHost, Method, ProbePath, Scheme, Vendo
 pub use http::*;
 pub use live::LiveConfig;
 pub use locate::FieldPath;
+pub use origins::original_path;
 pub use problem::{ConfigError, Problem};
 pub use regions::{ClientSubnet, DohUrl, Region, ResolverConfig, Transport, ValueError};
 pub use settings::*;

@@ -21,7 +21,8 @@ use crate::clock::Clock;
 use crate::config::{Config, LiveConfig};
 use crate::engine::policy::span;
 use crate::engine::{
-    Engine, Evaluation, HostInfo, Memory, Observation, Override, Reason, RegionRound, Round,
+    Engine, Evaluation, HostInfo, Memory, MergeInfo, Observation, Override, Reason, RegionRound,
+    Round,
 };
 use crate::incident::Board;
 use crate::publish::{Content, PublishError, PublishReason, Published, Publisher};
@@ -37,7 +38,15 @@ fn engine_for(config: &Config, now: DateTime<Utc>) -> Engine {
             vendor: h.vendor.clone(),
         })
         .collect();
-    Engine::new(config.engine.clone(), hosts, now)
+    let merges = config
+        .merged_hosts
+        .iter()
+        .map(|m| MergeInfo {
+            host: m.host.clone(),
+            prefix: m.path_prefix.clone(),
+        })
+        .collect();
+    Engine::new(config.engine.clone(), hosts, now).with_merges(merges)
 }
 
 /// A kept engine memory is fresh — its rounds still count as "the last rounds" — when it was saved
@@ -70,7 +79,7 @@ impl DecisionLoop {
     ) -> DecisionLoop {
         let mut engine = engine_for(config, now);
         if let Some(cur) = publisher.current() {
-            engine.restore(&enabled_in(&cur));
+            restore_from(&mut engine, config, &cur);
         }
         DecisionLoop {
             engine,
@@ -151,7 +160,7 @@ impl DecisionLoop {
         if let Some((memory, fresh)) = memory {
             self.engine.recall(memory, fresh);
             if let Some(cur) = publisher.current() {
-                self.engine.restore(&enabled_in(&cur));
+                restore_from(&mut self.engine, config, &cur);
             }
         }
     }
@@ -216,11 +225,13 @@ async fn publish(
     }
     let content = Content::new(config, |h| {
         evaluation.hosts.get(h).is_some_and(|d| !d.enabled)
-    });
+    })
+    .with_rollbacks(&evaluation.rolled_back);
+    let merge_event = |r: Reason| matches!(r, Reason::MergeRollback | Reason::MergeRestore);
     let reason = evaluation
         .events
         .iter()
-        .find(|e| e.new_enabled.is_some())
+        .find(|e| e.new_enabled.is_some() || merge_event(e.reason))
         .map_or(PublishReason::Config, |e| PublishReason::of(e.reason));
     let published = publisher
         .publish(&content, reason, &evaluation.events, now)
@@ -248,6 +259,15 @@ fn log_events(evaluation: &Evaluation) {
             "{}",
             e.detail
         );
+    }
+}
+
+/// Starts `engine` from a published version: its hosts' flags and its rolled-back merges (the
+/// document is what clients saw).
+fn restore_from(engine: &mut Engine, config: &Config, version: &Published) {
+    engine.restore(&enabled_in(version));
+    if let Some(content) = &version.content {
+        engine.restore_rollbacks(&content.rollbacks(config));
     }
 }
 

@@ -15,7 +15,7 @@
 //! Layout: `policy` the thresholds; `evidence` what a round says; `history` what the engine
 //! remembers per host and region; `guards` the quorum rule, freeze, vendor-wide and fail-open;
 //! `rise` holds and coming back; `overrides` what operators force; `step` each host's outcome
-//! committed; `memory` the state that decides the next flip, as data to keep across a restart; `diagnosis` the smallest scopes that explain a round's failures; `notice` the events
+//! committed; `memory` the state that decides the next flip, as data to keep across a restart; `diagnosis` the smallest scopes that explain a round's failures; `merge` what a broken merged path prefix makes it do (roll back, leave a vendor, raise); `notice` the events
 //! raised when a diagnosed scope begins; `event` what is said about it all, with
 //! the failed results it carries (`sample`). Dependencies between them go one way (a test in
 //! `import_cycles.rs` keeps it so): `step` → `guards` → `overrides`, `event` → `diagnosis` → `evidence` → `sample`.
@@ -26,6 +26,7 @@ mod evidence;
 mod guards;
 mod history;
 mod memory;
+mod merge;
 mod notice;
 mod overrides;
 pub mod policy;
@@ -42,11 +43,14 @@ pub use diagnosis::{ClassCount, Diagnosis, FaultScope};
 pub use event::{Event, Reason};
 pub use evidence::{Observation, RegionCounts, RegionRound, Round, RoundVerdict};
 pub use memory::Memory;
+pub use merge::{MergeInfo, MergeMemory};
 pub use overrides::{Override, OverrideKind};
+pub use policy::PathFault;
 pub use policy::Policy;
 pub use sample::{Sample, SampleParseError};
 
 use history::HostState;
+use merge::MergeState;
 
 /// A host the engine decides about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +84,8 @@ pub struct Evaluation {
     pub events: Vec<Event>,
     /// The smallest scopes that explain this round's failures.
     pub diagnoses: Vec<Diagnosis>,
+    /// The merged path prefixes whose merge is rolled back: published with rate 0.
+    pub rolled_back: BTreeSet<String>,
 }
 
 /// The engine: its policy and its memory of past rounds.
@@ -91,6 +97,8 @@ pub struct Engine {
     frozen: bool,
     /// The scopes diagnosed in the last round (an event is raised when one begins).
     diagnosed: BTreeSet<FaultScope>,
+    /// The merged path prefixes and what the engine knows of each.
+    merges: Vec<MergeState>,
 }
 
 impl Engine {
@@ -102,7 +110,21 @@ impl Engine {
             warmed_up: false,
             frozen: false,
             diagnosed: BTreeSet::new(),
+            merges: Vec::new(),
         }
+    }
+
+    /// The same engine deciding about these merged path prefixes too (README: "A broken path
+    /// prefix").
+    pub fn with_merges(mut self, merges: Vec<MergeInfo>) -> Engine {
+        self.merges = merges
+            .into_iter()
+            .map(|info| MergeState {
+                info,
+                m: MergeMemory::default(),
+            })
+            .collect();
+        self
     }
 
     /// Starts from a known state (the last published document) instead of all-enabled. A host
@@ -150,6 +172,7 @@ impl Engine {
         self.release_cleared(overrides, &a, quorum, now, &mut events);
         let mut disable = self.quorum_disables(&a, quorum);
         self.widen_vendor_wide(&mut disable, &a, quorum);
+        self.decide_merges(&diagnoses, &a, now, &mut disable, &mut events);
         self.extend_holds(&a, now);
         let rise = self.rise_candidates(&a, quorum, now);
         self.apply(&disable, &rise, overrides, &a, now, &mut events);
@@ -186,6 +209,7 @@ impl Engine {
             publishable,
             events,
             diagnoses,
+            rolled_back: self.rolled_back(),
         }
     }
 }

@@ -5,6 +5,8 @@
 //! Addresses (all in 127.0.0.0/8, so no setup is needed on Linux):
 //! - resolver `isp` / `public` of region R: 127.53.R.1 / 127.53.R.2, UDP and TCP on the DNS port;
 //! - edges of vendor V in region R: 127.V.R.1 and 127.V.R.2 (alpha V=21, beta V=22) on the edge port;
+//!   the original domains of the merged prefixes (`image.shop.test` …, before the merge) are served
+//!   by vendor `origin`, V=23, each object at the path it has under its prefix on the unified hosts;
 //!   127.V.R.9 is a retired edge where nothing listens (what a `stale_dns` fault answers with);
 //! - control target of region R: 127.99.R.1 on the edge port (plain TCP).
 //!
@@ -34,7 +36,9 @@ use tokio_util::task::TaskTracker;
 pub use ca::{CertVariant, LabCa};
 pub use fault::{Fault, FaultKind, FaultSpec, Faults};
 pub use objects::object;
-pub use topology::{HOSTS, MERGED, Owner, PROBE_PATHS, REGIONS, RESOLVERS, Topology, VENDORS};
+pub use topology::{
+    HOSTS, MERGED, ORIGIN, Owner, PROBE_PATHS, REGIONS, RESOLVERS, Topology, VENDORS,
+};
 
 /// Why the lab could not start.
 #[derive(Debug, thiserror::Error)]

@@ -189,11 +189,22 @@ fn by_series(results: &[EdgeResult]) -> HashMap<SeriesKey, Vec<EdgeResult>> {
     out
 }
 
-/// Whether the config in force probes `key`'s series.
+/// Whether the config in force probes `key`'s series (a host's, or a merged prefix's original
+/// domain's: [`Config::origin_hosts`]).
 fn is_configured(config: &Config, key: &SeriesKey) -> bool {
+    let original = |prefix: &str| {
+        let paths = config.hosts.iter().flat_map(|h| &h.paths);
+        paths
+            .filter_map(|p| crate::config::original_path(&p.path, prefix))
+            .any(|bare| bare == key.path)
+    };
     let path_ok = config
         .host(&key.host)
-        .is_some_and(|h| h.paths.iter().any(|p| p.path == key.path));
+        .is_some_and(|h| h.paths.iter().any(|p| p.path == key.path))
+        || config
+            .merged_hosts
+            .iter()
+            .any(|m| m.host == key.host && original(&m.path_prefix));
     let resolver_ok = config
         .regions
         .iter()

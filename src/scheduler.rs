@@ -105,39 +105,45 @@ pub struct Scheduler {
     control_timeout: Duration,
 }
 
-/// Every series of a config, in config order.
+/// Every series of a config, in config order, then the merged prefixes' original domains
+/// ([`Config::origin_hosts`]).
 pub fn series_of(config: &Config) -> Vec<SeriesSpec> {
-    let hosts: HashMap<&str, Arc<Host>> = config
+    let regions: Vec<Arc<Region>> = config.regions.iter().cloned().map(Arc::new).collect();
+    let origins = config.origin_hosts();
+    config
         .hosts
         .iter()
-        .map(|h| {
-            let bare = Host {
-                paths: Vec::new(),
-                ..h.clone()
-            };
-            (h.domain.as_str(), Arc::new(bare))
-        })
-        .collect();
-    let regions: HashMap<&str, Arc<Region>> = config
-        .regions
-        .iter()
-        .map(|r| (r.name.as_str(), Arc::new(r.clone())))
-        .collect();
-    config
-        .series()
-        .map(|s| SeriesSpec {
-            key: SeriesKey {
-                host: s.host.domain.clone(),
-                path: s.path.path.clone(),
-                region: s.region.name.clone(),
-                resolver: s.resolver.name.clone(),
-            },
-            host: hosts[s.host.domain.as_str()].clone(),
-            path: s.path.clone(),
-            region: regions[s.region.name.as_str()].clone(),
-            resolver: s.resolver.clone(),
-        })
+        .chain(&origins)
+        .flat_map(|h| host_series(h, &regions))
         .collect()
+}
+
+/// Each path of `host` from each region through each of its resolvers.
+fn host_series(host: &Host, regions: &[Arc<Region>]) -> Vec<SeriesSpec> {
+    let bare = Arc::new(Host {
+        paths: Vec::new(),
+        ..host.clone()
+    });
+    let mut out = Vec::new();
+    for path in &host.paths {
+        for region in regions {
+            for resolver in &region.resolvers {
+                out.push(SeriesSpec {
+                    key: SeriesKey {
+                        host: host.domain.clone(),
+                        path: path.path.clone(),
+                        region: region.name.clone(),
+                        resolver: resolver.name.clone(),
+                    },
+                    host: bare.clone(),
+                    path: path.clone(),
+                    region: region.clone(),
+                    resolver: resolver.clone(),
+                });
+            }
+        }
+    }
+    out
 }
 
 impl Scheduler {

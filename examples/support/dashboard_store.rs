@@ -72,6 +72,7 @@ pub(crate) fn config() -> Config {
             host: "image.shop.test".into(),
             path_prefix: "/image".into(),
             rate: 1.0,
+            vendor: None,
         }],
         regions: (0..REGIONS)
             .map(|r| Region {

@@ -281,4 +281,9 @@ pub struct MergedHost {
     /// Rollout rate 0..1.
     #[serde(default = "one")]
     pub rate: f64,
+    /// The vendor whose trust (CA file, system roots) the original domain's probes use; default
+    /// the vendor of the first host probing a path under the prefix. The original domain is
+    /// probed with that host's scheme and port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
 }

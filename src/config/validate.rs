@@ -12,7 +12,7 @@ use super::findings::Findings;
 use super::hosts::{Host, PathDoc, ProbePath};
 use super::locate::FieldPath;
 use super::regions::{Region, RegionDoc};
-use super::{ClientSettings, Config, DashboardSettings, MergedHost, ProbeSettings, StoreSettings};
+use super::{ClientSettings, Config, DashboardSettings, ProbeSettings, StoreSettings};
 
 /// The file's sections as deserialized: hosts and regions still as written (their values are
 /// parsed by validation), every other section already in `config`.
@@ -35,7 +35,7 @@ pub(super) fn validate(doc: Document) -> (Config, Findings) {
     check_client(&config.client, &mut out);
     check_vendors(&config, &mut out);
     let hosts = parse_hosts(&config, hosts, &mut out);
-    check_merged(&config.merged_hosts, &mut out);
+    check_merged(&config, &mut out);
     let regions = parse_regions(regions, &mut out);
     check_store(&config.store, &mut out);
     check_engine(&config.engine, &mut out);
@@ -223,10 +223,13 @@ fn check_host(config: &Config, h: &Host<PathDoc>, at: &FieldPath, twice: bool, o
     }
 }
 
-fn check_merged(merged: &[MergedHost], out: &mut Findings) {
+fn check_merged(config: &Config, out: &mut Findings) {
     let mut seen = HashSet::new();
-    for (i, m) in merged.iter().enumerate() {
+    for (i, m) in config.merged_hosts.iter().enumerate() {
         let at = FieldPath::root().key("merged_hosts").index(i);
+        if let Some(v) = m.vendor.as_deref().filter(|v| config.vendor(v).is_none()) {
+            out.push((at.key("vendor"), format!("no vendor `{v}` in [[vendors]]")));
+        }
         if let Err(why) = check_domain(&m.host) {
             out.push((at.key("host"), why));
         }

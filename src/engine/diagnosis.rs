@@ -16,7 +16,7 @@ use super::evidence::RegionCounts;
 use super::sample::Sample;
 use crate::model::{Outcome, Phase};
 
-pub(super) use attribute::diagnose;
+pub(super) use attribute::{diagnose, prefix_of};
 
 /// Where a fault lies: the smallest part of the CDN (or of our own probing) that explains what
 /// fails. Closed; an agent that is down will join it with the agents issue.

@@ -41,6 +41,15 @@ pub enum Reason {
     ProbeNetwork,
     /// Not enough evidence yet since start.
     ColdStart,
+    /// A merged path prefix fails on the unified hosts while its original domain serves: its
+    /// merge is rolled back (published with rate 0).
+    MergeRollback,
+    /// A rolled-back prefix is healthy on the unified hosts again, hold elapsed: its configured
+    /// rate is published again.
+    MergeRestore,
+    /// A merged path prefix fails on this vendor's hosts and its original domain fails too: the
+    /// vendor's hosts are left for the vendor that serves it.
+    PrefixVendor,
 }
 
 impl Reason {
@@ -58,6 +67,9 @@ impl Reason {
             Reason::Degraded => "degraded",
             Reason::ProbeNetwork => "probe_network",
             Reason::ColdStart => "cold_start",
+            Reason::MergeRollback => "merge_rollback",
+            Reason::MergeRestore => "merge_restore",
+            Reason::PrefixVendor => "prefix_vendor",
         }
     }
 }
@@ -127,12 +139,7 @@ impl Event {
     ) -> Event {
         let mut evidence = BTreeMap::new();
         for counts in a.host_counts.values() {
-            for (region, c) in counts {
-                let e: &mut RegionCounts = evidence.entry(region.clone()).or_default();
-                e.ok += c.ok;
-                e.failed += c.failed;
-                e.invalid |= c.invalid;
-            }
+            add_counts(&mut evidence, counts);
         }
         Event {
             evidence,
@@ -161,6 +168,27 @@ impl Event {
         }
     }
 
+    /// An event about a merged path prefix (its merge rolled back or restored), with the
+    /// evidence of its paths summed per region and their samples; about no host.
+    pub(super) fn about_prefix(
+        now: DateTime<Utc>,
+        prefix: &str,
+        reason: Reason,
+        detail: String,
+        a: &Analysis,
+    ) -> Event {
+        let under = |path: &str| super::diagnosis::prefix_of(path) == prefix;
+        let mut evidence = BTreeMap::new();
+        for (_, counts) in a.path_counts.iter().filter(|(p, _)| under(p)) {
+            add_counts(&mut evidence, counts);
+        }
+        Event {
+            evidence,
+            samples: first_samples(a, |s| under(&s.path)),
+            ..Event::bare(now, reason, detail)
+        }
+    }
+
     /// The same event, as the change of its host's enabled flag from `old` to `new`.
     pub(super) fn flipping(self, old: bool, new: bool) -> Event {
         Event {
@@ -182,6 +210,19 @@ impl Event {
             samples: Vec::new(),
             incident: None,
         }
+    }
+}
+
+/// Adds `counts` into `evidence`, region by region.
+fn add_counts(
+    evidence: &mut BTreeMap<String, RegionCounts>,
+    counts: &BTreeMap<String, RegionCounts>,
+) {
+    for (region, c) in counts {
+        let e = evidence.entry(region.clone()).or_default();
+        e.ok += c.ok;
+        e.failed += c.failed;
+        e.invalid |= c.invalid;
     }
 }
 

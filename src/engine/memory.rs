@@ -3,6 +3,8 @@
 //! new one, so a restart or a config change does not forget a running hold. Data only: the caller
 //! stores it (`store::engine_state`) and says whether it is still fresh.
 //!
+//! Each merged prefix's state (a rollback, the vendors it holds out, its hold) is kept too.
+//!
 //! Left out on purpose: the scopes diagnosed last round (they only keep an event from being
 //! raised twice; forgetting them raises it once more) and whether the engine was frozen (the next
 //! round says so again).
@@ -13,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::history::{HostState, RegionHistory};
-use super::{Engine, Reason};
+use super::{Engine, MergeMemory, Reason};
 
 /// What the engine remembers, by host domain.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -22,6 +24,10 @@ pub struct Memory {
     pub hosts: BTreeMap<String, HostMemory>,
     /// Whether the engine had had a full round in enough regions.
     pub warmed_up: bool,
+    /// Each merged path prefix's memory (a rollback, the vendors it holds out), by prefix; kept
+    /// whether fresh or not, so a restart does not undo a rollback.
+    #[serde(default)]
+    pub merges: BTreeMap<String, MergeMemory>,
 }
 
 /// One host's memory.
@@ -88,6 +94,11 @@ impl Engine {
                 .map(|h| (h.info.host.clone(), HostMemory::of(h)))
                 .collect(),
             warmed_up: self.warmed_up,
+            merges: self
+                .merges
+                .iter()
+                .map(|s| (s.info.prefix.clone(), s.m.clone()))
+                .collect(),
         }
     }
 
@@ -105,5 +116,14 @@ impl Engine {
             }
         }
         self.warmed_up = fresh && memory.warmed_up;
+        let mut merges = memory.merges;
+        for s in &mut self.merges {
+            if let Some(mut m) = merges.remove(&s.info.prefix) {
+                if !fresh {
+                    (m.failing, m.healthy) = (0, 0);
+                }
+                s.m = m;
+            }
+        }
     }
 }

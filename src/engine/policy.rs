@@ -25,6 +25,36 @@ pub const DEFAULT_HOLD_CAP: Duration = Duration::from_secs(600);
 /// Default [`Policy::hold_decay_ms`]: 600 s.
 pub const DEFAULT_HOLD_DECAY: Duration = Duration::from_secs(600);
 
+/// What the engine does about a merged path prefix that fails on the unified hosts (README:
+/// "A broken path prefix"; the article, section 6). Default [`PathFault::LeastTraffic`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathFault {
+    /// The move that shifts the least traffic and makes the prefix load again: the merge rolled
+    /// back when its original domain serves, else the failing vendor's hosts left when another
+    /// vendor serves the prefix, else only raised.
+    #[default]
+    LeastTraffic,
+    /// Only ever roll the merge back (rate 0), when the original domain serves; else raise.
+    RollbackMerge,
+    /// Only ever leave the failing vendor's hosts, when another vendor serves the prefix; else raise.
+    DisableVendor,
+    /// Raise it; flip nothing.
+    Raise,
+}
+
+impl PathFault {
+    /// The one spelling, as in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathFault::LeastTraffic => "least_traffic",
+            PathFault::RollbackMerge => "rollback_merge",
+            PathFault::DisableVendor => "disable_vendor",
+            PathFault::Raise => "raise",
+        }
+    }
+}
+
 /// The policy: every threshold of the engine's rules, as the `[engine]` settings spell them.
 /// Durations are whole milliseconds in the settings (`_ms`) and [`Duration`]s through the accessors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +88,8 @@ pub struct Policy {
     /// While a host stays enabled, its consecutive-disable count drops by one per this long, in
     /// milliseconds. Default [`DEFAULT_HOLD_DECAY`], 600 000 ms.
     pub hold_decay_ms: u64,
+    /// What a broken merged path prefix makes the engine do. Default [`PathFault::LeastTraffic`].
+    pub path_fault: PathFault,
 }
 
 impl Default for Policy {
@@ -72,6 +104,7 @@ impl Default for Policy {
             hold_base_ms: millis(DEFAULT_HOLD_BASE),
             hold_cap_ms: millis(DEFAULT_HOLD_CAP),
             hold_decay_ms: millis(DEFAULT_HOLD_DECAY),
+            path_fault: PathFault::default(),
         }
     }
 }

@@ -60,7 +60,8 @@ impl Engine {
         }
     }
 
-    /// Hosts (by index) that may come back: out by the engine's rules (not held by an override),
+    /// Hosts (by index) that may come back: out by the engine's rules (not held by an override,
+    /// nor by a merged prefix still failing on their vendor),
     /// healthy for `rise_rounds` in a quorum of voting regions, and past their hold.
     pub(super) fn rise_candidates(
         &self,
@@ -77,6 +78,8 @@ impl Engine {
                     .count();
                 !h.enabled
                     && h.reason != Some(Reason::Override)
+                    && !(h.reason == Some(Reason::PrefixVendor)
+                        && self.prefix_holds(&h.info.vendor))
                     && healthy >= quorum
                     && h.hold_until.is_none_or(|t| now >= t)
             })

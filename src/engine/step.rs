@@ -64,6 +64,11 @@ impl Step {
     /// it may rise, else as it is.
     fn by_rules(h: &HostState, disable: Option<Reason>, rise: bool) -> Step {
         match (disable, rise) {
+            (Some(Reason::PrefixVendor), _) => Step {
+                enabled: false,
+                reason: Some(Reason::PrefixVendor),
+                detail: "a merged prefix fails on this vendor's hosts and on its original domain: left for the vendor that serves it".into(),
+            },
             (Some(r), _) => Step {
                 enabled: false,
                 reason: Some(r),

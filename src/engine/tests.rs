@@ -3,6 +3,7 @@ use std::time::Duration;
 use super::*;
 use crate::model::FailureClass as F;
 
+mod merges;
 mod overrides;
 
 const HOSTS: [(&str, &str); 3] = [("cdn", "alpha"), ("cdn-ss", "alpha"), ("cdn-bak", "beta")];

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use sha2::{Digest, Sha256};
 
 use super::objects::object;
-use super::topology::{HOSTS, MERGED, REGIONS, RESOLVERS, Topology, VENDORS};
+use super::topology::{HOSTS, MERGED, ORIGIN, REGIONS, RESOLVERS, Topology, VENDORS};
 use crate::config::{
     ClientSettings, Config, ContentCheck, Host, MergedHost, Method, ProbePath, ProbeSettings,
     Region, ResolverConfig, Scheme, Timeouts, Transport, Vendor,
@@ -33,6 +33,7 @@ impl Topology {
             host: host.to_owned(),
             path_prefix: prefix.to_owned(),
             rate,
+            vendor: Some(ORIGIN.0.to_owned()),
         };
         Config {
             probe: ProbeSettings {
@@ -46,7 +47,11 @@ impl Topology {
                 revive_probe_interval_ms: 30_000,
                 public_ip_list: vec!["223.5.5.5".into(), "119.29.29.29".into()],
             },
-            vendors: VENDORS.iter().map(|(name, _)| vendor(name)).collect(),
+            vendors: VENDORS
+                .iter()
+                .chain([&ORIGIN])
+                .map(|(name, _)| vendor(name))
+                .collect(),
             hosts: HOSTS.iter().map(|h| self.host_config(*h)).collect(),
             merged_hosts: MERGED.into_iter().map(merged).collect(),
             regions: REGIONS

@@ -28,7 +28,7 @@ use super::Shared;
 use super::ca::CertVariant;
 use super::fault::{Context, FaultKind, FaultSpec, Faults};
 use super::objects::cached_object;
-use super::topology::{HOSTS, Owner};
+use super::topology::{Owner, Topology};
 
 /// How long a held (blackholed) connection is kept before the lab lets go of it.
 const HOLD: Duration = Duration::from_secs(300);
@@ -236,10 +236,7 @@ async fn serve(
 }
 
 fn known_host(sni: &str) -> Option<&'static str> {
-    HOSTS
-        .iter()
-        .map(|h| h.0)
-        .find(|h| h.eq_ignore_ascii_case(sni))
+    Topology::served_hosts().find(|h| h.eq_ignore_ascii_case(sni))
 }
 
 fn duplicate(tcp: TcpStream) -> std::io::Result<(TcpStream, std::net::TcpStream)> {
@@ -281,7 +278,8 @@ async fn respond(
     if let Some(r) = request_faults(&shared.faults, &ctx, &reset).await {
         return Ok(r);
     }
-    let Some(body) = cached_object(&path) else {
+    let object = Topology::object_path(ctx.host.unwrap_or_default(), &path);
+    let Some(body) = cached_object(&object) else {
         return Ok(full(StatusCode::NOT_FOUND, "no such object\n"));
     };
     Ok(object_response(&shared.faults, &ctx, &path, body))

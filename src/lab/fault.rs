@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::topology::{HOSTS, REGIONS, RESOLVERS, Topology, VENDORS};
+use super::topology::{ORIGIN, REGIONS, RESOLVERS, Topology, VENDORS};
 
 /// What goes wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,8 +204,10 @@ impl FaultSpec {
 impl Topology {
     /// Checks that every scope field of `spec` names something in the lab.
     pub fn check_scope(&self, spec: &FaultSpec) -> Result<(), String> {
-        named("vendor", spec.vendor.as_deref(), &VENDORS.map(|v| v.0))?;
-        named("host", spec.host.as_deref(), &HOSTS.map(|h| h.0))?;
+        let vendors: Vec<&str> = VENDORS.iter().chain([&ORIGIN]).map(|v| v.0).collect();
+        named("vendor", spec.vendor.as_deref(), &vendors)?;
+        let hosts: Vec<&str> = Topology::served_hosts().collect();
+        named("host", spec.host.as_deref(), &hosts)?;
         named("region", spec.region.as_deref(), &REGIONS.map(|r| r.0))?;
         named("resolver", spec.resolver.as_deref(), &RESOLVERS)?;
         if let Some(e) = spec.edge {
@@ -214,7 +216,7 @@ impl Topology {
                 .any(|(ip, _)| IpAddr::V4(*ip) == e);
             if !known {
                 return Err(format!(
-                    "no edge {e} in the lab (edges are 127.21-22.1-3.1-2, control targets 127.99.1-3.1)"
+                    "no edge {e} in the lab (edges are 127.21-23.1-3.1-2, control targets 127.99.1-3.1)"
                 ));
             }
         }

@@ -30,6 +30,9 @@ pub const MERGED: [(&str, &str, f64); 3] = [
     ("product.shop.test", "/product", 0.5),
     ("community.shop.test", "/community", 0.1),
 ];
+/// The servers of the original domains (the merged hosts as they were before the merge), as a
+/// vendor of its own: its name and the second octet of its edge addresses.
+pub const ORIGIN: (&str, u8) = ("origin", 23);
 /// The probe objects every host serves, one per merged prefix.
 pub const PROBE_PATHS: [&str; 3] = [
     "/image/probe.jpg",
@@ -70,12 +73,35 @@ impl Topology {
     }
 
     /// The vendor serving lab host `host`.
+    /// The vendor serving lab host `host`; [`ORIGIN`] for an original domain.
     pub fn vendor_of(host: &str) -> Option<&'static str> {
+        if MERGED.iter().any(|m| m.0 == host) {
+            return Some(ORIGIN.0);
+        }
         HOSTS.iter().find(|h| h.0 == host).map(|h| h.1)
     }
 
+    /// Every name the lab serves: the failover group's hosts, then the original domains.
+    pub fn served_hosts() -> impl Iterator<Item = &'static str> {
+        HOSTS.iter().map(|h| h.0).chain(MERGED.iter().map(|m| m.0))
+    }
+
+    /// The object path a request for `path` on `host` reads: an original domain serves what the
+    /// unified domains serve under its prefix (`image.shop.test/probe.jpg` is
+    /// `cdn.shop.test/image/probe.jpg`, the article's section 2.2).
+    pub fn object_path(host: &str, path: &str) -> String {
+        match MERGED.iter().find(|m| m.0 == host) {
+            Some((_, prefix, _)) => format!("{prefix}{path}"),
+            None => path.to_string(),
+        }
+    }
+
     fn vendor_octet(vendor: &str) -> Option<u8> {
-        VENDORS.iter().find(|v| v.0 == vendor).map(|v| v.1)
+        VENDORS
+            .iter()
+            .chain([&ORIGIN])
+            .find(|v| v.0 == vendor)
+            .map(|v| v.1)
     }
 
     fn region_octet(region: &str) -> Option<u8> {
@@ -128,7 +154,7 @@ impl Topology {
     pub fn edge_port_addresses() -> Vec<(Ipv4Addr, Owner)> {
         let mut out = Vec::new();
         for (region, _, _) in REGIONS {
-            for (vendor, _) in VENDORS {
+            for (vendor, _) in VENDORS.into_iter().chain([ORIGIN]) {
                 for ip in Self::edges(vendor, region) {
                     out.push((
                         ip,
@@ -173,9 +199,6 @@ impl Topology {
     /// The lab host a DNS name belongs to (the host itself or its CNAME target).
     pub fn host_of_name(name: &str) -> Option<&'static str> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        HOSTS
-            .iter()
-            .map(|h| h.0)
-            .find(|h| name == *h || Self::cname_of(h).is_some_and(|c| c == name))
+        Self::served_hosts().find(|h| name == *h || Self::cname_of(h).is_some_and(|c| c == name))
     }
 }

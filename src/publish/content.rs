@@ -1,6 +1,8 @@
 //! The host-list document's content with the article's field names (section 3.2), and the served
 //! document around it: version number, timestamps, key id. Data only: no signing, no I/O.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +77,32 @@ impl Content {
             config_request_interval: config.client.config_request_interval_ms,
             public_ip_list: config.client.public_ip_list.clone(),
         }
+    }
+
+    /// The same content with the merges of `prefixes` rolled back: published with rate 0, so
+    /// clients load those URLs from the original domain again (the article, section 6).
+    pub fn with_rollbacks(mut self, prefixes: &BTreeSet<String>) -> Content {
+        for m in &mut self.merge_host_configs {
+            if prefixes.contains(&m.path_prefix) {
+                m.rate = 0.0;
+            }
+        }
+        self
+    }
+
+    /// The prefixes this content rolls back: published with rate 0 while `config` gives them a rate.
+    pub fn rollbacks(&self, config: &Config) -> BTreeSet<String> {
+        let configured = |prefix: &str| {
+            config
+                .merged_hosts
+                .iter()
+                .any(|m| m.path_prefix == prefix && m.rate > 0.0)
+        };
+        self.merge_host_configs
+            .iter()
+            .filter(|m| m.rate == 0.0 && configured(&m.path_prefix))
+            .map(|m| m.path_prefix.clone())
+            .collect()
     }
 
     /// The stored text of the content (`versions.content`): equal text, equal content.

@@ -67,3 +67,13 @@ fn a_file_that_does_not_exist_is_named_in_the_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_bad_path_fault_is_refused_with_its_position_and_the_choices() {
+    let (code, _, err) = check("check-config-bad-path-fault.toml");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("FILE:29:14: engine.path_fault: unknown variant `rollback`, expected one of `least_traffic`, `rollback_merge`, `disable_vendor`, `raise`"),
+        "{err}"
+    );
+}

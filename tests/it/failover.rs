@@ -168,6 +168,9 @@ async fn a_path_broken_at_the_origin_flips_nothing() {
         .await;
     e.fault(r#"{"kind":"http_status","status":504,"path_prefix":"/product"}"#)
         .await;
+    // The original domain fails too: no rollback would make /product load (merge_rollback.rs).
+    e.fault(r#"{"kind":"http_status","status":504,"host":"product.shop.test"}"#)
+        .await;
     let ev = e.wait_event(SETTLE, "origin_fault").await;
     assert!(
         ev["detail"]

@@ -15,6 +15,7 @@
 //! | [`decisions_hold`] | overrides work frozen, the engine's memory outlives a restart, the document never lapses, keys rotate |
 //! | [`diagnosis`] | each lab fault named once, by the smallest scope that explains it |
 //! | [`incidents`] | one fault is one incident: API, pages, metric, resolution, restart and kill -9 |
+//! | [`merge_rollback`] | a broken merged prefix rolled back while its original serves, its vendor left when not, nothing flipped when it fails everywhere |
 //! | [`failover`] | outages move clients by the published list; regions, fail-open, restarts |
 //! | [`api`] | the host-list API: caching, signatures, long polls, overrides, agents, 4xx errors |
 //! | [`public_face`] | the HTTP edge: slow and idle clients closed, caps held, two listeners, Host and metrics gates |
@@ -50,6 +51,7 @@ mod guards;
 mod hostile_peers;
 mod incidents;
 mod lab_cli;
+mod merge_rollback;
 mod metrics;
 mod phase_timing;
 mod public_face;

@@ -72,19 +72,24 @@ async fn serve_probes_everything_and_reports_per_host_region_resolver_and_path()
         Duration::from_secs(10),
         "every series reported",
         |st| {
+            // The three hosts with three paths each, and the three merged prefixes' original
+            // domains with one each.
             st["hosts"].as_object().is_some_and(|h| {
-                h.len() == 3
-                    && h.values().all(|host| {
+                h.len() == 6
+                    && h.iter().all(|(name, host)| {
+                        let paths = if name.starts_with("cdn") { 3 } else { 1 };
                         host["by_region_resolver"]
                             .as_object()
                             .is_some_and(|m| m.len() == 6)
-                            && host["by_path"].as_object().is_some_and(|m| m.len() == 3)
+                            && host["by_path"]
+                                .as_object()
+                                .is_some_and(|m| m.len() == paths)
                     })
             })
         },
     )
     .await;
-    assert_eq!(st["scheduler"]["series"], 54);
+    assert_eq!(st["scheduler"]["series"], 54 + 18);
     let east = &st["hosts"]["cdn.shop.test"]["by_region_resolver"]["cn-east/isp"];
     assert_eq!(east["latest_failed"], 0, "{east}");
     assert_eq!(east["success_ratio_15m"], 1.0, "{east}");
@@ -114,8 +119,8 @@ async fn sighup_applies_a_good_file_and_refuses_a_bad_one_with_its_errors() {
     let (path, config) = (&lab.config_path, &lab.config);
     let s = ServeProcess::start(path, &lab.data_dir());
     let http = http();
-    until(&http, &s, Duration::from_secs(5), "54 series", |st| {
-        st["scheduler"]["series"] == 54
+    until(&http, &s, Duration::from_secs(5), "72 series", |st| {
+        st["scheduler"]["series"] == 54 + 18 // the original domains' 18 too
     })
     .await;
 
@@ -127,8 +132,8 @@ async fn sighup_applies_a_good_file_and_refuses_a_bad_one_with_its_errors() {
         &http,
         &s,
         Duration::from_secs(5),
-        "36 series after the reload",
-        |st| st["scheduler"]["series"] == 36,
+        "54 series after the reload",
+        |st| st["scheduler"]["series"] == 36 + 18,
     )
     .await;
 
@@ -150,12 +155,13 @@ async fn sighup_applies_a_good_file_and_refuses_a_bad_one_with_its_errors() {
     assert!(log.contains("unknown"), "{log}");
     let st = status(&http, &s).await;
     assert_eq!(
-        st["scheduler"]["series"], 36,
+        st["scheduler"]["series"],
+        36 + 18,
         "the old config keeps running"
     );
     let started = st["scheduler"]["probes_started"].as_u64().unwrap();
     until(&http, &s, Duration::from_secs(5), "probing goes on", |st| {
-        st["scheduler"]["probes_started"].as_u64().unwrap() > started + 36
+        st["scheduler"]["probes_started"].as_u64().unwrap() > started + 36 + 18
     })
     .await;
     lab.shutdown().await;

@@ -52,7 +52,7 @@ pub(in crate::engine) fn diagnose(
 }
 
 /// The first path segment: `/image/probe.jpg` → `/image`.
-pub(super) fn prefix_of(path: &str) -> &str {
+pub(in crate::engine) fn prefix_of(path: &str) -> &str {
     let end = path[1.min(path.len())..]
         .find('/')
         .map_or(path.len(), |i| i + 1);

@@ -253,6 +253,7 @@ mod tests {
             host: "x.test".into(),
             path_prefix: prefix.into(),
             rate: 1.0,
+            vendor: None,
         }
     }
 
