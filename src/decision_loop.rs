@@ -114,7 +114,8 @@ impl DecisionLoop {
             .incidents
             .observe(config, &round, &mut evaluation, store, now)
             .await;
-        match publish(config, &evaluation, store, publisher, now).await {
+        let outcome = publish(config, &evaluation, store, publisher, now).await;
+        match outcome {
             Ok(Some(version)) => {
                 if let Some(observed) = &observed {
                     self.incidents

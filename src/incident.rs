@@ -104,6 +104,15 @@ pub enum Decision {
         /// The version that published it, once known.
         version: Option<i64>,
     },
+    /// A merged path prefix was rolled back to its original domain (`rate: 0`), or restored.
+    Merge {
+        /// The prefix.
+        prefix: String,
+        /// Rolled back (true) or restored (false).
+        rolled_back: bool,
+        /// The version that published it, once known.
+        version: Option<i64>,
+    },
     /// Nothing was flipped, and why.
     Refused {
         /// Why.
@@ -125,6 +134,22 @@ impl fmt::Display for Decision {
             } => {
                 let verb = if *enabled { "enabled" } else { "disabled" };
                 write!(f, "{host} {verb} ({})", reason.as_str())?;
+                match version {
+                    Some(v) => write!(f, ", version {v}"),
+                    None => write!(f, ", not published"),
+                }
+            }
+            Decision::Merge {
+                prefix,
+                rolled_back,
+                version,
+            } => {
+                let what = if *rolled_back {
+                    "merge rolled back (rate 0): clients load it from its original domain"
+                } else {
+                    "merge restored (its configured rate)"
+                };
+                write!(f, "prefix {prefix}: {what}")?;
                 match version {
                     Some(v) => write!(f, ", version {v}"),
                     None => write!(f, ", not published"),
@@ -251,7 +276,7 @@ impl Incident {
         self.decisions
             .iter()
             .filter_map(|d| match d {
-                Decision::Flip { version, .. } => *version,
+                Decision::Flip { version, .. } | Decision::Merge { version, .. } => *version,
                 Decision::Refused { .. } => None,
             })
             .collect()

@@ -322,6 +322,7 @@ fn event(at: i64, host: usize, change: Option<bool>, reason: Reason, detail: &st
             status: Some(502),
         }],
         incident: None,
+        prefix: None,
     }
 }
 

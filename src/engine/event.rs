@@ -96,6 +96,10 @@ pub struct Event {
     /// The incident it is about: set after the engine, by the incident tracker.
     #[serde(default)]
     pub incident: Option<i64>,
+    /// The merged path prefix a merge rollback or restore is about (kept in memory for the
+    /// incident tracker; the stored event says it in its detail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
 }
 
 impl Event {
@@ -185,6 +189,7 @@ impl Event {
         Event {
             evidence,
             samples: first_samples(a, |s| under(&s.path)),
+            prefix: Some(prefix.to_string()),
             ..Event::bare(now, reason, detail)
         }
     }
@@ -209,6 +214,7 @@ impl Event {
             evidence: BTreeMap::new(),
             samples: Vec::new(),
             incident: None,
+            prefix: None,
         }
     }
 }

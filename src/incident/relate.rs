@@ -71,7 +71,7 @@ fn same_place(a: &FaultScope, b: &FaultScope, regions: &BTreeSet<String>) -> boo
 }
 
 /// Whether `path` lies under the path prefix `prefix` (`/image` covers `/image/a.jpg`).
-fn under(path: &str, prefix: &str) -> bool {
+pub(super) fn under(path: &str, prefix: &str) -> bool {
     path.strip_prefix(prefix)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/'))
 }

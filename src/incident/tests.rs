@@ -83,6 +83,7 @@ fn flip(s: i64, host: &str, enabled: bool, reason: Reason) -> Event {
         evidence: BTreeMap::new(),
         samples: Vec::new(),
         incident: None,
+        prefix: None,
     }
 }
 

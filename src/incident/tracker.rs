@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::relate::{belongs, rank};
+use super::relate::{belongs, rank, under};
 use super::{Decision, Entry, Happening, Incident, IncidentState, Refusal, TIMELINE_KEPT};
 use crate::engine::{Diagnosis, Event, FaultScope, Reason};
 
@@ -115,6 +115,9 @@ impl Tracker {
                 });
             for d in decisions.chain(entries) {
                 if let Decision::Flip {
+                    version: v @ None, ..
+                }
+                | Decision::Merge {
                     version: v @ None, ..
                 } = d
                 {
@@ -266,10 +269,16 @@ impl Tracker {
         let (hosts, paths) = touches(e);
         let fits = |i: &Incident| {
             family_fits(e.reason, &i.scope)
-                && !i.hosts.is_disjoint(&hosts)
-                && (paths.is_empty()
-                    || e.reason != Reason::OriginFault
-                    || !i.paths.is_disjoint(&paths))
+                && match &e.prefix {
+                    // A merge is about its prefix, whichever hosts it was failing on.
+                    Some(prefix) => on_prefix(&i.scope, prefix),
+                    None => {
+                        !i.hosts.is_disjoint(&hosts)
+                            && (paths.is_empty()
+                                || e.reason != Reason::OriginFault
+                                || !i.paths.is_disjoint(&paths))
+                    }
+                }
         };
         let id = touched
             .keys()
@@ -366,6 +375,13 @@ fn decision_of(e: &Event) -> Option<Decision> {
             version: None,
         });
     }
+    if let (Some(prefix), Reason::MergeRollback | Reason::MergeRestore) = (&e.prefix, e.reason) {
+        return Some(Decision::Merge {
+            prefix: prefix.clone(),
+            rolled_back: e.reason == Reason::MergeRollback,
+            version: None,
+        });
+    }
     let refusal = match e.reason {
         Reason::Freeze => Refusal::Freeze,
         Reason::FailOpen => Refusal::FailOpen,
@@ -383,7 +399,7 @@ fn decision_of(e: &Event) -> Option<Decision> {
 fn family_fits(reason: Reason, scope: &FaultScope) -> bool {
     match reason {
         Reason::ProbeNetwork => matches!(scope, FaultScope::ProbeNetwork { .. }),
-        Reason::OriginFault => matches!(
+        Reason::OriginFault | Reason::MergeRollback | Reason::MergeRestore => matches!(
             scope,
             FaultScope::Origin { .. } | FaultScope::PrefixVendor { .. }
         ),
@@ -391,6 +407,15 @@ fn family_fits(reason: Reason, scope: &FaultScope) -> bool {
             scope,
             FaultScope::ProbeNetwork { .. } | FaultScope::Origin { .. }
         ),
+    }
+}
+
+/// Whether `scope` is about the merged path prefix `prefix`.
+fn on_prefix(scope: &FaultScope, prefix: &str) -> bool {
+    match scope {
+        FaultScope::PrefixVendor { prefix: p, .. } => p == prefix,
+        FaultScope::Origin { path } => under(path, prefix),
+        _ => false,
     }
 }
 

@@ -85,6 +85,7 @@ pub(super) fn event_row(r: &sqlx::sqlite::SqliteRow) -> Result<(Event, Option<i6
         evidence: serde_json::from_str(&evidence).map_err(|e| corrupt(e.to_string()))?,
         samples: serde_json::from_str(&samples).map_err(|e| corrupt(e.to_string()))?,
         incident: r.get(9),
+        prefix: None,
     };
     Ok((event, r.get(8)))
 }

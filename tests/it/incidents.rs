@@ -406,3 +406,49 @@ async fn a_flapping_edge_is_one_incident_not_one_per_flap() {
     assert_eq!(reopened, 3, "{timeline:#?}");
     e.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefix_broken_on_one_vendor_is_one_incident_with_its_merge_rollback_and_restore() {
+    let e = TestApp::stepped_with(with_product_path).await;
+    let (i, doc) = sole_incident(
+        &e,
+        &[r#"{"kind":"wrong_content","vendor":"alpha","path_prefix":"/image"}"#],
+    )
+    .await;
+    assert_eq!(
+        i["scope"],
+        json!({"kind": "prefix_vendor", "prefix": "/image", "vendor": "alpha"}),
+        "{i:#}"
+    );
+    let merges = |i: &Value| -> Vec<Value> {
+        let d = i["decisions"].as_array().unwrap().iter();
+        d.filter(|d| d["decision"] == "merge").cloned().collect()
+    };
+    let rollback = merges(&i);
+    assert_eq!(rollback.len(), 1, "{i:#}");
+    assert_eq!(rollback[0]["rolled_back"], true);
+    assert_eq!(
+        rollback[0]["version"],
+        version(&doc),
+        "the version that rolled it back: {i:#}"
+    );
+    let id = i["id"].as_i64().unwrap();
+    e.clear_faults().await;
+    e.eventually(Duration::from_secs(60), "the merge restored", async || {
+        let one: Value = e
+            .get(&format!("/api/v1/incidents/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let m = merges(&one);
+        if m.len() == 2 && m[1]["rolled_back"] == false && m[1]["version"].is_i64() {
+            Ok(())
+        } else {
+            Err(format!("{one:#}"))
+        }
+    })
+    .await;
+    assert_eq!(incidents(&e, "").await.len(), 1);
+    e.stop().await;
+}

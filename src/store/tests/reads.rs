@@ -478,6 +478,7 @@ fn event(at_ms: i64, host: &str, new: Option<bool>, reason: Reason) -> Event {
         evidence: [("east".to_string(), RegionCounts::default())].into(),
         samples: vec![],
         incident: None,
+        prefix: None,
     }
 }
 

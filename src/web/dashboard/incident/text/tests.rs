@@ -32,6 +32,7 @@ fn event(sec: i64, host: &str, new: Option<bool>, reason: Reason, detail: &str) 
         evidence: [("cn-east".to_string(), RegionCounts::default())].into(),
         samples: vec![],
         incident: None,
+        prefix: None,
     }
 }
 
