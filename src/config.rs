@@ -21,6 +21,7 @@ mod http;
 mod live;
 mod load;
 mod locate;
+mod notify;
 mod origins;
 mod problem;
 mod regions;
@@ -36,6 +37,7 @@ pub use hosts::{ContentCheck, Host, MergedHost, Method, ProbePath, Scheme, Vendo
 pub use http::*;
 pub use live::LiveConfig;
 pub use locate::FieldPath;
+pub use notify::*;
 pub use origins::original_path;
 pub use problem::{ConfigError, Problem};
 pub use regions::{ClientSubnet, DohUrl, Region, ResolverConfig, Transport, ValueError};
@@ -76,6 +78,9 @@ pub struct Config {
     /// The HTTP server's limits per listener (`[http]`; README: "Listeners and limits").
     #[serde(default)]
     pub http: HttpSettings,
+    /// Who is told about incidents (`[notify]`; README: "Notifications").
+    #[serde(default)]
+    pub notify: NotifySettings,
     /// The directory relative paths in the file (CA files) are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -18,6 +18,7 @@
 //! - `incident` — one fault as one incident: the engine's diagnoses grouped over rounds, pure.
 //! - `decision_loop` — feeds the engine each interval, keeps the incidents, hands the verdict to
 //!   `publish`.
+//! - `notify` — tells on-call: incident changes as notices, routed, kept in an outbox, sent.
 //! - `publish` — the versioned, signed host-list document (the article's JSON) and its publisher.
 //! - `client` — the reference client that polls the host list and picks a domain.
 //! - `metrics` — everything `/metrics` exports, on one private registry.
@@ -47,6 +48,7 @@ pub mod incident;
 pub mod lab;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod period;
 pub mod probe;
 pub mod publish;

@@ -83,6 +83,7 @@ fn deserialize_sections(
             "engine" => take(text, &at, value, problems, |v| config.engine = v),
             "dashboard" => take(text, &at, value, problems, |v| config.dashboard = v),
             "http" => take(text, &at, value, problems, |v| config.http = v),
+            "notify" => take(text, &at, value, problems, |v| config.notify = v),
             other => {
                 let (line, column) = line_col(text, key.span().start);
                 problems.push(Problem {
@@ -90,7 +91,7 @@ fn deserialize_sections(
                     column,
                     field: at.to_string(),
                     message: format!(
-                        "unknown section `{other}` (expected one of probe, client, vendors, hosts, merged_hosts, regions, store, engine, dashboard, http)"
+                        "unknown section `{other}` (expected one of probe, client, vendors, hosts, merged_hosts, regions, store, engine, dashboard, http, notify)"
                     ),
                 });
             }

@@ -41,6 +41,7 @@ pub(super) fn validate(doc: Document) -> (Config, Findings) {
     check_engine(&config.engine, &mut out);
     check_dashboard(&config.dashboard, &mut out);
     super::http::check(&config.http, &config.base_dir, &mut out);
+    super::notify::check(&config.notify, &config.base_dir, &mut out);
     config.hosts = hosts;
     config.regions = regions;
     (config, out)

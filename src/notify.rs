@@ -1,0 +1,14 @@
+//! Telling on-call: each incident state change becomes a [`Notice`] (opened, widened, a decision
+//! published for it, resolved, reopened); the notices of a round are routed to their channels and
+//! recorded in the outbox in the same transaction as the incidents, then sent by the dispatcher,
+//! grouped per channel within a short window, at each receiver's published rate, retried with
+//! backoff, and shown as failed past a bound. Built on incidents, never on single probes or hosts:
+//! a vendor failing on 200 hosts is one incident, so a handful of messages.
+//!
+//! Layout: `notice` what a change says (made from the tracker's new timeline entries); `route`
+//! which channels a notice goes to.
+
+pub mod notice;
+pub mod route;
+
+pub use notice::{Change, Notice};
