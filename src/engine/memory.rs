@@ -4,7 +4,8 @@
 //! stores it (`store::engine_state`) and says whether it is still fresh.
 //!
 //! Left out on purpose: the scopes diagnosed last round (they only keep an event from being
-//! raised twice; forgetting them raises it once more) and whether the engine was frozen (the next
+//! raised twice; forgetting them raises it once more), the confirmations the newest round stood on
+//! (the next round's results carry them again) and whether the engine was frozen (the next
 //! round says so again).
 
 use std::collections::{BTreeMap, VecDeque};

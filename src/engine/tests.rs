@@ -3,6 +3,7 @@ use std::time::Duration;
 use super::*;
 use crate::model::FailureClass as F;
 
+mod confirm;
 mod overrides;
 
 const HOSTS: [(&str, &str); 3] = [("cdn", "alpha"), ("cdn-ss", "alpha"), ("cdn-bak", "beta")];
@@ -49,6 +50,7 @@ pub(super) fn round(fault: Fault, invalid: &[&str]) -> Round {
                                 class: f.map(|x| x.0),
                                 status: f.and_then(|x| x.1).or(Some(200)),
                                 phase: f.map(|x| phase_of(x.0)),
+                                confirmations: 0,
                             });
                         }
                     }
