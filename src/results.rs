@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 use crate::config::{Config, LiveConfig};
 use crate::metrics::{Metrics, Source};
 use crate::model::EdgeResult;
-use crate::series::SeriesKey;
+use crate::series::{SeriesKey, probe_failed};
 use crate::store::Record;
 use crate::store::writer::Ingest;
 
@@ -46,13 +46,6 @@ impl Newest {
     fn confirmations(&self) -> u32 {
         self.failed_in_a_row.saturating_sub(1)
     }
-}
-
-/// Whether a probe of a series failed: any of its results is a CDN failure.
-fn probe_failed(results: &[EdgeResult]) -> bool {
-    results
-        .iter()
-        .any(|r| r.outcome().is_some_and(|o| o.is_cdn_failure()))
 }
 
 /// Every series' newest results and every region's latest control verdict: written by
