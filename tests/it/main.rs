@@ -15,6 +15,7 @@
 //! | [`decisions_hold`] | overrides work frozen, the engine's memory outlives a restart, the document never lapses, keys rotate |
 //! | [`diagnosis`] | each lab fault named once, by the smallest scope that explains it |
 //! | [`failover`] | outages move clients by the published list; regions, fail-open, restarts |
+//! | [`confirm`] | a failed series is confirmed at once; a vendor outage is out in about one interval |
 //! | [`api`] | the host-list API: caching, signatures, long polls, overrides, agents, 4xx errors |
 //! | [`public_face`] | the HTTP edge: slow and idle clients closed, caps held, two listeners, Host and metrics gates |
 //! | [`console`] | the config page's sign-in, session cookie, CSRF and same-origin protection |
@@ -39,6 +40,7 @@ mod harness;
 mod api;
 mod browser;
 mod check_config;
+mod confirm;
 mod console;
 mod dashboard;
 mod decisions_hold;
