@@ -51,21 +51,28 @@ fn confirmations_between_two_rounds_complete_the_fall_without_adding_a_round() {
 }
 
 #[test]
-fn confirmations_that_fail_a_minority_of_a_regions_results_do_not_count() {
+fn confirmations_of_a_minority_of_a_regions_results_do_not_count() {
     let mut en = engine();
     en.evaluate(&round(ok, &[]), &[], t(0));
-    // One edge of one host fails everywhere, confirmed: 1 result in 12 per region.
-    let one_edge: Fault =
-        |host, _, _, _, edge| (host == "cdn" && edge == 1).then_some((F::HttpStatus, Some(502)));
-    let e = en.evaluate_confirmations(&confirmed(round(one_edge, &[]), 3), &[], t(5));
-    assert!(!e.changed);
+    // Alpha fails everywhere, but only its image path's series (4 results in 12) are confirmed.
+    let mut r = round(alpha_502, &[]);
+    for o in r.regions.iter_mut().flat_map(|r| r.observations.iter_mut()) {
+        if o.cdn_failure() && o.path == PATHS[0] {
+            o.confirmations = 3;
+        }
+    }
+    let e = en.evaluate_confirmations(&r, &[], t(5));
     assert_eq!(enabled(&e), [true, true, true]);
+    let e = en.evaluate(&r, &[], t(10));
+    assert_eq!(enabled(&e), [true, true, true], "one failed round, no fall");
 }
 
 #[test]
 fn confirmation_evaluations_add_no_ok_rounds_so_coming_back_is_unchanged() {
     let run = |confirm_ticks: bool| {
+        // No hold: coming back is rise_rounds ok rounds alone.
         let mut en = engine();
+        en.policy.hold_base_ms = 0;
         en.evaluate(&round(ok, &[]), &[], t(0));
         let e = en.evaluate(&confirmed(round(alpha_502, &[]), 3), &[], t(10));
         assert_eq!(enabled(&e), [false, false, true]);
