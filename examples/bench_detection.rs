@@ -69,19 +69,16 @@ fn describe(config: &Config) {
     );
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    cdnwatch::probe::tls::install_default_provider();
-    let lab = Lab::start(LabOptions::default()).await?;
-    let dir = tempfile::tempdir()?;
-    let config_path = dir.path().join("cdnwatch.toml");
+/// The service on `lab` at the benchmark's interval, its data in `dir`.
+async fn start(lab: &Lab, dir: &std::path::Path) -> anyhow::Result<(service::Running, Config)> {
+    let config_path = dir.join("cdnwatch.toml");
     lab.write_config(&config_path)?;
     let mut config = Config::load(&config_path)?;
     config.probe.interval_ms = INTERVAL_MS;
     std::fs::write(&config_path, config.to_toml())?;
     let running = service::start(ServeOptions {
         config_path,
-        data_dir: dir.path().join("data"),
+        data_dir: dir.join("data"),
         listen: "127.0.0.1:0".parse()?,
         public_listen: None,
         prober_id: "bench".into(),
@@ -91,6 +88,15 @@ async fn main() -> anyhow::Result<()> {
         clock: cdnwatch::clock::Clock::system(),
     })
     .await?;
+    Ok((running, config))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    cdnwatch::probe::tls::install_default_provider();
+    let lab = Lab::start(LabOptions::default()).await?;
+    let dir = tempfile::tempdir()?;
+    let (running, config) = start(&lab, dir.path()).await?;
     let poller = Poller {
         http: reqwest::Client::builder().no_proxy().build()?,
         url: format!("http://{}/api/v1/hostlist", running.addr),
