@@ -1,6 +1,7 @@
 //! The decision loop: once per interval it gathers the latest round (every series' newest results,
 //! plus each region's latest control-target verdict), runs the engine, and hands the outcome to the
-//! publisher.
+//! publisher. Between intervals it is woken when a series' confirmations complete a fall, and lets
+//! the engine take the confirmations into its newest round.
 //!
 //! It owns the engine's state; the engine itself stays pure. It probes nothing: results and control
 //! verdicts arrive through [`crate::results`] (the scheduler checks the control targets); its only
@@ -55,6 +56,16 @@ fn engine_for(config: &Config, now: DateTime<Utc>) -> Engine {
 /// a running service's memory is always fresh.
 const MEMORY_FRESH_ROUNDS: u32 = 3;
 
+/// The engine's way of taking a round: a new round, or confirmations amending the newest.
+type Evaluate = fn(&mut Engine, &Round, &[Override], DateTime<Utc>) -> Evaluation;
+
+/// Where a tick reads from.
+#[derive(Clone, Copy)]
+struct Sources<'a> {
+    latest: &'a LatestResults,
+    store: &'a Store,
+}
+
 /// The decision loop's state between ticks.
 pub struct DecisionLoop {
     engine: Engine,
@@ -101,6 +112,40 @@ impl DecisionLoop {
         publisher: &Publisher,
         now: DateTime<Utc>,
     ) -> Option<Evaluation> {
+        let on = Sources { latest, store };
+        self.decide(config, on, publisher, now, (Engine::evaluate, true))
+            .await
+    }
+
+    /// A tick between two intervals, when confirmations completed a fall: as [`DecisionLoop::tick`],
+    /// but the confirmations amend the engine's newest round instead of adding one.
+    pub async fn confirm_tick(
+        &mut self,
+        config: &Config,
+        latest: &LatestResults,
+        store: &Store,
+        publisher: &Publisher,
+        now: DateTime<Utc>,
+    ) -> Option<Evaluation> {
+        let on = Sources { latest, store };
+        self.decide(
+            config,
+            on,
+            publisher,
+            now,
+            (Engine::evaluate_confirmations, false),
+        )
+        .await
+    }
+
+    async fn decide(
+        &mut self,
+        config: &Config,
+        Sources { latest, store }: Sources<'_>,
+        publisher: &Publisher,
+        now: DateTime<Utc>,
+        (evaluate, new_round): (Evaluate, bool),
+    ) -> Option<Evaluation> {
         self.follow_config(config, store, publisher, now).await;
         match store.active_overrides(now.timestamp_millis()).await {
             Ok(rows) => self.overrides = rows.into_iter().map(|r| r.rule).collect(),
@@ -109,10 +154,10 @@ impl DecisionLoop {
             }
         }
         let round = gather(config, latest, now);
-        let mut evaluation = self.engine.evaluate(&round, &self.overrides, now);
+        let mut evaluation = evaluate(&mut self.engine, &round, &self.overrides, now);
         let observed = self
             .incidents
-            .observe(config, &round, &mut evaluation, store, now)
+            .observe(config, (&round, new_round), &mut evaluation, store, now)
             .await;
         let outcome = publish(config, &evaluation, store, publisher, now).await;
         match outcome {
@@ -298,7 +343,7 @@ pub fn gather(config: &Config, latest: &LatestResults, now: DateTime<Utc>) -> Ro
                 .get(&r.name)
                 .into_iter()
                 .flatten()
-                .map(|e| Observation {
+                .map(|(e, confirmations)| Observation {
                     host: e.host.clone(),
                     path: e.path.clone(),
                     resolver: e.resolver.clone(),
@@ -306,6 +351,7 @@ pub fn gather(config: &Config, latest: &LatestResults, now: DateTime<Utc>) -> Ro
                     class: e.failure_class(),
                     status: e.status,
                     phase: e.failure.as_ref().map(|f| f.phase),
+                    confirmations: *confirmations,
                 })
                 .collect(),
         })
@@ -349,6 +395,11 @@ pub async fn run(
             _ = ticker.tick() => {
                 let cfg = config.get();
                 decisions.tick(&cfg, &latest, &store, &publisher, clock.now()).await;
+            }
+            // Confirmations completed a fall: decide now rather than at the next interval.
+            () = latest.confirmed_fall().notified() => {
+                let cfg = config.get();
+                decisions.confirm_tick(&cfg, &latest, &store, &publisher, clock.now()).await;
             }
         }
     }

@@ -49,7 +49,7 @@ pub use policy::PathFault;
 pub use policy::Policy;
 pub use sample::{Sample, SampleParseError};
 
-use history::HostState;
+use history::{HostState, Recording};
 use merge::MergeState;
 
 /// A host the engine decides about.
@@ -152,6 +152,29 @@ impl Engine {
         overrides: &[Override],
         now: DateTime<Utc>,
     ) -> Evaluation {
+        self.evaluate_as(round, overrides, now, Recording::Round)
+    }
+
+    /// Evaluates the confirmations that came in since the last round (`round` is the latest
+    /// results, as for [`Engine::evaluate`]): a region's confirmed failures amend its newest
+    /// round instead of adding one, so they can complete a fall between two intervals while
+    /// nothing else (an ok round, the window) moves faster.
+    pub fn evaluate_confirmations(
+        &mut self,
+        round: &Round,
+        overrides: &[Override],
+        now: DateTime<Utc>,
+    ) -> Evaluation {
+        self.evaluate_as(round, overrides, now, Recording::Amend)
+    }
+
+    fn evaluate_as(
+        &mut self,
+        round: &Round,
+        overrides: &[Override],
+        now: DateTime<Utc>,
+        how: Recording,
+    ) -> Evaluation {
         let mut events = Vec::new();
         let a = evidence::analyse(round, &self.hosts_info(), &self.policy);
         let diagnoses = diagnosis::diagnose(round, &self.hosts_info(), &a);
@@ -166,14 +189,19 @@ impl Engine {
             self.guard_fail_open(overrides, &a, now, &mut events);
             return self.result(before, true, events, diagnoses);
         }
-        self.record_rounds(&a);
+        let amended = self.record_rounds(&a, how);
         self.warmed_up = true; // this round is (at least) the first full one in enough regions
         let quorum = self.policy.quorum(a.valid_regions.len());
         self.release_cleared(overrides, &a, quorum, now, &mut events);
         let mut disable = self.quorum_disables(&a, quorum);
         self.widen_vendor_wide(&mut disable, &a, quorum);
-        self.decide_merges(&diagnoses, &a, now, &mut disable, &mut events);
-        self.extend_holds(&a, now);
+        if how == Recording::Round {
+            // A prefix's failed rounds are counted once per interval: confirmations between two
+            // intervals amend the hosts' newest round only.
+            self.decide_merges(&diagnoses, &a, now, &mut disable, &mut events);
+        }
+        let only = (how == Recording::Amend).then_some(amended.as_slice());
+        self.extend_holds(&a, now, only);
         let rise = self.rise_candidates(&a, quorum, now);
         self.apply(&disable, &rise, overrides, &a, now, &mut events);
         self.guard_fail_open(overrides, &a, now, &mut events);

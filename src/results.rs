@@ -9,24 +9,44 @@
 //! never replaces a newer one of the same series. Whether a region's own network works (its control
 //! targets) comes in beside the results, through [`Results::accept_control`].
 //!
+//! Beside each series' newest round it counts the series' failed probes in a row: those after the
+//! first are its failed **confirmations** (the scheduler probes a failed series again at once and
+//! then every `confirm_interval_ms`), which the engine counts as rounds. When a series' count
+//! reaches `[engine] fall_rounds` the decision loop is told ([`LatestResults::confirmed_fall`]) so
+//! it need not wait for its next interval.
+//!
 //! This module decides nothing and does no I/O: a full store queue drops and counts the record, and
 //! probing never waits on the database.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
 
 use crate::config::{Config, LiveConfig};
 use crate::metrics::{Metrics, Source};
 use crate::model::EdgeResult;
-use crate::series::SeriesKey;
+use crate::series::{SeriesKey, probe_failed};
 use crate::store::Record;
 use crate::store::writer::Ingest;
 
-/// When a series' newest probe started, and its edge results.
-type Newest = (DateTime<Utc>, Vec<EdgeResult>);
+/// A series' newest probe: when it started, its edge results, and the failed probes in a row it
+/// ends (0 when it passed).
+struct Newest {
+    at: DateTime<Utc>,
+    results: Vec<EdgeResult>,
+    failed_in_a_row: u32,
+}
+
+impl Newest {
+    /// Failed confirmations: the failed probes in a row after the first.
+    fn confirmations(&self) -> u32 {
+        self.failed_in_a_row.saturating_sub(1)
+    }
+}
 
 /// Every series' newest results and every region's latest control verdict: written by
 /// [`Results::accept`], read by the decision loop and the pages.
@@ -36,19 +56,52 @@ pub struct LatestResults {
     /// Per region, whether its control targets answered in the latest check, and when it ran (the
     /// dashboard shows a region whose own network is down as invalid, not as failing).
     control: Mutex<BTreeMap<String, (DateTime<Utc>, bool)>>,
+    /// Series whose confirmations reached `fall_rounds`, counted, and the decision loop's wake-up.
+    falls: AtomicU64,
+    fell: Notify,
 }
 
 impl LatestResults {
-    /// Keeps `results` as the newest round of `key`, unless a newer one is already kept.
-    fn put(&self, key: SeriesKey, results: Vec<EdgeResult>) {
+    /// Keeps `results` as the newest round of `key`, unless a newer one is already kept; returns
+    /// the series' failed confirmations when it was kept.
+    fn put(&self, key: SeriesKey, results: Vec<EdgeResult>) -> Option<u32> {
         let at = results.first().map_or_else(Utc::now, |r| r.at);
         let mut by_series = self.by_series.lock().expect("latest results");
-        match by_series.get(&key) {
-            Some((newest, _)) if *newest > at => {}
-            _ => {
-                by_series.insert(key, (at, results));
-            }
-        }
+        let before = match by_series.get(&key) {
+            Some(newest) if newest.at > at => return None,
+            Some(newest) => newest.failed_in_a_row,
+            None => 0,
+        };
+        let failed_in_a_row = if probe_failed(&results) {
+            before + 1
+        } else {
+            0
+        };
+        let newest = Newest {
+            at,
+            results,
+            failed_in_a_row,
+        };
+        let confirmations = newest.confirmations();
+        by_series.insert(key, newest);
+        Some(confirmations)
+    }
+
+    /// Notes that a series' confirmations have just reached the fall: wakes the decision loop.
+    fn note_fall(&self) {
+        self.falls.fetch_add(1, Ordering::Relaxed);
+        self.fell.notify_one();
+    }
+
+    /// Notified when a series' failed confirmations reach `fall_rounds` (the decision loop then
+    /// evaluates the confirmations at once).
+    pub fn confirmed_fall(&self) -> &Notify {
+        &self.fell
+    }
+
+    /// How many times a series' failed confirmations have reached `fall_rounds` so far.
+    pub fn confirmed_falls(&self) -> u64 {
+        self.falls.load(Ordering::Relaxed)
     }
 
     /// Whether `region`'s control targets answered in the latest check; `None` before the first.
@@ -81,19 +134,21 @@ impl LatestResults {
             .insert(region.to_string(), (at, ok));
     }
 
-    /// Results not older than `max_age` at `now`, by region.
+    /// Results not older than `max_age` at `now`, by region, each with its series' failed
+    /// confirmations.
     pub fn fresh_by_region(
         &self,
         now: DateTime<Utc>,
         max_age: Duration,
-    ) -> BTreeMap<String, Vec<EdgeResult>> {
+    ) -> BTreeMap<String, Vec<(EdgeResult, u32)>> {
         let max_age = chrono::Duration::from_std(max_age).unwrap_or_default();
-        let mut out: BTreeMap<String, Vec<EdgeResult>> = BTreeMap::new();
-        for (key, (at, results)) in self.by_series.lock().expect("latest results").iter() {
-            if now - *at <= max_age {
+        let mut out: BTreeMap<String, Vec<(EdgeResult, u32)>> = BTreeMap::new();
+        for (key, newest) in self.by_series.lock().expect("latest results").iter() {
+            if now - newest.at <= max_age {
+                let confirmations = newest.confirmations();
                 out.entry(key.region.clone())
                     .or_default()
-                    .extend(results.iter().cloned());
+                    .extend(newest.results.iter().map(|r| (r.clone(), confirmations)));
             }
         }
         out
@@ -143,9 +198,10 @@ impl Results {
             config.host(host).map(|h| h.vendor.as_str())
         });
         let mut accepted = Accepted::default();
+        let fall = u32::try_from(config.engine.fall_rounds).unwrap_or(u32::MAX);
         for (key, round) in by_series(&results) {
-            if is_configured(&config, &key) {
-                self.latest.put(key, round);
+            if is_configured(&config, &key) && self.latest.put(key, round) == Some(fall) {
+                self.latest.note_fall();
             }
         }
         for result in results {
@@ -278,12 +334,12 @@ mod tests {
             vec![result("a", "east", t - chrono::Duration::seconds(5), 2)],
         );
         let fresh = latest.fresh_by_region(t, Duration::from_secs(60));
-        assert_eq!(fresh["east"][0].edge_ip, Some([127, 0, 0, 1].into()));
+        assert_eq!(fresh["east"][0].0.edge_ip, Some([127, 0, 0, 1].into()));
         latest.put(
             key,
             vec![result("a", "east", t + chrono::Duration::seconds(5), 3)],
         );
         let fresh = latest.fresh_by_region(t, Duration::from_secs(600));
-        assert_eq!(fresh["east"][0].edge_ip, Some([127, 0, 0, 3].into()));
+        assert_eq!(fresh["east"][0].0.edge_ip, Some([127, 0, 0, 3].into()));
     }
 }

@@ -8,6 +8,12 @@
 //! Beside the probe series it runs each region's control-target check once per interval, at the
 //! start of the interval (see [`Scheduler::with_control`]), so whoever decides reads the verdict
 //! instead of probing anything itself.
+//!
+//! A series that fails is run again before its next interval to confirm it (`confirm`): at once,
+//! then every `confirm_interval_ms`, until it passes or has `[engine] fall_rounds` failed
+//! confirmations. Passing series cost no extra run.
+
+mod confirm;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -18,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -26,7 +32,9 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Config, Host, ProbePath, Region, ResolverConfig};
 use crate::hist::Histogram;
 use crate::probe::{ProbeReport, Prober, control};
-use crate::series::SeriesKey;
+use crate::series::{SeriesKey, probe_failed};
+
+use confirm::Confirmations;
 
 /// One probe series, owned (the scheduler outlives config reloads). The host and region are
 /// shared by all their series, and the host is kept without its path list: with thousands of
@@ -62,8 +70,10 @@ struct ControlSlot {
 /// What the scheduler measures about itself.
 #[derive(Debug, Default)]
 pub struct SchedulerStats {
-    /// Runs started.
+    /// Runs started (confirmations included).
     pub started: AtomicU64,
+    /// Confirmation runs started: extra runs of failed series before their next interval.
+    pub confirmations: AtomicU64,
     /// Runs skipped because the series' previous run was still going.
     pub skipped_overlap: AtomicU64,
     /// Start lag (planned → actual start) of every run, and the last one in µs.
@@ -103,6 +113,9 @@ pub struct Scheduler {
     control: Option<ControlSink>,
     controls: Vec<ControlSlot>,
     control_timeout: Duration,
+    /// The failing series' confirmations, updated as runs finish, and the loop's wake-up then.
+    confirms: Arc<Mutex<Confirmations>>,
+    finished: Arc<Notify>,
 }
 
 /// Every series of a config, in config order, then the merged prefixes' original domains
@@ -163,6 +176,11 @@ impl Scheduler {
             control: None,
             controls: Vec::new(),
             control_timeout: config.probe.timeouts.connect(),
+            confirms: Arc::new(Mutex::new(Confirmations::new(
+                config.probe.confirm_interval(),
+                fall_of(config),
+            ))),
+            finished: Arc::default(),
         };
         let specs = series_of(config);
         let n = specs.len().max(1) as u32;
@@ -242,11 +260,17 @@ impl Scheduler {
         self.control_timeout = config.probe.timeouts.connect();
     }
 
-    /// When the next series (or control check) is due.
+    /// When the next series (or confirmation, or control check) is due.
     pub fn next_due(&self) -> Option<Instant> {
         let probe = self.due.peek().map(|Reverse((at, _, _))| *at);
         let control = self.controls.iter().map(|c| c.due).min();
-        probe.into_iter().chain(control).min()
+        let confirm = self.next_confirmation();
+        probe.into_iter().chain(control).chain(confirm).min()
+    }
+
+    /// When the next confirmation of a failed series is due.
+    pub fn next_confirmation(&self) -> Option<Instant> {
+        self.confirms.lock().expect("confirmations").next_due()
     }
 
     /// Starts every series due at or before `now`; returns how many were started.
@@ -267,10 +291,34 @@ impl Scheduler {
                 self.stats.skipped_overlap.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
+            self.confirms
+                .lock()
+                .expect("confirmations")
+                .started(&slot.spec.key);
             self.launch(slot.spec.clone(), slot.running.clone(), at);
             started += 1;
         }
+        started += self.tick_confirmations(now);
         self.tick_controls(now);
+        started
+    }
+
+    /// Starts the confirmations due at or before `now`; a series still running (or gone with a
+    /// reload) is skipped: its run in flight serves as the confirmation.
+    fn tick_confirmations(&mut self, now: Instant) -> usize {
+        let due = self.confirms.lock().expect("confirmations").take_due(now);
+        let mut started = 0;
+        for (key, planned) in due {
+            let Some(slot) = self.slots.get(&key) else {
+                continue;
+            };
+            if slot.running.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            self.stats.confirmations.fetch_add(1, Ordering::Relaxed);
+            self.launch(slot.spec.clone(), slot.running.clone(), planned);
+            started += 1;
+        }
         started
     }
 
@@ -307,6 +355,7 @@ impl Scheduler {
             self.permits.clone(),
             self.stats.clone(),
         );
+        let (confirms, finished) = (self.confirms.clone(), self.finished.clone());
         self.tasks.spawn(async move {
             let permit = permits
                 .acquire_owned()
@@ -331,8 +380,14 @@ impl Scheduler {
                 .await;
             stats.in_flight.fetch_sub(1, Ordering::AcqRel);
             drop(permit);
+            let failed = probe_failed(&report.results);
             sink(&spec, report);
             running.store(false, Ordering::Release);
+            let mut confirms = confirms.lock().expect("confirmations");
+            confirms.finished(&spec.key, planned, failed);
+            if failed {
+                finished.notify_one(); // a confirmation may be due now
+            }
         });
     }
 
@@ -373,6 +428,12 @@ impl Scheduler {
         if self.control.is_some() {
             self.set_controls(config, now);
         }
+        let slots = &self.slots;
+        self.confirms.lock().expect("confirmations").reload(
+            config.probe.confirm_interval(),
+            fall_of(config),
+            |k| slots.contains_key(k),
+        );
         self.stats
             .series
             .store(self.slots.len() as u64, Ordering::Relaxed);
@@ -405,6 +466,7 @@ impl Scheduler {
                     tracing::info!(series = self.series_count(), "config reloaded");
                 }
                 _ = tokio::time::sleep_until(next) => { self.tick(Instant::now()); }
+                () = self.finished.notified() => { self.tick(Instant::now()); }
             }
         }
         self.tasks.close();
@@ -416,7 +478,13 @@ fn same_spec(a: &SeriesSpec, b: &SeriesSpec) -> bool {
     a.host == b.host && a.path == b.path && a.region == b.region && a.resolver == b.resolver
 }
 
-/// A stable phase within the interval for a series that joins a running schedule.
+/// The failed confirmations after which a series is left alone: `[engine] fall_rounds`.
+fn fall_of(config: &Config) -> u32 {
+    u32::try_from(config.engine.fall_rounds).unwrap_or(u32::MAX)
+}
+
+/// A stable phase within the interval for a series that joins a running schedule (and a failed
+/// series' offset within half the confirm interval).
 fn phase_of(key: &SeriesKey, interval: Duration) -> Duration {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut h);

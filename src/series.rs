@@ -27,3 +27,10 @@ impl SeriesKey {
         }
     }
 }
+/// Whether one probe of a series failed: any of its edge results is a CDN failure (an HTTP 4xx is
+/// not one). A failed probe is what the scheduler confirms and the results count in a row.
+pub fn probe_failed(results: &[EdgeResult]) -> bool {
+    results
+        .iter()
+        .any(|r| r.outcome().is_some_and(|o| o.is_cdn_failure()))
+}

@@ -128,6 +128,8 @@ struct Stepper {
     decisions: DecisionLoop,
     /// The scheduler's time: it moves one interval a step, like the clock.
     at: tokio::time::Instant,
+    /// The scheduler's time at the last decision of an interval.
+    decided: tokio::time::Instant,
 }
 
 /// Opens the store, binds the listeners (port 0 is fine) and starts the scheduler, the writer, the
@@ -296,10 +298,12 @@ async fn stepper(
         clock.now(),
     );
     decision_loop::publish_cold_start(config, &state.publisher, clock.now()).await;
+    let now = tokio::time::Instant::now();
     tokio::sync::Mutex::new(Stepper {
         scheduler,
         decisions,
-        at: tokio::time::Instant::now(),
+        at: now,
+        decided: now,
     })
 }
 
@@ -348,6 +352,12 @@ impl Running {
         let at = s.at;
         s.scheduler.tick(at);
         s.scheduler.settle().await;
+        // The confirmations of failed series due within the interval run in it too.
+        while s.scheduler.next_confirmation().is_some_and(|t| t <= at) {
+            s.scheduler.tick(at);
+            s.scheduler.settle().await;
+        }
+        s.decided = at;
         if !self.state.ingest.flush(STEP_FLUSH).await {
             tracing::warn!("a stepped round's results were not all written within {STEP_FLUSH:?}");
         }
@@ -364,6 +374,43 @@ impl Running {
             .await;
         self.clock.advance(interval);
         evaluation
+    }
+
+    /// With a stepped clock: moves the service's time on by `by`, as a running service would
+    /// spend it — each series, confirmation and control check at its own instant (the clock
+    /// following), a decision when confirmations complete a fall, and one per interval. Returns
+    /// the last decision made; `None` with the system clock or when none was due.
+    pub async fn advance(&self, by: Duration) -> Option<Evaluation> {
+        let mut s = self.stepper.as_ref()?.lock().await;
+        let config = self.state.config.get();
+        let end = s.at + by;
+        let mut last = None;
+        loop {
+            let due = s.scheduler.next_due().filter(|t| *t <= end);
+            let t = due.unwrap_or(end).max(s.at);
+            self.clock.advance(t - s.at);
+            s.at = t;
+            let falls = self.state.latest().confirmed_falls();
+            s.scheduler.tick(t);
+            s.scheduler.settle().await;
+            self.state.ingest.flush(STEP_FLUSH).await;
+            let (state, now) = (&self.state, self.clock.now());
+            let (latest, store, publisher) = (state.latest(), &state.store, &state.publisher);
+            if latest.confirmed_falls() != falls {
+                let d = &mut s.decisions;
+                last = d.confirm_tick(&config, latest, store, publisher, now).await;
+            }
+            if t - s.decided >= config.probe.interval() {
+                s.decided = t;
+                last = s
+                    .decisions
+                    .tick(&config, latest, store, publisher, now)
+                    .await;
+            }
+            if t >= end {
+                return last;
+            }
+        }
     }
 
     /// Stops everything in order; returns once the store is flushed and closed.

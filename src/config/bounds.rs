@@ -59,6 +59,8 @@ const DAY_MS: u64 = 24 * 60 * MINUTE_MS;
 
 /// `[probe] interval_ms`: 100 ms to a day.
 pub(super) const INTERVAL_MS: Bounds<u64> = bounds(100, DAY_MS, MS);
+/// `[probe] confirm_interval_ms`: 10 ms to 10 minutes.
+pub(super) const CONFIRM_INTERVAL_MS: Bounds<u64> = bounds(10, 10 * MINUTE_MS, MS);
 /// `[probe.timeouts] *_ms`: 1 ms to 10 minutes.
 pub(super) const TIMEOUT_MS: Bounds<u64> = bounds(1, 10 * MINUTE_MS, MS);
 /// `[probe] max_edges`.

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 /// Default time between two runs of one probe series.
 pub const DEFAULT_INTERVAL_MS: u64 = 30_000;
+/// Default time between two confirmations of a failed series (see [`ProbeSettings::confirm_interval_ms`]).
+pub const DEFAULT_CONFIRM_INTERVAL_MS: u64 = 2_000;
 /// Default budget of the resolve phase.
 pub const DEFAULT_DNS_TIMEOUT_MS: u64 = 2_000;
 /// Default budget of the TCP connect phase.
@@ -55,6 +57,10 @@ const SECONDS_PER_DAY: u64 = 24 * SECONDS_PER_HOUR;
 pub struct ProbeSettings {
     /// Time between two runs of one series, in ms. Default 30 000.
     pub interval_ms: u64,
+    /// A series that fails is probed again at once (within a stable per-series offset of up to
+    /// half this) and then every this long, until it passes or has `[engine] fall_rounds` failed
+    /// confirmations, which the engine counts as rounds; in ms. Default 2 000.
+    pub confirm_interval_ms: u64,
     /// One timeout per phase.
     pub timeouts: Timeouts,
     /// Most edge IPs probed per DNS answer. Default 4.
@@ -71,6 +77,7 @@ impl Default for ProbeSettings {
     fn default() -> Self {
         ProbeSettings {
             interval_ms: DEFAULT_INTERVAL_MS,
+            confirm_interval_ms: DEFAULT_CONFIRM_INTERVAL_MS,
             timeouts: Timeouts::default(),
             max_edges: DEFAULT_MAX_EDGES,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -84,6 +91,11 @@ impl ProbeSettings {
     /// Time between two runs of one series (`interval_ms`).
     pub fn interval(&self) -> Duration {
         Duration::from_millis(self.interval_ms)
+    }
+
+    /// Time between two confirmations of a failed series (`confirm_interval_ms`).
+    pub fn confirm_interval(&self) -> Duration {
+        Duration::from_millis(self.confirm_interval_ms)
     }
 }
 

@@ -240,7 +240,7 @@ fn out_of_range_text() -> String {
         .replace(
             "interval_ms = 10000\nmax_edges = 2",
             &format!(
-                "interval_ms = {huge}\nconcurrency = {huge}\n\n[probe.timeouts]\ndns_ms = {huge}"
+                "interval_ms = {huge}\nconfirm_interval_ms = 5\nconcurrency = {huge}\n\n[probe.timeouts]\ndns_ms = {huge}"
             ),
         )
         .replace("[client]\n", "[client]\nrevive_probe_interval_ms = 0\n");
@@ -255,6 +255,7 @@ fn numbers_past_their_upper_bound_are_refused_each_at_its_line_with_the_range() 
     let p = problems(&text);
     for (field, range) in [
         ("probe.interval_ms", "allowed from 100 to 86400000 ms"),
+        ("probe.confirm_interval_ms", "allowed from 10 to 600000 ms"),
         ("probe.concurrency", "allowed from 1 to 65536 probes"),
         ("probe.timeouts.dns_ms", "allowed from 1 to 600000 ms"),
         ("client.revive_probe_interval_ms", "allowed from 1000"),

@@ -50,6 +50,7 @@ pub(super) fn validate(doc: Document) -> (Config, Findings) {
 fn check_probe(p: &ProbeSettings, out: &mut Findings) {
     let at = |k: &str| FieldPath::root().key("probe").key(k);
     bounds::INTERVAL_MS.check(p.interval_ms, at("interval_ms"), out);
+    bounds::CONFIRM_INTERVAL_MS.check(p.confirm_interval_ms, at("confirm_interval_ms"), out);
     let t = &p.timeouts;
     for (name, v) in [
         ("dns_ms", t.dns_ms),

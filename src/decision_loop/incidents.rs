@@ -34,16 +34,20 @@ impl Incidents {
     }
 
     /// Applies the round to the incidents and links `evaluation`'s events to theirs; saves what
-    /// changed. `None` while the incidents cannot be read back.
+    /// changed. A `new_round` false (confirmations between two intervals) counts no clean round.
+    /// `None` while the incidents cannot be read back.
     pub(super) async fn observe(
         &mut self,
         config: &Config,
-        round: &Round,
+        (round, new_round): (&Round, bool),
         evaluation: &mut Evaluation,
         store: &Store,
         now: DateTime<Utc>,
     ) -> Option<Observed> {
-        let cx = context(config, round, now);
+        let cx = Context {
+            counts_round: new_round,
+            ..context(config, round, now)
+        };
         if self.tracker.is_none() {
             match store
                 .kept_incidents((now - cx.reopen_within).timestamp_millis())
@@ -108,6 +112,7 @@ fn context(config: &Config, round: &Round, now: DateTime<Utc>) -> Context {
     let valid = round.regions.iter().filter(|r| r.control_ok).count();
     Context {
         now,
+        counts_round: true,
         rise_rounds: policy.rise_rounds,
         quorum: policy.quorum(valid),
         reopen_within: span(std::time::Duration::from_millis(policy.hold_cap_ms)),

@@ -29,6 +29,10 @@ pub struct Observation {
     /// The phase the failure was met in; `None` for a success (or when not known).
     #[serde(default)]
     pub phase: Option<Phase>,
+    /// Failed confirmations in a row of this result's series (its failed probes in a row after
+    /// the first): each counts as a failed round of the series. 0 when it passes.
+    #[serde(default)]
+    pub confirmations: u32,
 }
 
 impl Observation {
@@ -72,6 +76,9 @@ pub enum RoundVerdict {
         ok: u32,
         /// Results that were CDN failures.
         failed: u32,
+        /// Failed confirmations the region's round stands on: the most `k` for which the failed
+        /// results of series with at least `k` failed confirmations still fail the round.
+        confirmed: u32,
     },
 }
 
@@ -118,7 +125,12 @@ pub(super) fn analyse(round: &Round, hosts: &[HostInfo], policy: &Policy) -> Ana
         let per_region = round
             .regions
             .iter()
-            .map(|r| (r.region.clone(), verdict(r, &h.host, &a.origin_faults)))
+            .map(|r| {
+                (
+                    r.region.clone(),
+                    verdict(r, &h.host, &a.origin_faults, policy.round_fail_ratio),
+                )
+            })
             .collect();
         a.verdicts.insert(h.host.clone(), per_region);
     }
@@ -126,7 +138,7 @@ pub(super) fn analyse(round: &Round, hosts: &[HostInfo], policy: &Policy) -> Ana
 }
 
 /// Region `r`'s round for `host`, leaving out paths broken at the origin.
-fn verdict(r: &RegionRound, host: &str, origin: &BTreeSet<String>) -> RoundVerdict {
+fn verdict(r: &RegionRound, host: &str, origin: &BTreeSet<String>, ratio: f64) -> RoundVerdict {
     if !r.control_ok {
         return RoundVerdict::Invalid;
     }
@@ -134,18 +146,31 @@ fn verdict(r: &RegionRound, host: &str, origin: &BTreeSet<String>) -> RoundVerdi
         .observations
         .iter()
         .filter(|o| o.host == host && !origin.contains(&o.path));
-    let (ok, failed) = mine.fold((0, 0), |(ok, f), o| {
+    let (mut ok, mut confirmations) = (0, Vec::new());
+    for o in mine {
         if o.cdn_failure() {
-            (ok, f + 1)
+            confirmations.push(o.confirmations);
         } else {
-            (ok + 1, f)
+            ok += 1;
         }
-    });
-    if ok + failed == 0 {
-        RoundVerdict::NoData
-    } else {
-        RoundVerdict::Voted { ok, failed }
     }
+    let failed = confirmations.len() as u32;
+    if ok + failed == 0 {
+        return RoundVerdict::NoData;
+    }
+    RoundVerdict::Voted {
+        ok,
+        failed,
+        confirmed: confirmed(confirmations, ok + failed, ratio),
+    }
+}
+
+/// The most `k` for which the failures with at least `k` confirmations are still at least
+/// `ratio` of `total` results: the `⌈ratio × total⌉`-th largest count (0 when too few failed).
+fn confirmed(mut confirmations: Vec<u32>, total: u32, ratio: f64) -> u32 {
+    confirmations.sort_unstable_by(|a, b| b.cmp(a));
+    let needed = (ratio * f64::from(total)).ceil().max(1.0) as usize;
+    confirmations.get(needed - 1).copied().unwrap_or(0)
 }
 
 fn count(a: &mut Analysis, r: &RegionRound) {

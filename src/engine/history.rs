@@ -14,6 +14,8 @@ use super::{Engine, HostInfo, Policy, Reason, RoundVerdict};
 pub(super) struct RegionHistory {
     /// Newest last; true = failed round. Invalid rounds are not recorded.
     rounds: VecDeque<bool>,
+    /// The failed confirmations the newest round stands on (0 unless it failed).
+    confirmed: u32,
 }
 
 impl RegionHistory {
@@ -21,6 +23,7 @@ impl RegionHistory {
     pub(super) fn from_rounds(rounds: Vec<bool>) -> RegionHistory {
         RegionHistory {
             rounds: VecDeque::from(rounds),
+            confirmed: 0,
         }
     }
 
@@ -29,11 +32,25 @@ impl RegionHistory {
         &self.rounds
     }
 
-    /// Records a round, keeping the newest `keep`.
-    pub(super) fn push(&mut self, failed: bool, keep: usize) {
+    /// Records a round standing on `confirmed` failed confirmations, keeping the newest `keep`.
+    pub(super) fn push(&mut self, failed: bool, confirmed: u32, keep: usize) {
         self.rounds.push_back(failed);
+        self.confirmed = if failed { confirmed } else { 0 };
         while self.rounds.len() > keep {
             self.rounds.pop_front();
+        }
+    }
+
+    /// Confirmations that came in between two rounds: the newest round becomes a failed one
+    /// standing on `confirmed` of them (a first round when there is none). An ok round is never
+    /// added this way, so coming back still takes `rise_rounds` whole rounds.
+    pub(super) fn amend(&mut self, confirmed: u32, keep: usize) {
+        match self.rounds.back_mut() {
+            Some(newest) => {
+                *newest = true;
+                self.confirmed = self.confirmed.max(confirmed);
+            }
+            None => self.push(true, confirmed, keep),
         }
     }
 
@@ -42,9 +59,12 @@ impl RegionHistory {
         self.rounds.len() >= n && self.rounds.iter().rev().take(n).all(|r| *r == failed)
     }
 
-    /// `Some(reason)` when unhealthy by the policy.
+    /// `Some(reason)` when unhealthy by the policy. The newest round's failed confirmations count
+    /// as failed rounds in a row too: `fall_rounds` of them are a fall without waiting for as many
+    /// intervals.
     pub(super) fn unhealthy(&self, p: &Policy) -> Option<Reason> {
-        if self.tail_all(p.fall_rounds, true) {
+        let confirmed = self.tail_all(1, true) && self.confirmed as usize >= p.fall_rounds;
+        if confirmed || self.tail_all(p.fall_rounds, true) {
             return Some(Reason::QuorumFall);
         }
         let window: Vec<bool> = self
@@ -135,31 +155,69 @@ impl HostState {
         }
     }
 
-    /// Records this round's verdict in every region that voted for this host.
-    fn record(&mut self, verdicts: Option<&BTreeMap<String, RoundVerdict>>, p: &Policy) {
-        let mut total = (0u32, 0u32);
+    /// Records this round's verdict in every region that voted for this host; `Amend` records
+    /// only confirmed failures, into the newest round (see [`RegionHistory::amend`]), and says
+    /// whether it did.
+    fn record(
+        &mut self,
+        verdicts: Option<&BTreeMap<String, RoundVerdict>>,
+        p: &Policy,
+        how: Recording,
+    ) -> bool {
+        let (mut total, mut amended) = ((0u32, 0u32), false);
         for (region, v) in verdicts.into_iter().flatten() {
-            if let RoundVerdict::Voted { ok, failed } = v {
-                let is_failed = f64::from(*failed) >= p.round_fail_ratio * f64::from(ok + failed);
-                self.regions
-                    .entry(region.clone())
+            let RoundVerdict::Voted {
+                ok,
+                failed,
+                confirmed,
+            } = v
+            else {
+                continue;
+            };
+            let is_failed = f64::from(*failed) >= p.round_fail_ratio * f64::from(ok + failed);
+            let hist = self.regions.entry(region.clone());
+            match how {
+                Recording::Round => hist
                     .or_default()
-                    .push(is_failed, p.rounds_kept());
-                total = (total.0 + ok + failed, total.1 + failed);
+                    .push(is_failed, *confirmed, p.rounds_kept()),
+                Recording::Amend if is_failed && *confirmed > 0 => {
+                    hist.or_default().amend(*confirmed, p.rounds_kept());
+                    amended = true;
+                }
+                Recording::Amend => {}
             }
+            total = (total.0 + ok + failed, total.1 + failed);
+        }
+        if how == Recording::Amend {
+            return amended; // the round's results were counted when it was recorded
         }
         self.recent.push_back(total);
         while self.recent.len() > p.window_rounds {
             self.recent.pop_front();
         }
+        false
     }
 }
 
+/// How an evaluation records its round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Recording {
+    /// A new round (the interval's evaluation).
+    Round,
+    /// Confirmations between two rounds: into the newest round, failures only.
+    Amend,
+}
+
 impl Engine {
-    /// Records this round in every host's history.
-    pub(super) fn record_rounds(&mut self, a: &Analysis) {
-        for h in &mut self.hosts {
-            h.record(a.verdicts.get(&h.info.host), &self.policy);
+    /// Records this round in every host's history; returns the hosts (by index) whose newest
+    /// round confirmations amended.
+    pub(super) fn record_rounds(&mut self, a: &Analysis, how: Recording) -> Vec<usize> {
+        let mut amended = Vec::new();
+        for (i, h) in self.hosts.iter_mut().enumerate() {
+            if h.record(a.verdicts.get(&h.info.host), &self.policy, how) {
+                amended.push(i);
+            }
         }
+        amended
     }
 }

@@ -6,7 +6,8 @@
 //! Each merged prefix's state (a rollback, the vendors it holds out, its hold) is kept too.
 //!
 //! Left out on purpose: the scopes diagnosed last round (they only keep an event from being
-//! raised twice; forgetting them raises it once more) and whether the engine was frozen (the next
+//! raised twice; forgetting them raises it once more), the confirmations the newest round stood on
+//! (the next round's results carry them again) and whether the engine was frozen (the next
 //! round says so again).
 
 use std::collections::{BTreeMap, VecDeque};

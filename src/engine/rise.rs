@@ -13,13 +13,17 @@ use super::{Engine, Event, Override, Reason};
 impl Engine {
     /// A disabled host's hold runs from its last failed round, not from the disable: a host that
     /// keeps failing now and then (a flapping edge pool) must stay healthy for the whole hold before
-    /// it comes back, so each flap does not cost two versions.
-    pub(super) fn extend_holds(&mut self, a: &Analysis, now: DateTime<Utc>) {
-        for h in self
-            .hosts
-            .iter_mut()
-            .filter(|h| !h.enabled && h.consecutive_disables > 0)
-        {
+    /// it comes back, so each flap does not cost two versions. Between two rounds only the hosts
+    /// whose newest round confirmations just amended (`only`) fail anew.
+    pub(super) fn extend_holds(
+        &mut self,
+        a: &Analysis,
+        now: DateTime<Utc>,
+        only: Option<&[usize]>,
+    ) {
+        for (_, h) in self.hosts.iter_mut().enumerate().filter(|(i, h)| {
+            !h.enabled && h.consecutive_disables > 0 && only.is_none_or(|o| o.contains(i))
+        }) {
             if h.voting(a).any(|hist| hist.tail_all(1, true)) {
                 let until = self.policy.hold_end(now, h.consecutive_disables);
                 h.hold_until = Some(h.hold_until.map_or(until, |t| t.max(until)));

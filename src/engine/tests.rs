@@ -3,6 +3,7 @@ use std::time::Duration;
 use super::*;
 use crate::model::FailureClass as F;
 
+mod confirm;
 mod merges;
 mod overrides;
 
@@ -50,6 +51,7 @@ pub(super) fn round(fault: Fault, invalid: &[&str]) -> Round {
                                 class: f.map(|x| x.0),
                                 status: f.and_then(|x| x.1).or(Some(200)),
                                 phase: f.map(|x| phase_of(x.0)),
+                                confirmations: 0,
                             });
                         }
                     }

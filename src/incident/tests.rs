@@ -14,6 +14,7 @@ fn t(s: i64) -> DateTime<Utc> {
 fn cx(s: i64) -> Context {
     Context {
         now: t(s),
+        counts_round: true,
         rise_rounds: 3,
         quorum: 2,
         reopen_within: Duration::seconds(600),
@@ -193,6 +194,25 @@ fn a_flapping_edge_is_one_incident_not_one_per_flap() {
     let reopened = tr.get(1).unwrap().timeline.iter();
     let reopened = reopened.filter(|e| e.what == Happening::Reopened).count();
     assert_eq!(reopened, 4);
+}
+
+#[test]
+fn confirmations_between_rounds_count_no_clean_round() {
+    let mut tr = Tracker::new(Vec::new(), 1);
+    tr.observe(
+        &[diagnosis(vendor("alpha"), &["cdn"], &["east", "west"])],
+        &[],
+        cx(0),
+    );
+    for s in 1..=5 {
+        let amend = Context {
+            counts_round: false,
+            ..cx(s)
+        };
+        tr.observe(&[], &[], amend);
+    }
+    assert_eq!(open(&tr).len(), 1);
+    assert_eq!(tr.get(1).unwrap().clean_rounds, 0);
 }
 
 #[test]

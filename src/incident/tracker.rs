@@ -20,6 +20,9 @@ const TIMELINE_HEAD: usize = 20;
 pub struct Context {
     /// The round's time.
     pub now: DateTime<Utc>,
+    /// Whether this is a round of its own (false for confirmations amending the newest round:
+    /// an incident they do not touch has not been clean for one more round).
+    pub counts_round: bool,
     /// Clean rounds in a row that resolve an incident (the engine's `rise_rounds`).
     pub rise_rounds: usize,
     /// Valid regions a host-wide decision needs (the engine's quorum this round).
@@ -76,7 +79,10 @@ impl Tracker {
             }
         }
         for incident in self.incidents.values_mut() {
-            if incident.state == IncidentState::Open && !touched.contains_key(&incident.id) {
+            if cx.counts_round
+                && incident.state == IncidentState::Open
+                && !touched.contains_key(&incident.id)
+            {
                 incident.clean_rounds += 1;
                 changed.insert(incident.id);
                 if incident.clean_rounds >= cx.rise_rounds {

@@ -17,6 +17,7 @@
 //! | [`incidents`] | one fault is one incident: API, pages, metric, resolution, restart and kill -9 |
 //! | [`merge_rollback`] | a broken merged prefix rolled back while its original serves, its vendor left when not, nothing flipped when it fails everywhere |
 //! | [`failover`] | outages move clients by the published list; regions, fail-open, restarts |
+//! | [`confirm`] | a failed series is confirmed at once; a vendor outage is out in about one interval |
 //! | [`api`] | the host-list API: caching, signatures, long polls, overrides, agents, 4xx errors |
 //! | [`public_face`] | the HTTP edge: slow and idle clients closed, caps held, two listeners, Host and metrics gates |
 //! | [`console`] | the config page's sign-in, session cookie, CSRF and same-origin protection |
@@ -41,6 +42,7 @@ mod harness;
 mod api;
 mod browser;
 mod check_config;
+mod confirm;
 mod console;
 mod dashboard;
 mod decisions_hold;

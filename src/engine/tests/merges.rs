@@ -28,6 +28,7 @@ fn merged_round(fault: Fault, original_fails: bool) -> Round {
                 class: original_fails.then_some(F::HttpStatus),
                 status: Some(if original_fails { 502 } else { 200 }),
                 phase: None,
+                confirmations: 0,
             });
         }
     }
