@@ -252,6 +252,17 @@ pub(super) fn check(n: &NotifySettings, base_dir: &Path, out: &mut Findings) {
         let why = format!("must be from 1 to {MAX_ATTEMPTS_BOUND}");
         out.push((at().key("max_attempts"), why));
     }
+    let names = check_channels(n, base_dir, out);
+    check_routes(n, &names, out);
+}
+
+/// The channels' problems; returns their names.
+fn check_channels<'a>(
+    n: &'a NotifySettings,
+    base_dir: &Path,
+    out: &mut Findings,
+) -> std::collections::BTreeSet<&'a str> {
+    let at = || FieldPath::root().key("notify");
     let mut names = std::collections::BTreeSet::new();
     for (i, c) in n.channels.iter().enumerate() {
         let here = at().key("channels").index(i);
@@ -285,6 +296,12 @@ pub(super) fn check(n: &NotifySettings, base_dir: &Path, out: &mut Findings) {
             Ok(_) => {}
         }
     }
+    names
+}
+
+/// The routes' problems: each names known channels and scope kinds.
+fn check_routes(n: &NotifySettings, names: &std::collections::BTreeSet<&str>, out: &mut Findings) {
+    let at = || FieldPath::root().key("notify");
     for (i, r) in n.routes.iter().enumerate() {
         let here = at().key("routes").index(i);
         if r.channels.is_empty() {

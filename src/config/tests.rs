@@ -308,3 +308,53 @@ fn an_expected_size_past_a_gibibyte_and_a_bad_external_url_are_refused() {
     assert!(c.dashboard.is_https());
     assert!(!parse(GOOD).unwrap().dashboard.is_https());
 }
+
+#[test]
+fn notify_channels_and_routes_are_checked_each_at_its_line() {
+    let text = format!(
+        "{GOOD}
+[notify]
+language = \"zh-CN\"
+
+[[notify.channels]]
+name = \"chat\"
+kind = \"wecom\"
+url_env = \"CDNWATCH_TEST_NO_SUCH_VARIABLE\"
+
+[[notify.channels]]
+name = \"pager\"
+kind = \"slack\"
+url_file = \"no-such-url-file\"
+
+[[notify.routes]]
+channels = [\"chat\", \"sms\"]
+scopes = [\"vendor\", \"planet\"]
+"
+    );
+    let p = problems(&text);
+    let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "notify.channels[0].url_env",
+            "notify.channels[1].url_file",
+            "notify.routes[0].channels[1]",
+            "notify.routes[0].scopes[1]",
+        ],
+        "{p:?}"
+    );
+    assert!(
+        p[0].message
+            .contains("CDNWATCH_TEST_NO_SUCH_VARIABLE is not set")
+    );
+    assert!(
+        p[2].message
+            .contains("no channel is named `sms` (channels: chat, pager)")
+    );
+    let sms = text.lines().position(|l| l.contains("\"sms\"")).unwrap() + 1;
+    assert_eq!(p[2].line, sms);
+    let bad_kind = text.replace("kind = \"slack\"", "kind = \"pigeon\"");
+    let p = problems(&bad_kind);
+    assert_eq!(p[0].field, "notify.channels[1].kind", "{p:?}");
+    assert!(p[0].message.contains("pigeon"), "{p:?}");
+}
