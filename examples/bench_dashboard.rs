@@ -95,6 +95,7 @@ async fn open(dir: &Path, rebuild: bool) -> Bench {
         metrics,
         guards: Arc::default(),
         incidents: cdnwatch::incident::Board::new(),
+        outbox: cdnwatch::notify::dispatch::Outbox::new(),
     };
     Bench {
         state,

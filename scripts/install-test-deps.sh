@@ -7,6 +7,8 @@ declare -A NEEDED=(
   # tests/it/metrics.rs: `promtool check metrics|rules` and a real Prometheus scraping the service
   [promtool]=prometheus
   [prometheus]=prometheus
+  # tests/it/notify.rs: a real Alertmanager receiving cdnwatch's alerts
+  [prometheus-alertmanager]=prometheus-alertmanager
 )
 missing=()
 for bin in "${!NEEDED[@]}"; do

@@ -26,6 +26,7 @@ use crate::engine::{
     Round,
 };
 use crate::incident::Board;
+use crate::notify::dispatch::Outbox;
 use crate::publish::{Content, PublishError, PublishReason, Published, Publisher};
 use crate::results::LatestResults;
 use crate::store::Store;
@@ -117,6 +118,12 @@ impl DecisionLoop {
             .await
     }
 
+    /// Rings `outbox` whenever the incidents record notices (the channels' senders wait on it).
+    pub fn with_outbox(mut self, outbox: Arc<Outbox>) -> DecisionLoop {
+        self.incidents.wake(outbox);
+        self
+    }
+
     /// A tick between two intervals, when confirmations completed a fall: as [`DecisionLoop::tick`],
     /// but the confirmations amend the engine's newest round instead of adding one.
     pub async fn confirm_tick(
@@ -159,20 +166,17 @@ impl DecisionLoop {
             .incidents
             .observe(config, (&round, new_round), &mut evaluation, store, now)
             .await;
-        let outcome = publish(config, &evaluation, store, publisher, now).await;
-        match outcome {
-            Ok(Some(version)) => {
-                if let Some(observed) = &observed {
-                    self.incidents
-                        .published(observed, version, store, now)
-                        .await;
-                }
-            }
-            Ok(None) => {}
+        let published = match publish(config, &evaluation, store, publisher, now).await {
+            Ok(version) => version,
             Err(e) => {
-                tracing::error!(error = %e, "publishing the decision failed; the last version is still served")
+                tracing::error!(error = %e, "publishing the decision failed; the last version is still served");
+                None
             }
-        }
+        };
+        let serving = publisher.current().map(|p| p.version);
+        self.incidents
+            .finish(config, (observed.as_ref(), published), serving, store, now)
+            .await;
         self.keep_memory(config, store, now).await;
         resign(publisher, now).await;
         log_events(&evaluation);
@@ -379,12 +383,13 @@ pub async fn publish_cold_start(config: &Config, publisher: &Publisher, now: Dat
 pub async fn run(
     config: LiveConfig,
     latest: Arc<LatestResults>,
-    (store, publisher, board): (Store, Arc<Publisher>, Arc<Board>),
+    (store, publisher, board, outbox): (Store, Arc<Publisher>, Arc<Board>, Arc<Outbox>),
     clock: Clock,
     token: CancellationToken,
 ) {
     let first = config.get();
-    let mut decisions = DecisionLoop::new(&first, &publisher, board, clock.now());
+    let mut decisions =
+        DecisionLoop::new(&first, &publisher, board, clock.now()).with_outbox(outbox);
     publish_cold_start(&first, &publisher, clock.now()).await;
     let interval = first.probe.interval();
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);

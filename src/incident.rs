@@ -27,6 +27,8 @@ pub use tracker::{Context, Observed, Tracker};
 /// bound. The first ones (how it began) are kept, and the newest; the count of those dropped between
 /// is kept too.
 pub const TIMELINE_KEPT: usize = 200;
+/// Timeline entries kept from an incident's beginning when its timeline is cut.
+pub const TIMELINE_HEAD: usize = 20;
 
 /// Whether an incident still holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -268,9 +270,29 @@ pub struct Incident {
     pub timeline: Vec<Entry>,
     /// Entries dropped from the middle of a long timeline.
     pub timeline_dropped: usize,
+    /// Entries (counted from the first ever, dropped ones included) already handed to the
+    /// notifications: saved with the notices they made, in one transaction.
+    #[serde(default)]
+    pub told: usize,
 }
 
 impl Incident {
+    /// Entries ever added, those dropped from the middle included.
+    pub fn entries_ever(&self) -> usize {
+        self.timeline.len() + self.timeline_dropped
+    }
+
+    /// The entries from number `from` on (counted as [`Incident::entries_ever`] counts), with
+    /// their numbers.
+    pub fn entries_from(&self, from: usize) -> impl Iterator<Item = (usize, &Entry)> {
+        let dropped = self.timeline_dropped;
+        self.timeline
+            .iter()
+            .enumerate()
+            .map(move |(i, e)| (if i < TIMELINE_HEAD { i } else { i + dropped }, e))
+            .filter(move |(n, _)| *n >= from)
+    }
+
     /// The versions its decisions published.
     pub fn versions(&self) -> BTreeSet<i64> {
         self.decisions

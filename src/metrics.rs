@@ -95,6 +95,10 @@ struct Inner {
     /// `cdnwatch_auth_failures_total{endpoint}`: missing or wrong tokens, and attempts refused
     /// for coming too often.
     auth_failures: IntCounterVec,
+    /// `cdnwatch_notifications_total{channel, result}`: messages sent, retried, failed.
+    notifications: IntCounterVec,
+    /// `cdnwatch_notification_queue_depth{channel}`: notices waiting in the outbox.
+    queue_depth: IntGaugeVec,
     rendered: Mutex<Option<(Instant, Rendered)>>,
 }
 
@@ -176,6 +180,20 @@ impl Metrics {
                 &["host", "region", "resolver", "vendor"],
             )?,
             auth_failures: auth_failures(&registry)?,
+            notifications: IntCounterVec::new(
+                Opts::new(
+                    "cdnwatch_notifications_total",
+                    "Notification messages by channel and result: sent, retried (a timeout, 5xx, 429 or the receiver's throttle answer), failed (refused, or given up after max_attempts).",
+                ),
+                &["channel", "result"],
+            )?,
+            queue_depth: IntGaugeVec::new(
+                Opts::new(
+                    "cdnwatch_notification_queue_depth",
+                    "Notices waiting in the outbox, by channel (due now or backing off).",
+                ),
+                &["channel"],
+            )?,
             rendered: Mutex::new(None),
             registry,
         };
@@ -186,6 +204,8 @@ impl Metrics {
         r.register(Box::new(inner.duration.clone()))?;
         r.register(Box::new(inner.status.clone()))?;
         r.register(Box::new(inner.cert_expiry.clone()))?;
+        r.register(Box::new(inner.notifications.clone()))?;
+        r.register(Box::new(inner.queue_depth.clone()))?;
         Ok(Metrics {
             inner: Arc::new(inner),
         })
@@ -197,6 +217,32 @@ impl Metrics {
             .auth_failures
             .with_label_values(&[endpoint.as_str()])
             .inc();
+    }
+
+    /// Starts `channel`'s notification series at zero, so a rate sees its first message.
+    pub fn notify_channel(&self, channel: &str) {
+        for result in ["sent", "retried", "failed"] {
+            self.inner
+                .notifications
+                .with_label_values(&[channel, result]);
+        }
+        self.inner.queue_depth.with_label_values(&[channel]).set(0);
+    }
+
+    /// Counts one message of `channel` with its `result` (`sent`, `retried`, `failed`).
+    pub fn notification(&self, channel: &str, result: &str) {
+        self.inner
+            .notifications
+            .with_label_values(&[channel, result])
+            .inc();
+    }
+
+    /// `channel`'s outbox depth.
+    pub fn notification_queue(&self, channel: &str, depth: i64) {
+        self.inner
+            .queue_depth
+            .with_label_values(&[channel])
+            .set(depth);
     }
 
     /// Reads the service's state at every scrape from now on. Call once per service.

@@ -8,7 +8,10 @@
 //! Layout: `notice` what a change says (made from the tracker's new timeline entries); `route`
 //! which channels a notice goes to.
 
+pub mod alertmanager;
+pub mod dispatch;
 pub mod notice;
+pub mod post;
 pub mod route;
 
 pub use notice::{Change, Notice};

@@ -23,6 +23,7 @@ use crate::config::{Config, LiveConfig};
 use crate::decision_loop::{self, DecisionLoop};
 use crate::engine::Evaluation;
 use crate::incident::Board;
+use crate::notify::dispatch::{self, Outbox, Shared};
 use crate::metrics::{Metrics, ServiceState, Source};
 use crate::probe::{ProbeSetupError, Prober};
 use crate::publish::{self, Publisher};
@@ -88,6 +89,9 @@ pub enum StartError {
     /// A listener could not be served.
     #[error(transparent)]
     Serve(#[from] web::server::ServeError),
+    /// A notification channel could not be set up.
+    #[error(transparent)]
+    Notify(#[from] dispatch::DispatchError),
     /// The HTTP listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -149,6 +153,14 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
     let (state, scheduler) = state(&opts, &config, writer_token.clone(), &writer).await?;
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let (probes_token, probes) = (CancellationToken::new(), TaskTracker::new());
+    let senders = Shared {
+        store: state.store.clone(),
+        clock: opts.clock.clone(),
+        metrics: state.metrics.clone(),
+        outbox: state.outbox.clone(),
+        roots: crate::trust::root_store(true, &[]),
+    };
+    dispatch::spawn(&state.config.get(), &senders, &probes_token, &probes)?;
     let stepper = if opts.clock.is_stepped() {
         Some(stepper(&config, scheduler, &state, &opts.clock).await)
     } else {
@@ -160,6 +172,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
                 state.store.clone(),
                 state.publisher.clone(),
                 state.incidents.clone(),
+                state.outbox.clone(),
             ),
             opts.clock.clone(),
             probes_token.clone(),
@@ -253,6 +266,7 @@ async fn state(
         metrics,
         guards: Arc::default(),
         incidents: Board::new(),
+        outbox: Outbox::new(),
     };
     state.metrics.watch(ServiceState {
         publisher: state.publisher.clone(),
@@ -296,7 +310,8 @@ async fn stepper(
         &state.publisher,
         state.incidents.clone(),
         clock.now(),
-    );
+    )
+    .with_outbox(state.outbox.clone());
     decision_loop::publish_cold_start(config, &state.publisher, clock.now()).await;
     let now = tokio::time::Instant::now();
     tokio::sync::Mutex::new(Stepper {

@@ -38,6 +38,7 @@ pub mod failures;
 pub mod incidents;
 mod latest;
 pub mod newest;
+pub mod outbox;
 pub mod periods;
 pub mod publish;
 pub mod rollup;

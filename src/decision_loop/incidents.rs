@@ -12,6 +12,8 @@ use crate::config::Config;
 use crate::engine::policy::span;
 use crate::engine::{Evaluation, Round};
 use crate::incident::{Board, Context, Observed, Tracker};
+use crate::notify::dispatch::Outbox;
+use crate::notify::{Notice, route};
 use crate::store::Store;
 
 /// The incidents as the decision loop keeps them.
@@ -22,6 +24,8 @@ pub(super) struct Incidents {
     /// Changed incidents not saved yet.
     unsaved: BTreeSet<i64>,
     board: Arc<Board>,
+    /// Rung when notices were recorded: the channels' senders wait on it.
+    outbox: Arc<Outbox>,
 }
 
 impl Incidents {
@@ -30,6 +34,7 @@ impl Incidents {
             tracker: None,
             unsaved: BTreeSet::new(),
             board,
+            outbox: Arc::default(),
         }
     }
 
@@ -70,38 +75,98 @@ impl Incidents {
         Some(observed)
     }
 
-    /// Records the version the round's decisions published on their incidents.
-    pub(super) async fn published(
+    /// Ends the round: records the version its decisions published (if any) on their incidents,
+    /// and saves them with the notices their new timeline entries make, routed to their channels,
+    /// in one transaction (`serving`: the version being served, for the notices).
+    pub(super) async fn finish(
         &mut self,
-        observed: &Observed,
-        version: i64,
+        config: &Config,
+        (observed, published): (Option<&Observed>, Option<i64>),
+        serving: Option<i64>,
         store: &Store,
         now: DateTime<Utc>,
     ) {
-        if let Some(tracker) = self.tracker.as_mut() {
+        let Some(tracker) = self.tracker.as_mut() else {
+            return;
+        };
+        if let (Some(observed), Some(version)) = (observed, published) {
             tracker.published(observed, version, now);
             self.unsaved.extend(observed.changed.iter().copied());
-            self.save(store).await;
+        }
+        let mut notices = Vec::new();
+        let mut told = Vec::new();
+        for id in &self.unsaved {
+            let Some(incident) = tracker.get_mut(*id) else {
+                continue;
+            };
+            for n in Notice::of(incident, incident.told, serving, config) {
+                for channel in route::channels_for(&config.notify, &n) {
+                    notices.push((channel.to_string(), n.clone()));
+                }
+            }
+            told.push((*id, incident.told));
+            incident.told = incident.entries_ever();
+        }
+        let routed: Vec<(&str, Notice)> = notices
+            .iter()
+            .map(|(c, n)| (c.as_str(), n.clone()))
+            .collect();
+        if !self.save_with(store, &routed, now).await {
+            // Told again at the next save (the outbox ignores a notice it already has).
+            if let Some(tracker) = self.tracker.as_mut() {
+                for (id, before) in told {
+                    if let Some(incident) = tracker.get_mut(id) {
+                        incident.told = before;
+                    }
+                }
+            }
         }
     }
 
     /// Saves the unsaved incidents the tracker still holds, and shows the open ones.
     async fn save(&mut self, store: &Store) {
+        self.save_with(store, &[], DateTime::UNIX_EPOCH).await;
+    }
+
+    /// Rings `outbox` whenever notices are recorded.
+    pub(super) fn wake(&mut self, outbox: Arc<Outbox>) {
+        self.outbox = outbox;
+    }
+
+    /// Saves the unsaved incidents with `notices` (recorded at `now`), and shows the open ones. A
+    /// failed save keeps them unsaved, their notices untold (`told` is saved with them).
+    async fn save_with(
+        &mut self,
+        store: &Store,
+        notices: &[(&str, Notice)],
+        now: DateTime<Utc>,
+    ) -> bool {
         let Some(tracker) = &self.tracker else {
-            return;
+            return false;
         };
         let changed: Vec<_> = self
             .unsaved
             .iter()
             .filter_map(|id| tracker.get(*id))
             .collect();
-        match store.save_incidents(&changed).await {
-            Ok(()) => self.unsaved.clear(),
-            Err(e) => {
-                tracing::warn!(error = %e, "saving the incidents failed; trying again next round")
+        let saved = match store
+            .save_incidents(&changed, notices, now.timestamp_millis())
+            .await
+        {
+            Ok(()) => {
+                self.unsaved.clear();
+                if !notices.is_empty() {
+                    self.outbox.ring();
+                }
+                true
             }
-        }
+            Err(e) => {
+                tracing::warn!(error = %e, "saving the incidents failed; trying again next round");
+                false
+            }
+        };
         self.board.show(tracker);
+        saved
     }
 }
 

@@ -9,11 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::relate::{belongs, rank, under};
-use super::{Decision, Entry, Happening, Incident, IncidentState, Refusal, TIMELINE_KEPT};
+use super::{
+    Decision, Entry, Happening, Incident, IncidentState, Refusal, TIMELINE_HEAD, TIMELINE_KEPT,
+};
 use crate::engine::{Diagnosis, Event, FaultScope, Reason};
 
-/// Timeline entries kept from an incident's beginning when its timeline is cut.
-const TIMELINE_HEAD: usize = 20;
 
 /// What a round is applied with.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +67,11 @@ impl Tracker {
     /// One incident it holds.
     pub fn get(&self, id: i64) -> Option<&Incident> {
         self.incidents.get(&id)
+    }
+
+    /// One incident it holds, to note what was told of it.
+    pub fn get_mut(&mut self, id: i64) -> Option<&mut Incident> {
+        self.incidents.get_mut(&id)
     }
 
     /// Applies one round's diagnoses and events.
@@ -207,6 +212,7 @@ impl Tracker {
             decisions: Vec::new(),
             timeline: Vec::new(),
             timeline_dropped: 0,
+            told: 0,
         };
         push(
             &mut incident,

@@ -110,7 +110,7 @@ impl Notice {
                 };
                 Some(Notice {
                     incident: incident.id,
-                    seq: u32::try_from(i + incident.timeline_dropped).unwrap_or(u32::MAX),
+                    seq: u32::try_from(i).unwrap_or(u32::MAX),
                     change,
                     at: e.at,
                     scope: incident.scope.clone(),
@@ -127,6 +127,30 @@ impl Notice {
                 })
             })
             .collect()
+    }
+}
+
+impl Notice {
+    /// `incident` as it stands, as a notice of its opening (what Alertmanager is told again of
+    /// the open incidents after a restart).
+    pub fn standing(incident: &Incident, version: Option<i64>, config: &Config) -> Notice {
+        Notice {
+            incident: incident.id,
+            seq: u32::try_from(incident.entries_ever()).unwrap_or(u32::MAX),
+            change: Change::Opened,
+            at: incident.updated_at,
+            scope: incident.scope.clone(),
+            severity: severity(incident),
+            classes: incident.classes.clone(),
+            hosts: incident.hosts.iter().cloned().collect(),
+            vendors: vendors(incident, config),
+            regions: incident.regions.iter().cloned().collect(),
+            decision: None,
+            version,
+            opened_at: incident.opened_at,
+            resolved_at: incident.resolved_at,
+            link: link(incident.id, config),
+        }
     }
 }
 

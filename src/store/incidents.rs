@@ -1,9 +1,10 @@
 //! SQL for incidents: each one's row rewritten after a round that changed it, in one transaction per
-//! round; read back at start (the open ones and those resolved recently, for the tracker) and by
+//! round with the notices it made (the outbox: `store/outbox.rs`); read back at start (the open ones and those resolved recently, for the tracker) and by
 //! the API and pages (a list by state and time, one by id, the events linked to one).
 
 use crate::engine::Event;
 use crate::incident::{Incident, IncidentState};
+use crate::notify::Notice;
 
 use super::publish::event_row;
 use super::{Store, StoreError, query_err};
@@ -23,9 +24,15 @@ fn incident_of(body: &str) -> Result<Incident, StoreError> {
 }
 
 impl Store {
-    /// Writes every incident of `incidents` (new or changed) in one transaction.
-    pub async fn save_incidents(&self, incidents: &[&Incident]) -> Result<(), StoreError> {
-        if incidents.is_empty() {
+    /// Writes every incident of `incidents` (new or changed), and the notices they made for each
+    /// channel (into the outbox, a notice already there ignored), in one transaction, at `now_ms`.
+    pub async fn save_incidents(
+        &self,
+        incidents: &[&Incident],
+        notices: &[(&str, Notice)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        if incidents.is_empty() && notices.is_empty() {
             return Ok(());
         }
         let mut tx = self
@@ -52,6 +59,24 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(query_err("writing an incident"))?;
+        }
+        for (channel, n) in notices {
+            let text = serde_json::to_string(n).expect("a notice serializes");
+            sqlx::query(
+                "INSERT OR IGNORE INTO notifications
+                   (channel, incident, seq, change, notice, state, created_at_ms, next_at_ms)
+                 VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+            )
+            .bind(channel)
+            .bind(n.incident)
+            .bind(n.seq)
+            .bind(n.change.as_str())
+            .bind(text)
+            .bind(now_ms)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("writing a notification"))?;
         }
         tx.commit().await.map_err(query_err("committing incidents"))
     }

@@ -10,7 +10,7 @@ use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// Every file of `migrations/`: version, description (the file name's, as sqlx spells it), SQL.
-const MIGRATIONS: [(i64, &str, &str); 5] = [
+const MIGRATIONS: [(i64, &str, &str); 6] = [
     (1, "store", include_str!("../../migrations/0001_store.sql")),
     (
         2,
@@ -31,6 +31,11 @@ const MIGRATIONS: [(i64, &str, &str); 5] = [
         5,
         "incidents",
         include_str!("../../migrations/0005_incidents.sql"),
+    ),
+    (
+        6,
+        "notifications",
+        include_str!("../../migrations/0006_notifications.sql"),
     ),
 ];
 

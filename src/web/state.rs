@@ -41,6 +41,8 @@ pub struct AppState {
     pub guards: Arc<super::Guards>,
     /// The open incidents, as the decision loop last left them.
     pub incidents: Arc<Board>,
+    /// The notifications' outbox: each channel's delivery.
+    pub outbox: Arc<crate::notify::dispatch::Outbox>,
 }
 
 impl AppState {

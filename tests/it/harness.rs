@@ -3,6 +3,7 @@
 //! Prometheus, a headless Chromium, and the fixtures under `tests/fixtures/`. It asserts nothing
 //! of the product itself: what must hold is said in the capability modules.
 
+pub mod alertmanager;
 pub mod app;
 pub mod chromium;
 pub mod document;

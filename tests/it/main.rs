@@ -14,6 +14,7 @@
 //! | [`scheduler`] | series spread over the interval, keep their rhythm, never overlap, stay bounded |
 //! | [`decisions_hold`] | overrides work frozen, the engine's memory outlives a restart, the document never lapses, keys rotate |
 //! | [`diagnosis`] | each lab fault named once, by the smallest scope that explains it |
+//! | [`notify`] | incidents told to a real Alertmanager and to the robots, once, through the outbox |
 //! | [`incidents`] | one fault is one incident: API, pages, metric, resolution, restart and kill -9 |
 //! | [`merge_rollback`] | a broken merged prefix rolled back while its original serves, its vendor left when not, nothing flipped when it fails everywhere |
 //! | [`failover`] | outages move clients by the published list; regions, fail-open, restarts |
@@ -55,6 +56,7 @@ mod incidents;
 mod lab_cli;
 mod merge_rollback;
 mod metrics;
+mod notify;
 mod phase_timing;
 mod public_face;
 mod results;

@@ -67,12 +67,51 @@ fn classes(i: &Incident) -> String {
     list(i.classes.iter())
 }
 
+/// One notification channel's delivery as shown.
+pub(super) struct ChannelRow {
+    pub name: String,
+    pub kind: &'static str,
+    pub last_ok: String,
+    pub last_error: String,
+    pub failing: bool,
+    pub queued: usize,
+    pub sent: u64,
+    pub failed: u64,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "incidents.html")]
 pub(super) struct ListPage {
     pub open: Vec<Row>,
     pub history: Vec<Row>,
     pub window: String,
+    pub channels: Vec<ChannelRow>,
+}
+
+fn channel_rows(state: &AppState) -> Vec<ChannelRow> {
+    state
+        .outbox
+        .deliveries()
+        .into_iter()
+        .map(|(name, d)| ChannelRow {
+            name,
+            kind: d.kind,
+            last_ok: d
+                .last_ok
+                .map_or_else(|| "never".into(), |t| stamp(t.timestamp_millis())),
+            failing: d
+                .last_error
+                .as_ref()
+                .is_some_and(|(at, _)| d.last_ok.is_none_or(|ok| *at > ok)),
+            last_error: d.last_error.map_or_else(
+                || "—".into(),
+                |(at, why)| format!("{}: {why}", stamp(at.timestamp_millis())),
+            ),
+            queued: d.queued,
+            sent: d.sent,
+            failed: d.failed,
+        })
+        .collect()
 }
 
 /// One timeline entry as shown.
@@ -122,6 +161,7 @@ pub(super) async fn page(
         open: open.into_iter().map(Row::of).collect(),
         history: history.into_iter().map(Row::of).collect(),
         window: format!("since {}", stamp(since)),
+        channels: channel_rows(&state),
     })
 }
 

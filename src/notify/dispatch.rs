@@ -1,0 +1,335 @@
+//! The channels' senders: one task per channel, so a channel that is down delays no other, nor
+//! the engine or the publisher (they only write the outbox). Each takes its due pending notices,
+//! waits out the grouping window from the oldest, sends them as one message within the channel's
+//! rate, and records the outcome: sent, pending again after a backoff (timeouts, 5xx, 429, the
+//! receiver's throttle answer), or failed (refused, or past `max_attempts`). An Alertmanager
+//! channel also pushes its firing alerts again on its resend timer. Delivery is kept per channel
+//! for the dashboard ([`Outbox::deliveries`]) and counted on `/metrics`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::alertmanager::{self, Firing};
+use super::post;
+use super::channels::{self, Answer, Batch, Target};
+use super::Notice;
+use crate::clock::Clock;
+use crate::incident::IncidentState;
+use crate::config::{ChannelKind, Config, Language, NotifySettings};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Notices one message lists at most; the rest are folded into "… (+N more)".
+pub const LISTED: usize = 10;
+/// Notices one look takes from the outbox at most (the rest wait for the next message).
+const TAKEN: i64 = 500;
+/// How often a sender looks at the clock while waiting (a stepped clock moves under it).
+const LOOK: Duration = Duration::from_millis(100);
+/// The longest backoff between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How long one send may take.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the senders could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// A channel's URL or secret cannot be read (the message names the channel, never the value).
+    #[error("notify.channels `{channel}`: {why}")]
+    Channel {
+        /// The channel.
+        channel: String,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// One channel's delivery, as the dashboard shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// The channel's kind.
+    pub kind: &'static str,
+    /// When a message last went through.
+    pub last_ok: Option<DateTime<Utc>>,
+    /// When one last failed, and why.
+    pub last_error: Option<(DateTime<Utc>, String)>,
+    /// Notices waiting.
+    pub queued: usize,
+    /// Messages sent.
+    pub sent: u64,
+    /// Messages given up.
+    pub failed: u64,
+}
+
+/// The outbox's doorbell (rung when notices are recorded) and every channel's delivery.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    wake: Notify,
+    deliveries: Mutex<BTreeMap<String, Delivery>>,
+}
+
+impl Outbox {
+    /// A new outbox handle.
+    pub fn new() -> Arc<Outbox> {
+        Arc::default()
+    }
+
+    /// Wakes every sender: notices were recorded.
+    pub fn ring(&self) {
+        self.wake.notify_waiters();
+    }
+
+    /// Every channel's delivery, by name.
+    pub fn deliveries(&self) -> BTreeMap<String, Delivery> {
+        self.deliveries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn update(&self, channel: &str, f: impl FnOnce(&mut Delivery)) {
+        let mut all = self.deliveries.lock().unwrap_or_else(|p| p.into_inner());
+        f(all.entry(channel.to_string()).or_default());
+    }
+}
+
+/// What every sender shares.
+#[derive(Clone)]
+pub struct Shared {
+    /// The outbox.
+    pub store: Store,
+    /// The service's clock (outbox times are the clock's).
+    pub clock: Clock,
+    /// Where results are counted.
+    pub metrics: Metrics,
+    /// The doorbell and the deliveries.
+    pub outbox: Arc<Outbox>,
+    /// The roots receivers' certificates are verified against (Mozilla's; a test's CA).
+    pub roots: Arc<rustls::RootCertStore>,
+}
+
+/// Starts one sender per configured channel on `tracker`, until `stop`.
+pub fn spawn(
+    config: &Arc<Config>,
+    shared: &Shared,
+    stop: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<(), DispatchError> {
+    let tls = post::tls(shared.roots.clone());
+    for c in &config.notify.channels {
+        let err = |why| DispatchError::Channel {
+            channel: c.name.clone(),
+            why,
+        };
+        let target = Target {
+            kind: c.kind,
+            url: c.url(&config.base_dir).map_err(err)?,
+            secret: c.secret(&config.base_dir).map_err(err)?,
+        };
+        shared.metrics.notify_channel(&c.name);
+        shared.outbox.update(&c.name, |d| d.kind = c.kind.as_str());
+        let sender = Sender {
+            name: c.name.clone(),
+            target,
+            settings: config.notify.clone(),
+            tls: tls.clone(),
+            shared: shared.clone(),
+            sent: VecDeque::new(),
+            firing: Firing::default(),
+        };
+        tracker.spawn(sender.run(stop.clone(), config.clone()));
+    }
+    Ok(())
+}
+
+/// One channel's sender.
+struct Sender {
+    name: String,
+    target: Target,
+    settings: NotifySettings,
+    tls: Arc<rustls::ClientConfig>,
+    shared: Shared,
+    /// When its last messages went out (real time: receivers count real time), for its rate.
+    sent: VecDeque<tokio::time::Instant>,
+    /// For Alertmanager: what fires.
+    firing: Firing,
+}
+
+impl Sender {
+    async fn run(mut self, stop: CancellationToken, config: Arc<Config>) {
+        let alertmanager = self.target.kind == ChannelKind::Alertmanager;
+        if alertmanager {
+            // After a restart Alertmanager must hear again of what still fires.
+            match self.shared.store.incidents(Some(IncidentState::Open), 0).await {
+                Ok(open) => {
+                    let standing: Vec<Notice> =
+                        open.iter().map(|i| Notice::standing(i, None, &config)).collect();
+                    self.firing.apply(&standing, self.shared.clock.now());
+                }
+                Err(e) => tracing::warn!(channel = %self.name, error = %e, "reading the open incidents failed"),
+            }
+        }
+        let mut resend = tokio::time::interval(self.settings.alertmanager_resend());
+        resend.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = self.shared.outbox.wake.notified() => {}
+                _ = resend.tick(), if alertmanager => {
+                    if !self.firing.is_empty() {
+                        let alerts = self.firing.firing();
+                        self.push_alerts(&alerts).await;
+                    }
+                }
+                () = tokio::time::sleep(LOOK) => {}
+            }
+            self.look().await;
+        }
+    }
+
+    /// Sends what is due, if its grouping window and the channel's rate allow.
+    async fn look(&mut self) {
+        let now = self.shared.clock.now();
+        let due = match self
+            .shared
+            .store
+            .due_notices(&self.name, now.timestamp_millis(), TAKEN)
+            .await
+        {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(channel = %self.name, error = %e, "reading the outbox failed");
+                return;
+            }
+        };
+        self.shared.metrics.notification_queue(&self.name, due.len() as i64);
+        self.shared.outbox.update(&self.name, |d| d.queued = due.len());
+        let Some(first) = due.first() else {
+            return;
+        };
+        let window = i64::try_from(self.settings.group_window_ms).unwrap_or(i64::MAX);
+        if now.timestamp_millis() < first.created_at_ms.saturating_add(window) || !self.may_send() {
+            return;
+        }
+        let ids: Vec<i64> = due.iter().map(|r| r.id).collect();
+        let notices: Vec<Notice> = due.iter().map(|r| r.notice.clone()).collect();
+        let attempts = due.iter().map(|r| r.attempts).max().unwrap_or(0);
+        let answer = self.send(&notices).await;
+        self.record(&ids, attempts, answer, now).await;
+    }
+
+    /// Whether the channel's rate leaves room for a message now.
+    fn may_send(&mut self) -> bool {
+        let rate = channels::rate(self.target.kind);
+        let now = tokio::time::Instant::now();
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+        {
+            self.sent.pop_front();
+        }
+        let in_second = self
+            .sent
+            .iter()
+            .filter(|t| now.duration_since(**t) < Duration::from_secs(1))
+            .count();
+        self.sent.len() < rate.per_minute as usize
+            && rate.per_second.is_none_or(|s| in_second < s as usize)
+    }
+
+    /// One message of `notices`.
+    async fn send(&mut self, notices: &[Notice]) -> Answer {
+        self.sent.push_back(tokio::time::Instant::now());
+        if self.target.kind == ChannelKind::Alertmanager {
+            let alerts = self.firing.apply(notices, self.shared.clock.now());
+            return self.push_alerts(&alerts).await;
+        }
+        let listed = &notices[..notices.len().min(LISTED)];
+        let batch = Batch {
+            notices: listed,
+            folded: notices.len() - listed.len(),
+        };
+        let language: Language = self.settings.language;
+        let out = channels::request(&self.target, &batch, language, Utc::now());
+        let sent = post::post(&out.url, out.content_type, out.body, &self.tls, SEND_TIMEOUT).await;
+        self.read_answer(sent)
+    }
+
+    /// Pushes `alerts` to the channel's Alertmanager.
+    async fn push_alerts(&self, alerts: &[serde_json::Value]) -> Answer {
+        let url = alertmanager::alerts_url(&self.target.url);
+        let body = serde_json::to_vec(alerts).expect("alerts serialize");
+        let sent = post::post(&url, "application/json", body, &self.tls, SEND_TIMEOUT).await;
+        self.read_answer(sent)
+    }
+
+    /// How the receiver's answer (or its silence) reads.
+    fn read_answer(&self, sent: Result<post::Posted, post::PostError>) -> Answer {
+        match sent {
+            Err(e) => Answer::Retry {
+                after: None,
+                why: format!("no answer: {e}"),
+            },
+            Ok(p) => match channels::answer(self.target.kind, p.status, &p.body) {
+                Answer::Retry { after: None, why } => Answer::Retry {
+                    after: p.retry_after,
+                    why,
+                },
+                other => other,
+            },
+        }
+    }
+
+    /// Records what became of a message of `ids`.
+    async fn record(&self, ids: &[i64], attempts: u32, answer: Answer, now: DateTime<Utc>) {
+        let now_ms = now.timestamp_millis();
+        let (store, name) = (&self.shared.store, self.name.as_str());
+        let result = match &answer {
+            Answer::Delivered => {
+                self.shared.outbox.update(name, |d| {
+                    d.last_ok = Some(now);
+                    d.sent += 1;
+                });
+                store.notices_sent(ids, now_ms).await.map(|()| "sent")
+            }
+            Answer::Retry { after, why } => {
+                let backoff = after.unwrap_or_else(|| backoff(attempts));
+                let retry_ms = now_ms + i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX / 2);
+                let max = self.settings.max_attempts;
+                self.failed(why, now, attempts + 1 >= max);
+                let r = store.notices_failed(ids, why, (now_ms, Some(retry_ms)), max);
+                r.await.map(|()| if attempts + 1 >= max { "failed" } else { "retried" })
+            }
+            Answer::Refused { why } => {
+                self.failed(why, now, true);
+                let r = store.notices_failed(ids, why, (now_ms, None), self.settings.max_attempts);
+                r.await.map(|()| "failed")
+            }
+        };
+        match result {
+            Ok(result) => self.shared.metrics.notification(name, result),
+            Err(e) => tracing::warn!(channel = %name, error = %e, "recording a notification failed"),
+        }
+    }
+
+    fn failed(&self, why: &str, now: DateTime<Utc>, given_up: bool) {
+        tracing::warn!(channel = %self.name, given_up, "a notification was not delivered: {why}");
+        self.shared.outbox.update(&self.name, |d| {
+            d.last_error = Some((now, why.to_string()));
+            if given_up {
+                d.failed += 1;
+            }
+        });
+    }
+}
+
+/// The wait before attempt `attempts + 1`: 1 s, 2 s, 4 s … up to five minutes.
+fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(1u64 << attempts.min(9)).min(MAX_BACKOFF)
+}

@@ -1,0 +1,119 @@
+//! Incidents told to on-call: a real Alertmanager receives each open incident as a firing alert
+//! (with its labels and annotations) and then its resolution; the outbox survives a kill -9 with
+//! exactly one "opened" and one "resolved" per channel. Stepped clock; the senders run in real
+//! time, so a look waits a little for them.
+
+use std::time::{Duration, Instant};
+
+use cdnwatch::config::{ChannelKind, ChannelSettings, Config};
+use serde_json::Value;
+
+use crate::harness::alertmanager::Alertmanager;
+use crate::harness::*;
+
+const SETTLE: Duration = Duration::from_secs(15);
+const VENDOR_502: &str = r#"{"kind":"http_status","status":502,"vendor":"alpha"}"#;
+
+/// A channel whose URL is in a file of its own (the URL may carry a token: never in the config).
+fn channel(name: &str, kind: ChannelKind, url: &str) -> ChannelSettings {
+    let file = std::env::temp_dir().join(format!("cdnwatch-test-{name}-{}.url", rand::random::<u64>()));
+    std::fs::write(&file, url).unwrap();
+    ChannelSettings {
+        name: name.into(),
+        kind,
+        url_file: Some(file),
+        url_env: None,
+        secret_file: None,
+        secret_env: None,
+    }
+}
+
+fn notify_to(c: &mut Config, channels: Vec<ChannelSettings>) {
+    c.notify.group_window_ms = 0;
+    c.notify.alertmanager_resend_ms = 1_000;
+    c.notify.channels = channels;
+}
+
+/// Waits (real time) until `am` holds an alert passing `pred`.
+async fn am_alert(am: &Alertmanager, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(a) = am.alerts().await.into_iter().find(&pred) {
+            return a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no alert {what}; alerts {:#?}\nlog:\n{}",
+            am.alerts().await,
+            am.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_alertmanager_sees_the_incident_fire_and_then_resolve() {
+    let am = Alertmanager::start().await;
+    let url = am.base.clone();
+    let e = TestApp::stepped_with(|c| {
+        notify_to(c, vec![channel("am", ChannelKind::Alertmanager, &url)]);
+    })
+    .await;
+    e.wait_doc(SETTLE, "the cold-start document", all_enabled)
+        .await;
+    e.fault(VENDOR_502).await;
+    e.wait_doc(SETTLE, "alpha disabled", |d| disabled(d, PRIMARY))
+        .await;
+    let firing = am_alert(&am, "firing", |a| {
+        a["labels"]["alertname"] == "CdnwatchIncident" && a["status"]["state"] == "active"
+    })
+    .await;
+    let l = &firing["labels"];
+    assert_eq!(l["incident"], "1", "{firing:#}");
+    assert_eq!(l["scope"], "vendor");
+    assert_eq!(l["vendor"], "alpha");
+    assert_eq!(l["severity"], "critical");
+    assert_eq!(l["class"], "http_status");
+    assert_eq!(l["host"], "2 hosts");
+    assert_eq!(l["region"], "3 regions");
+    let a = &firing["annotations"];
+    assert!(a["summary"].as_str().unwrap().contains("vendor alpha in every region fails"), "{a:#}");
+    assert!(a["dashboard"].as_str().unwrap().ends_with("/incidents/1"));
+    assert!(!a["version"].as_str().unwrap().is_empty(), "{a:#}");
+    // Delivery is visible: on the incidents page and on /metrics.
+    let page = e.get("/incidents").await.text().await.unwrap();
+    assert!(page.contains("<td>am</td><td>alertmanager</td>"), "{page}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let metrics = e.get("/metrics").await.text().await.unwrap();
+        let sent = metrics
+            .lines()
+            .find(|l| l.starts_with("cdnwatch_notifications_total{channel=\"am\",result=\"sent\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if sent >= 1.0 {
+            assert!(metrics.contains("cdnwatch_notification_queue_depth{channel=\"am\"}"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "no sent message counted:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Resolved: Alertmanager hears the end.
+    e.clear_faults().await;
+    e.eventually(Duration::from_secs(60), "the incident resolved", async || {
+        let i: Value = e.get("/api/v1/incidents/1").await.json().await.unwrap();
+        if i["state"] == "resolved" { Ok(()) } else { Err(format!("{i:#}")) }
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let active = am.alerts().await.into_iter().filter(|a| a["status"]["state"] == "active").count();
+        if active == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still firing: {:#?}", am.alerts().await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    e.stop().await;
+}
