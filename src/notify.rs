@@ -6,8 +6,9 @@
 //! a vendor failing on 200 hosts is one incident, so a handful of messages.
 //!
 //! Layout: `notice` what a change says (made from the tracker's new timeline entries); `route`
-//! which channels a notice goes to.
+//! which channels a notice goes to; `channels` what each receiver gets and how its answer reads.
 
+pub mod channels;
 pub mod notice;
 pub mod route;
 
