@@ -20,7 +20,7 @@ const SECTIONS: usize = 48;
 pub(super) fn body(batch: &Batch<'_>, language: Language) -> Value {
     let lines = blocks(batch, language, render);
     let more = |n| text::more(n, language);
-    let text: Vec<String> = fit::fit(lines.clone(), batch.folded, TEXT_LIMIT, 1, &more)
+    let text: Vec<String> = fit::fit(lines.clone(), batch.folded, TEXT_LIMIT, 1, more)
         .into_iter()
         .flatten()
         .collect();
@@ -30,7 +30,7 @@ pub(super) fn body(batch: &Batch<'_>, language: Language) -> Value {
         .into_iter()
         .take(shown)
         .map(|block| {
-            let kept: Vec<String> = fit::fit(vec![block], 0, SECTION_LIMIT, 1, &more)
+            let kept: Vec<String> = fit::fit(vec![block], 0, SECTION_LIMIT, 1, more)
                 .into_iter()
                 .flatten()
                 .collect();

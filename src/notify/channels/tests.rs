@@ -427,9 +427,10 @@ fn the_webhook_is_alertmanagers_version_4_payload() {
     assert_eq!(only_resolved["status"], "resolved");
 }
 
+use ChannelKind::*;
+
 #[test]
-fn answers_read_as_each_robot_means_them() {
-    use ChannelKind::*;
+fn each_robots_success_is_delivered() {
     let delivered = [
         (Dingtalk, 200, r#"{"errcode":0,"errmsg":"ok"}"#),
         (Wecom, 200, r#"{"errcode":0,"errmsg":"ok"}"#),
@@ -446,6 +447,10 @@ fn answers_read_as_each_robot_means_them() {
             "{kind:?} {body}"
         );
     }
+}
+
+#[test]
+fn each_robots_throttle_429_and_5xx_are_retried() {
     let retried = [
         (
             Dingtalk,
@@ -484,6 +489,10 @@ fn answers_read_as_each_robot_means_them() {
             other => panic!("{kind:?} {status} {body}: {other:?}"),
         }
     }
+}
+
+#[test]
+fn a_bad_signature_token_or_request_is_refused_for_good() {
     let refused = [
         (
             Dingtalk,

@@ -132,8 +132,12 @@ impl Drop for FakeRobot {
 
 /// Why a message is not taken.
 enum Verdict {
-    Refuse(Response),
-    Throttle(Response),
+    Refuse(Box<Response>),
+    Throttle(Box<Response>),
+}
+
+fn refuse(r: Response) -> Verdict {
+    Verdict::Refuse(Box::new(r))
 }
 
 async fn handle(State(robot): State<Arc<Robot>>, uri: Uri, body: Bytes) -> Response {
@@ -151,11 +155,11 @@ async fn handle(State(robot): State<Arc<Robot>>, uri: Uri, body: Bytes) -> Respo
         }
         Err(Verdict::Refuse(r)) => {
             seen.refused += 1;
-            r
+            *r
         }
         Err(Verdict::Throttle(r)) => {
             seen.throttled += 1;
-            r
+            *r
         }
     }
 }
@@ -193,41 +197,40 @@ impl Robot {
         json: Option<&Value>,
         len: usize,
     ) -> Result<(), Verdict> {
-        use Verdict::Refuse;
         let str_at = |ptr: &str| json.and_then(|j| j.pointer(ptr)?.as_str()).unwrap_or("");
         match self.kind {
             ChannelKind::Dingtalk => {
                 if query.get("access_token").map(String::as_str) != Some(DINGTALK_TOKEN) {
-                    return Err(Refuse(errcode(300001, "token is not exist")));
+                    return Err(refuse(errcode(300001, "token is not exist")));
                 }
                 if let Some(secret) = &self.secret {
                     let ts = query.get("timestamp").and_then(|t| t.parse().ok());
                     if !fresh(ts, 1000) {
-                        return Err(Refuse(errcode(310000, "invalid timestamp")));
+                        return Err(refuse(errcode(310000, "invalid timestamp")));
                     }
                     // Published: base64(HMAC-SHA256(secret, timestamp + "\n" + secret)).
                     let to_sign = format!("{}\n{secret}", ts.unwrap_or_default());
                     let want = b64(hmac_sha256(secret.as_bytes(), to_sign.as_bytes()));
                     if query.get("sign") != Some(&want) {
-                        return Err(Refuse(errcode(310000, "sign not match")));
+                        return Err(refuse(errcode(310000, "sign not match")));
                     }
                 }
                 if str_at("/msgtype") != "markdown" || str_at("/markdown/title").is_empty() {
-                    return Err(Refuse(errcode(40035, "缺少参数 json")));
+                    return Err(refuse(errcode(40035, "缺少参数 json")));
                 }
                 if str_at("/markdown/text").len() > 20_000 {
-                    return Err(Refuse(errcode(460101, "message too long")));
+                    return Err(refuse(errcode(460101, "message too long")));
                 }
             }
             ChannelKind::Feishu => {
                 if path != format!("/open-apis/bot/v2/hook/{FEISHU_HOOK}") {
-                    return Err(Refuse(feishu_code(
+                    return Err(refuse(feishu_code(
                         19001,
                         "param invalid: incoming webhook access token invalid",
                     )));
                 }
                 if len > 20 * 1024 {
-                    return Err(Refuse(feishu_code(19002, "request body too large")));
+                    return Err(refuse(feishu_code(19002, "request body too large")));
                 }
                 if let Some(secret) = &self.secret {
                     let ts: Option<i64> = str_at("/timestamp").parse().ok();
@@ -235,25 +238,25 @@ impl Robot {
                     let key = format!("{}\n{secret}", ts.unwrap_or_default());
                     let want = b64(hmac_sha256(key.as_bytes(), b""));
                     if !fresh(ts, 1) || str_at("/sign") != want {
-                        return Err(Refuse(feishu_code(
+                        return Err(refuse(feishu_code(
                             19021,
                             "sign match fail or timestamp is not within one hour from current time",
                         )));
                     }
                 }
                 if str_at("/msg_type").is_empty() {
-                    return Err(Refuse(feishu_code(9499, "Bad Request")));
+                    return Err(refuse(feishu_code(9499, "Bad Request")));
                 }
             }
             ChannelKind::Wecom => {
                 if query.get("key").map(String::as_str) != Some(WECOM_KEY) {
-                    return Err(Refuse(errcode(93000, "invalid webhook url")));
+                    return Err(refuse(errcode(93000, "invalid webhook url")));
                 }
                 if str_at("/msgtype") != "markdown" {
-                    return Err(Refuse(errcode(40008, "invalid message type")));
+                    return Err(refuse(errcode(40008, "invalid message type")));
                 }
                 if str_at("/markdown/content").len() > 4096 {
-                    return Err(Refuse(errcode(
+                    return Err(refuse(errcode(
                         40058,
                         "markdown.content exceed max length 4096",
                     )));
@@ -261,22 +264,22 @@ impl Robot {
             }
             ChannelKind::Slack => {
                 if path != SLACK_PATH {
-                    return Err(Refuse(slack(StatusCode::NOT_FOUND, "no_service")));
+                    return Err(refuse(slack(StatusCode::NOT_FOUND, "no_service")));
                 }
                 if json.is_none() {
-                    return Err(Refuse(slack(StatusCode::BAD_REQUEST, "invalid_payload")));
+                    return Err(refuse(slack(StatusCode::BAD_REQUEST, "invalid_payload")));
                 }
                 let text = str_at("/text");
                 if text.is_empty() {
-                    return Err(Refuse(slack(StatusCode::BAD_REQUEST, "no_text")));
+                    return Err(refuse(slack(StatusCode::BAD_REQUEST, "no_text")));
                 }
                 if text.chars().count() > 40_000 {
-                    return Err(Refuse(slack(StatusCode::BAD_REQUEST, "msg_too_long")));
+                    return Err(refuse(slack(StatusCode::BAD_REQUEST, "msg_too_long")));
                 }
             }
             ChannelKind::Webhook | ChannelKind::Alertmanager => {
                 if str_at("/version") != "4" {
-                    return Err(Refuse(slack(
+                    return Err(refuse(slack(
                         StatusCode::BAD_REQUEST,
                         "not a version 4 payload",
                     )));
@@ -298,7 +301,7 @@ impl Robot {
             seen.accepted_at.pop_front();
         }
         if seen.accepted_at.len() >= self.per_minute as usize {
-            return Err(Verdict::Throttle(match self.kind {
+            return Err(Verdict::Throttle(Box::new(match self.kind {
                 ChannelKind::Dingtalk => {
                     errcode(130101, "send too fast, exceed 20 times per minute")
                 }
@@ -310,7 +313,7 @@ impl Robot {
                         .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
                     r
                 }
-            }));
+            })));
         }
         seen.accepted_at.push_back(now);
         Ok(())
