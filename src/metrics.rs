@@ -102,6 +102,17 @@ struct Inner {
     rendered: Mutex<Option<(Instant, Rendered)>>,
 }
 
+/// `cdnwatch_notifications_total{channel, result}`.
+fn notifications() -> Result<IntCounterVec, prometheus::Error> {
+    IntCounterVec::new(
+        Opts::new(
+            "cdnwatch_notifications_total",
+            "Notification messages by channel and result: sent, retried (a timeout, 5xx, 429 or the receiver's throttle answer), failed (refused, or given up after max_attempts).",
+        ),
+        &["channel", "result"],
+    )
+}
+
 /// `cdnwatch_auth_failures_total{endpoint}`, every endpoint's series present from the start (a
 /// rate over a series that appears only at the first failure misses that failure).
 /// Registered on `registry`.
@@ -180,13 +191,7 @@ impl Metrics {
                 &["host", "region", "resolver", "vendor"],
             )?,
             auth_failures: auth_failures(&registry)?,
-            notifications: IntCounterVec::new(
-                Opts::new(
-                    "cdnwatch_notifications_total",
-                    "Notification messages by channel and result: sent, retried (a timeout, 5xx, 429 or the receiver's throttle answer), failed (refused, or given up after max_attempts).",
-                ),
-                &["channel", "result"],
-            )?,
+            notifications: notifications()?,
             queue_depth: IntGaugeVec::new(
                 Opts::new(
                     "cdnwatch_notification_queue_depth",

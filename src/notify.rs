@@ -6,9 +6,11 @@
 //! a vendor failing on 200 hosts is one incident, so a handful of messages.
 //!
 //! Layout: `notice` what a change says (made from the tracker's new timeline entries); `route`
-//! which channels a notice goes to.
+//! which channels a notice goes to; `channels` what each robot and the webhook get and how their
+//! answers read; `alertmanager` the v2 push; `post` one POST; `dispatch` the senders.
 
 pub mod alertmanager;
+pub mod channels;
 pub mod dispatch;
 pub mod notice;
 pub mod post;

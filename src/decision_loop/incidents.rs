@@ -15,6 +15,7 @@ use crate::incident::{Board, Context, Observed, Tracker};
 use crate::notify::dispatch::Outbox;
 use crate::notify::{Notice, route};
 use crate::store::Store;
+use crate::store::outbox::NewNotice;
 
 /// The incidents as the decision loop keeps them.
 pub(super) struct Incidents {
@@ -107,9 +108,15 @@ impl Incidents {
             told.push((*id, incident.told));
             incident.told = incident.entries_ever();
         }
-        let routed: Vec<(&str, Notice)> = notices
+        let routed: Vec<NewNotice<'_>> = notices
             .iter()
-            .map(|(c, n)| (c.as_str(), n.clone()))
+            .map(|(channel, n)| NewNotice {
+                channel,
+                incident: n.incident,
+                seq: n.seq,
+                change: n.change.as_str(),
+                body: serde_json::to_string(n).expect("a notice serializes"),
+            })
             .collect();
         if !self.save_with(store, &routed, now).await {
             // Told again at the next save (the outbox ignores a notice it already has).
@@ -138,7 +145,7 @@ impl Incidents {
     async fn save_with(
         &mut self,
         store: &Store,
-        notices: &[(&str, Notice)],
+        notices: &[NewNotice<'_>],
         now: DateTime<Utc>,
     ) -> bool {
         let Some(tracker) = &self.tracker else {

@@ -14,7 +14,6 @@ use super::{
 };
 use crate::engine::{Diagnosis, Event, FaultScope, Reason};
 
-
 /// What a round is applied with.
 #[derive(Debug, Clone, Copy)]
 pub struct Context {

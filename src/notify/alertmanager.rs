@@ -22,7 +22,11 @@ pub fn labels(n: &Notice) -> Labels {
     let many = |items: &[String], one: &str, some: &str| match items {
         [] => None,
         [only] => Some(only.clone()),
-        _ => Some(format!("{} {}", items.len(), if items.len() == 1 { one } else { some })),
+        _ => Some(format!(
+            "{} {}",
+            items.len(),
+            if items.len() == 1 { one } else { some }
+        )),
     };
     let mut l = Labels::new();
     l.insert("alertname", ALERT_NAME.into());

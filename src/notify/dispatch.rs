@@ -15,13 +15,13 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::alertmanager::{self, Firing};
-use super::post;
-use super::channels::{self, Answer, Batch, Target};
 use super::Notice;
+use super::alertmanager::{self, Firing};
+use super::channels::{self, Answer, Batch, Target};
+use super::post;
 use crate::clock::Clock;
-use crate::incident::IncidentState;
 use crate::config::{ChannelKind, Config, Language, NotifySettings};
+use crate::incident::IncidentState;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -165,13 +165,22 @@ impl Sender {
         let alertmanager = self.target.kind == ChannelKind::Alertmanager;
         if alertmanager {
             // After a restart Alertmanager must hear again of what still fires.
-            match self.shared.store.incidents(Some(IncidentState::Open), 0).await {
+            match self
+                .shared
+                .store
+                .incidents(Some(IncidentState::Open), 0)
+                .await
+            {
                 Ok(open) => {
-                    let standing: Vec<Notice> =
-                        open.iter().map(|i| Notice::standing(i, None, &config)).collect();
+                    let standing: Vec<Notice> = open
+                        .iter()
+                        .map(|i| Notice::standing(i, None, &config))
+                        .collect();
                     self.firing.apply(&standing, self.shared.clock.now());
                 }
-                Err(e) => tracing::warn!(channel = %self.name, error = %e, "reading the open incidents failed"),
+                Err(e) => {
+                    tracing::warn!(channel = %self.name, error = %e, "reading the open incidents failed")
+                }
             }
         }
         let mut resend = tokio::time::interval(self.settings.alertmanager_resend());
@@ -207,8 +216,12 @@ impl Sender {
                 return;
             }
         };
-        self.shared.metrics.notification_queue(&self.name, due.len() as i64);
-        self.shared.outbox.update(&self.name, |d| d.queued = due.len());
+        self.shared
+            .metrics
+            .notification_queue(&self.name, due.len() as i64);
+        self.shared
+            .outbox
+            .update(&self.name, |d| d.queued = due.len());
         let Some(first) = due.first() else {
             return;
         };
@@ -217,7 +230,11 @@ impl Sender {
             return;
         }
         let ids: Vec<i64> = due.iter().map(|r| r.id).collect();
-        let notices: Vec<Notice> = due.iter().map(|r| r.notice.clone()).collect();
+        // A row that does not read is left out of the message, and marked with the others.
+        let notices: Vec<Notice> = due
+            .iter()
+            .filter_map(|r| serde_json::from_str(&r.body).ok())
+            .collect();
         let attempts = due.iter().map(|r| r.attempts).max().unwrap_or(0);
         let answer = self.send(&notices).await;
         self.record(&ids, attempts, answer, now).await;
@@ -257,7 +274,14 @@ impl Sender {
         };
         let language: Language = self.settings.language;
         let out = channels::request(&self.target, &batch, language, Utc::now());
-        let sent = post::post(&out.url, out.content_type, out.body, &self.tls, SEND_TIMEOUT).await;
+        let sent = post::post(
+            &out.url,
+            out.content_type,
+            out.body,
+            &self.tls,
+            SEND_TIMEOUT,
+        )
+        .await;
         self.read_answer(sent)
     }
 
@@ -304,7 +328,13 @@ impl Sender {
                 let max = self.settings.max_attempts;
                 self.failed(why, now, attempts + 1 >= max);
                 let r = store.notices_failed(ids, why, (now_ms, Some(retry_ms)), max);
-                r.await.map(|()| if attempts + 1 >= max { "failed" } else { "retried" })
+                r.await.map(|()| {
+                    if attempts + 1 >= max {
+                        "failed"
+                    } else {
+                        "retried"
+                    }
+                })
             }
             Answer::Refused { why } => {
                 self.failed(why, now, true);
@@ -314,7 +344,9 @@ impl Sender {
         };
         match result {
             Ok(result) => self.shared.metrics.notification(name, result),
-            Err(e) => tracing::warn!(channel = %name, error = %e, "recording a notification failed"),
+            Err(e) => {
+                tracing::warn!(channel = %name, error = %e, "recording a notification failed")
+            }
         }
     }
 

@@ -83,7 +83,10 @@ async fn exchange(
         _ => return Err(PostError::Url),
     };
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let bare = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let tcp = tokio::net::TcpStream::connect((bare.as_str(), port))
         .await
         .map_err(PostError::Connect)?;
@@ -117,7 +120,9 @@ where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let http = |e: hyper::Error| PostError::Http(e.to_string());
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(http)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(http)?;
     let driver = tokio::spawn(conn);
     let response = sender.send_request(request).await.map_err(http)?;
     let status = response.status().as_u16();

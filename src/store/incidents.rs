@@ -4,8 +4,8 @@
 
 use crate::engine::Event;
 use crate::incident::{Incident, IncidentState};
-use crate::notify::Notice;
 
+use super::outbox::NewNotice;
 use super::publish::event_row;
 use super::{Store, StoreError, query_err};
 
@@ -29,7 +29,7 @@ impl Store {
     pub async fn save_incidents(
         &self,
         incidents: &[&Incident],
-        notices: &[(&str, Notice)],
+        notices: &[NewNotice<'_>],
         now_ms: i64,
     ) -> Result<(), StoreError> {
         if incidents.is_empty() && notices.is_empty() {
@@ -60,18 +60,17 @@ impl Store {
             .await
             .map_err(query_err("writing an incident"))?;
         }
-        for (channel, n) in notices {
-            let text = serde_json::to_string(n).expect("a notice serializes");
+        for n in notices {
             sqlx::query(
                 "INSERT OR IGNORE INTO notifications
                    (channel, incident, seq, change, notice, state, created_at_ms, next_at_ms)
                  VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
             )
-            .bind(channel)
+            .bind(n.channel)
             .bind(n.incident)
             .bind(n.seq)
-            .bind(n.change.as_str())
-            .bind(text)
+            .bind(n.change)
+            .bind(&n.body)
             .bind(now_ms)
             .bind(now_ms)
             .execute(&mut *tx)

@@ -2,17 +2,30 @@
 //! (sent, pending again later, or failed), and the counts the dashboard shows per channel. Rows are
 //! written with the incidents that made them (`store/incidents.rs`).
 
-use crate::notify::Notice;
-
 use super::{Store, StoreError, query_err};
+
+/// A notice to record for one channel; what it says is the notifier's (`body`, its JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotice<'a> {
+    /// The channel.
+    pub channel: &'a str,
+    /// The incident.
+    pub incident: i64,
+    /// The change's number in the incident's timeline.
+    pub seq: u32,
+    /// The change's spelling.
+    pub change: &'static str,
+    /// The notice, as JSON.
+    pub body: String,
+}
 
 /// One pending notice of one channel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxRow {
     /// The row.
     pub id: i64,
-    /// The notice.
-    pub notice: Notice,
+    /// The notice, as JSON.
+    pub body: String,
     /// Attempts so far.
     pub attempts: u32,
     /// When it was recorded, Unix ms.
@@ -50,20 +63,15 @@ impl Store {
         .fetch_all(&self.reader)
         .await
         .map_err(query_err("reading the outbox"))?;
-        rows.into_iter()
-            .map(|(id, text, attempts, created_at_ms)| {
-                let notice = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
-                    what: "notifications",
-                    detail: e.to_string(),
-                })?;
-                Ok(OutboxRow {
-                    id,
-                    notice,
-                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-                    created_at_ms,
-                })
+        Ok(rows
+            .into_iter()
+            .map(|(id, body, attempts, created_at_ms)| OutboxRow {
+                id,
+                body,
+                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                created_at_ms,
             })
-            .collect()
+            .collect())
     }
 
     /// The oldest pending notice's time of `channel`, and when the next one is due (Unix ms).

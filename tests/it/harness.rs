@@ -1,6 +1,6 @@
 //! The one way these tests start things: a lab on loopback with its config in a temporary
 //! directory ([`TestLab`]), the service on it on port 0 ([`TestApp`]), cdnwatch processes, a real
-//! Prometheus, a headless Chromium, and the fixtures under `tests/fixtures/`. It asserts nothing
+//! Prometheus, fake chat robots ([`robots`]), a headless Chromium, and the fixtures under `tests/fixtures/`. It asserts nothing
 //! of the product itself: what must hold is said in the capability modules.
 
 pub mod alertmanager;
@@ -11,6 +11,7 @@ pub mod lab;
 pub mod machine;
 pub mod process;
 pub mod prometheus;
+pub mod robots;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

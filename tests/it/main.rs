@@ -28,6 +28,7 @@
 //! | [`metrics`] | `/metrics` passes promtool, a real Prometheus scrapes it, the alerts and dashboard fit |
 //! | [`check_config`] | `cdnwatch check-config` names every problem with its line and column |
 //! | [`lab_cli`] | `cdnwatch lab`, `lab fault …`, `probe` and `demo` as an engineer runs them |
+//! | [`robots`] | each chat robot accepts our signed messages, refuses a wrong secret or token, throttles past its rate |
 //! | [`results`] | what an agent posts is stored, counted and decided on like local results |
 //! | [`serve_process`] | `cdnwatch serve` as a process: status, SIGHUP, SIGTERM, kill -9 |
 //! | [`phase_timing`] | an injected delay is timed in its own phase within 2 ms; a slow body as transfer |
@@ -60,6 +61,7 @@ mod notify;
 mod phase_timing;
 mod public_face;
 mod results;
+mod robots;
 mod scheduler;
 mod serve_process;
 mod timeouts;

@@ -269,7 +269,7 @@ async fn the_metrics_of_a_running_service_pass_promtool_carry_no_edge_ip_and_cou
 
     let allowed = [
         "host", "path", "region", "resolver", "vendor", "outcome", "class", "phase", "source",
-        "endpoint", "le", "scope",
+        "endpoint", "le", "scope", "channel", "result",
     ];
     for s in samples(&text) {
         for (k, v) in &s.labels {

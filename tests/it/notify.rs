@@ -16,7 +16,10 @@ const VENDOR_502: &str = r#"{"kind":"http_status","status":502,"vendor":"alpha"}
 
 /// A channel whose URL is in a file of its own (the URL may carry a token: never in the config).
 fn channel(name: &str, kind: ChannelKind, url: &str) -> ChannelSettings {
-    let file = std::env::temp_dir().join(format!("cdnwatch-test-{name}-{}.url", rand::random::<u64>()));
+    let file = std::env::temp_dir().join(format!(
+        "cdnwatch-test-{name}-{}.url",
+        rand::random::<u64>()
+    ));
     std::fs::write(&file, url).unwrap();
     ChannelSettings {
         name: name.into(),
@@ -77,7 +80,13 @@ async fn a_real_alertmanager_sees_the_incident_fire_and_then_resolve() {
     assert_eq!(l["host"], "2 hosts");
     assert_eq!(l["region"], "3 regions");
     let a = &firing["annotations"];
-    assert!(a["summary"].as_str().unwrap().contains("vendor alpha in every region fails"), "{a:#}");
+    assert!(
+        a["summary"]
+            .as_str()
+            .unwrap()
+            .contains("vendor alpha in every region fails"),
+        "{a:#}"
+    );
     assert!(a["dashboard"].as_str().unwrap().ends_with("/incidents/1"));
     assert!(!a["version"].as_str().unwrap().is_empty(), "{a:#}");
     // Delivery is visible: on the incidents page and on /metrics.
@@ -96,23 +105,43 @@ async fn a_real_alertmanager_sees_the_incident_fire_and_then_resolve() {
             assert!(metrics.contains("cdnwatch_notification_queue_depth{channel=\"am\"}"));
             break;
         }
-        assert!(Instant::now() < deadline, "no sent message counted:\n{metrics}");
+        assert!(
+            Instant::now() < deadline,
+            "no sent message counted:\n{metrics}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Resolved: Alertmanager hears the end.
     e.clear_faults().await;
-    e.eventually(Duration::from_secs(60), "the incident resolved", async || {
-        let i: Value = e.get("/api/v1/incidents/1").await.json().await.unwrap();
-        if i["state"] == "resolved" { Ok(()) } else { Err(format!("{i:#}")) }
-    })
+    e.eventually(
+        Duration::from_secs(60),
+        "the incident resolved",
+        async || {
+            let i: Value = e.get("/api/v1/incidents/1").await.json().await.unwrap();
+            if i["state"] == "resolved" {
+                Ok(())
+            } else {
+                Err(format!("{i:#}"))
+            }
+        },
+    )
     .await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let active = am.alerts().await.into_iter().filter(|a| a["status"]["state"] == "active").count();
+        let active = am
+            .alerts()
+            .await
+            .into_iter()
+            .filter(|a| a["status"]["state"] == "active")
+            .count();
         if active == 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "still firing: {:#?}", am.alerts().await);
+        assert!(
+            Instant::now() < deadline,
+            "still firing: {:#?}",
+            am.alerts().await
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     e.stop().await;

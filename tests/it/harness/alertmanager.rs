@@ -21,7 +21,8 @@ impl Alertmanager {
     pub async fn start() -> Alertmanager {
         cdnwatch::probe::tls::install_default_provider();
         let dir = tempfile::tempdir().unwrap();
-        let config = "route:\n  receiver: nowhere\n  group_wait: 1s\nreceivers:\n  - name: nowhere\n";
+        let config =
+            "route:\n  receiver: nowhere\n  group_wait: 1s\nreceivers:\n  - name: nowhere\n";
         std::fs::write(dir.path().join("alertmanager.yml"), config).unwrap();
         let addr = format!("127.0.0.1:{}", free_port());
         let log = std::fs::File::create(dir.path().join("alertmanager.log")).unwrap();
@@ -30,7 +31,10 @@ impl Alertmanager {
                 "--config.file={}",
                 dir.path().join("alertmanager.yml").display()
             ))
-            .arg(format!("--storage.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address={addr}"))
             .arg("--cluster.listen-address=")
             .stdin(Stdio::null())
