@@ -102,6 +102,32 @@ struct Inner {
     rendered: Mutex<Option<(Instant, Rendered)>>,
 }
 
+impl Inner {
+    /// Registers every vec on the registry (the auth failures are registered where made).
+    fn register(&self) -> Result<(), prometheus::Error> {
+        let r = &self.registry;
+        r.register(Box::new(self.results.clone()))?;
+        r.register(Box::new(self.received.clone()))?;
+        r.register(Box::new(self.success.clone()))?;
+        r.register(Box::new(self.duration.clone()))?;
+        r.register(Box::new(self.status.clone()))?;
+        r.register(Box::new(self.cert_expiry.clone()))?;
+        r.register(Box::new(self.notifications.clone()))?;
+        r.register(Box::new(self.queue_depth.clone()))
+    }
+}
+
+/// `cdnwatch_notification_queue_depth{channel}`.
+fn queue_depth() -> Result<IntGaugeVec, prometheus::Error> {
+    IntGaugeVec::new(
+        Opts::new(
+            "cdnwatch_notification_queue_depth",
+            "Notices waiting in the outbox, by channel (due now or backing off).",
+        ),
+        &["channel"],
+    )
+}
+
 /// `cdnwatch_notifications_total{channel, result}`.
 fn notifications() -> Result<IntCounterVec, prometheus::Error> {
     IntCounterVec::new(
@@ -192,25 +218,11 @@ impl Metrics {
             )?,
             auth_failures: auth_failures(&registry)?,
             notifications: notifications()?,
-            queue_depth: IntGaugeVec::new(
-                Opts::new(
-                    "cdnwatch_notification_queue_depth",
-                    "Notices waiting in the outbox, by channel (due now or backing off).",
-                ),
-                &["channel"],
-            )?,
+            queue_depth: queue_depth()?,
             rendered: Mutex::new(None),
             registry,
         };
-        let r = &inner.registry;
-        r.register(Box::new(inner.results.clone()))?;
-        r.register(Box::new(inner.received.clone()))?;
-        r.register(Box::new(inner.success.clone()))?;
-        r.register(Box::new(inner.duration.clone()))?;
-        r.register(Box::new(inner.status.clone()))?;
-        r.register(Box::new(inner.cert_expiry.clone()))?;
-        r.register(Box::new(inner.notifications.clone()))?;
-        r.register(Box::new(inner.queue_depth.clone()))?;
+        inner.register()?;
         Ok(Metrics {
             inner: Arc::new(inner),
         })
