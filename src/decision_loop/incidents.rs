@@ -96,16 +96,22 @@ impl Incidents {
         }
         let mut notices = Vec::new();
         let mut told = Vec::new();
-        for id in &self.unsaved {
-            let Some(incident) = tracker.get_mut(*id) else {
+        let untold: Vec<i64> = tracker
+            .incidents()
+            .filter(|i| i.entries_ever() > i.told)
+            .map(|i| i.id)
+            .collect();
+        for id in untold {
+            let Some(incident) = tracker.get_mut(id) else {
                 continue;
             };
+            self.unsaved.insert(id);
             for n in Notice::of(incident, incident.told, serving, config) {
                 for channel in route::channels_for(&config.notify, &n) {
                     notices.push((channel.to_string(), n.clone()));
                 }
             }
-            told.push((*id, incident.told));
+            told.push((id, incident.told));
             incident.told = incident.entries_ever();
         }
         let routed: Vec<NewNotice<'_>> = notices

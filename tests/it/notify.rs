@@ -9,6 +9,8 @@ use cdnwatch::config::{ChannelKind, ChannelSettings, Config};
 use serde_json::Value;
 
 use crate::harness::alertmanager::Alertmanager;
+use crate::harness::process::ServeProcess;
+use crate::harness::robots::FakeRobot;
 use crate::harness::*;
 
 const SETTLE: Duration = Duration::from_secs(15);
@@ -145,4 +147,169 @@ async fn a_real_alertmanager_sees_the_incident_fire_and_then_resolve() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     e.stop().await;
+}
+
+/// Every text a robot received, whatever its format (DingTalk markdown, Slack text …).
+fn texts(robot: &FakeRobot) -> Vec<String> {
+    robot
+        .received()
+        .iter()
+        .map(|m| {
+            [
+                &m["markdown"]["text"],
+                &m["markdown"]["content"],
+                &m["text"],
+            ]
+            .iter()
+            .find_map(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+        })
+        .collect()
+}
+
+/// Waits (real time) until `robot`'s texts pass `pred`.
+async fn robot_says(robot: &FakeRobot, what: &str, pred: impl Fn(&[String]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !pred(&texts(robot)) {
+        assert!(
+            Instant::now() < deadline,
+            "the robot was not told {what}: {:#?}",
+            texts(robot)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_dingtalk_robot_is_told_in_chinese_when_the_vendor_fails_and_when_it_recovers() {
+    let robot = FakeRobot::start(ChannelKind::Dingtalk, Some("SEC-test-secret"), 20);
+    let secret =
+        std::env::temp_dir().join(format!("cdnwatch-test-{}.secret", rand::random::<u64>()));
+    std::fs::write(&secret, "SEC-test-secret").unwrap();
+    let url = robot.url();
+    let e = TestApp::stepped_with(|c| {
+        let mut chat = channel("chat", ChannelKind::Dingtalk, &url);
+        chat.secret_file = Some(secret.clone());
+        notify_to(c, vec![chat]);
+        c.notify.language = cdnwatch::config::Language::ZhCn;
+    })
+    .await;
+    e.wait_doc(SETTLE, "the cold-start document", all_enabled)
+        .await;
+    e.fault(VENDOR_502).await;
+    e.wait_doc(SETTLE, "alpha disabled", |d| disabled(d, PRIMARY))
+        .await;
+    robot_says(&robot, "the vendor fails", |t| {
+        t.iter().any(|m| m.contains("故障") && m.contains("alpha"))
+    })
+    .await;
+    e.clear_faults().await;
+    e.eventually(
+        Duration::from_secs(60),
+        "the incident resolved",
+        async || {
+            let i: Value = e.get("/api/v1/incidents/1").await.json().await.unwrap();
+            if i["state"] == "resolved" {
+                Ok(())
+            } else {
+                Err(format!("{i:#}"))
+            }
+        },
+    )
+    .await;
+    robot_says(&robot, "the recovery", |t| {
+        t.iter().any(|m| m.contains("已恢复"))
+    })
+    .await;
+    assert_eq!(
+        robot.refused(),
+        0,
+        "every message signed as DingTalk checks it"
+    );
+    assert_eq!(robot.throttled(), 0);
+    let all = texts(&robot).join("\n");
+    assert!(
+        all.contains("/incidents/1"),
+        "each message links its incident: {all}"
+    );
+    e.stop().await;
+}
+
+/// Notice headers in `texts` that say the vendor's incident opened, and that it recovered.
+fn opened_and_resolved(texts: &[String]) -> (usize, usize) {
+    let lines = texts
+        .iter()
+        .flat_map(|t| t.lines())
+        .map(|l| l.trim_matches('*'));
+    let (mut opened, mut resolved) = (0, 0);
+    for l in lines {
+        if l.ends_with("vendor alpha in every region fails") && !l.contains("widened") {
+            opened += 1;
+        }
+        if l.contains("vendor alpha in every region works again after") {
+            resolved += 1;
+        }
+    }
+    (opened, resolved)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_mid_incident_tells_each_channel_once_it_opened_and_once_it_resolved() {
+    let robot = FakeRobot::start(ChannelKind::Slack, None, 600);
+    let url = robot.url();
+    let lab = TestLab::spawn_with(|c| {
+        c.probe.interval_ms = 1000;
+        notify_to(c, vec![channel("chat", ChannelKind::Slack, &url)]);
+    })
+    .await;
+    let data = lab.data_dir();
+    let mut s = ServeProcess::start(&lab.config_path, &data);
+    lab.fault(VENDOR_502).await;
+    robot_says(&robot, "the vendor fails", |t| {
+        opened_and_resolved(t).0 >= 1
+    })
+    .await;
+    s.process.signal("-KILL");
+    s.wait_exit(Duration::from_secs(5));
+    let mut s = ServeProcess::start(&lab.config_path, &data);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    lab.clear().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while opened_and_resolved(&texts(&robot)).1 == 0 {
+        if Instant::now() > deadline {
+            let url = format!("sqlite://{}?mode=ro", data.join("cdnwatch.db").display());
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            let rows: Vec<(i64, String, String)> =
+                sqlx::query_as("SELECT id, state, body FROM incidents")
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+            let outbox: Vec<(String, String, i64, Option<String>)> =
+                sqlx::query_as("SELECT change, state, attempts, last_error FROM notifications")
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+            panic!(
+                "the recovery was not told within 30 s: incidents {rows:?}
+outbox {outbox:?}
+log {}",
+                s.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.process.signal("-KILL");
+    s.wait_exit(Duration::from_secs(5));
+    let mut s = ServeProcess::start(&lab.config_path, &data);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    s.process.signal("-TERM");
+    s.wait_exit(Duration::from_secs(10));
+    assert_eq!(
+        opened_and_resolved(&texts(&robot)),
+        (1, 1),
+        "exactly one opened and one resolved: {:#?}",
+        texts(&robot)
+    );
+    lab.shutdown().await;
 }
