@@ -29,8 +29,10 @@ use crate::store::Store;
 pub const LISTED: usize = 10;
 /// Notices one look takes from the outbox at most (the rest wait for the next message).
 const TAKEN: i64 = 500;
-/// How often a sender looks at the clock while waiting (a stepped clock moves under it).
+/// How often a sender looks at the outbox while notices wait (a stepped clock moves under it).
 const LOOK: Duration = Duration::from_millis(100);
+/// How often it looks while the outbox is empty (a recorded notice rings it at once).
+const IDLE: Duration = Duration::from_secs(1);
 /// The longest backoff between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How long one send may take.
@@ -185,6 +187,7 @@ impl Sender {
         }
         let mut resend = tokio::time::interval(self.settings.alertmanager_resend());
         resend.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pause = LOOK;
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -195,14 +198,15 @@ impl Sender {
                         self.push_alerts(&alerts).await;
                     }
                 }
-                () = tokio::time::sleep(LOOK) => {}
+                () = tokio::time::sleep(pause) => {}
             }
-            self.look().await;
+            pause = if self.look().await { LOOK } else { IDLE };
         }
     }
 
-    /// Sends what is due, if its grouping window and the channel's rate allow.
-    async fn look(&mut self) {
+    /// Sends what is due, if its grouping window and the channel's rate allow; whether anything
+    /// was due.
+    async fn look(&mut self) -> bool {
         let now = self.shared.clock.now();
         let due = match self
             .shared
@@ -213,7 +217,7 @@ impl Sender {
             Ok(due) => due,
             Err(e) => {
                 tracing::warn!(channel = %self.name, error = %e, "reading the outbox failed");
-                return;
+                return true;
             }
         };
         self.shared
@@ -223,11 +227,11 @@ impl Sender {
             .outbox
             .update(&self.name, |d| d.queued = due.len());
         let Some(first) = due.first() else {
-            return;
+            return false;
         };
         let window = i64::try_from(self.settings.group_window_ms).unwrap_or(i64::MAX);
         if now.timestamp_millis() < first.created_at_ms.saturating_add(window) || !self.may_send() {
-            return;
+            return true;
         }
         let ids: Vec<i64> = due.iter().map(|r| r.id).collect();
         // A row that does not read is left out of the message, and marked with the others.
@@ -238,6 +242,7 @@ impl Sender {
         let attempts = due.iter().map(|r| r.attempts).max().unwrap_or(0);
         let answer = self.send(&notices).await;
         self.record(&ids, attempts, answer, now).await;
+        true
     }
 
     /// Whether the channel's rate leaves room for a message now.

@@ -74,16 +74,16 @@ impl Store {
             .collect())
     }
 
-    /// The oldest pending notice's time of `channel`, and when the next one is due (Unix ms).
-    pub async fn outbox_next(&self, channel: &str) -> Result<Option<i64>, StoreError> {
-        let (next,): (Option<i64>,) = sqlx::query_as(
-            "SELECT MIN(next_at_ms) FROM notifications WHERE channel = ? AND state = 'pending'",
+    /// How many notices of `channel` wait (due now or backing off).
+    pub async fn outbox_depth(&self, channel: &str) -> Result<i64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM notifications WHERE channel = ? AND state = 'pending'",
         )
         .bind(channel)
         .fetch_one(&self.reader)
         .await
         .map_err(query_err("reading the outbox"))?;
-        Ok(next)
+        Ok(n)
     }
 
     /// Marks `ids` sent at `now_ms`.
