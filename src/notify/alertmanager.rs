@@ -137,3 +137,90 @@ impl Firing {
 pub fn alerts_url(base: &str) -> String {
     format!("{}/api/v2/alerts", base.trim_end_matches('/'))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Severity;
+    use crate::engine::FaultScope;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn notice(
+        change: Change,
+        scope: FaultScope,
+        regions: &[&str],
+        resolved: Option<i64>,
+    ) -> Notice {
+        Notice {
+            incident: 4,
+            seq: 0,
+            change,
+            at: t(0),
+            scope,
+            severity: Severity::Critical,
+            classes: Vec::new(),
+            hosts: vec!["cdn.shop.test".into()],
+            vendors: vec!["alpha".into()],
+            regions: regions.iter().map(|r| r.to_string()).collect(),
+            decision: None,
+            version: Some(7),
+            opened_at: t(0),
+            resolved_at: resolved.map(t),
+            link: "/incidents/4".into(),
+        }
+    }
+
+    fn rv() -> FaultScope {
+        FaultScope::RegionVendor {
+            region: "cn-east".into(),
+            vendor: "alpha".into(),
+        }
+    }
+
+    fn vendor() -> FaultScope {
+        FaultScope::Vendor {
+            vendor: "alpha".into(),
+        }
+    }
+
+    #[test]
+    fn a_widened_incident_ends_its_old_label_set_and_fires_the_new_one() {
+        let mut f = Firing::default();
+        let pushed = f.apply(&[notice(Change::Opened, rv(), &["cn-east"], None)], t(1));
+        assert_eq!(pushed.len(), 1);
+        assert!(pushed[0].get("endsAt").is_none(), "firing: {:#}", pushed[0]);
+        let wide = notice(Change::Widened, vendor(), &["cn-east", "cn-north"], None);
+        let pushed = f.apply(&[wide], t(2));
+        assert_eq!(pushed.len(), 2, "{pushed:#?}");
+        assert_eq!(pushed[0]["labels"]["scope"], "region_vendor");
+        assert_eq!(pushed[0]["endsAt"], t(2).to_rfc3339());
+        assert_eq!(pushed[1]["labels"]["scope"], "vendor");
+        assert_eq!(pushed[1]["labels"]["region"], "2 regions");
+        assert_eq!(f.len(), 1);
+    }
+
+    #[test]
+    fn a_resolution_ends_the_alert_and_a_later_decision_fires_nothing() {
+        let mut f = Firing::default();
+        f.apply(
+            &[notice(Change::Opened, vendor(), &["cn-east"], None)],
+            t(1),
+        );
+        let pushed = f.apply(
+            &[notice(Change::Resolved, vendor(), &["cn-east"], Some(9))],
+            t(10),
+        );
+        assert_eq!(pushed.len(), 1);
+        assert_eq!(pushed[0]["endsAt"], t(9).to_rfc3339());
+        assert!(f.is_empty());
+        let late = notice(Change::Decided, vendor(), &["cn-east"], Some(9));
+        assert!(
+            f.apply(&[late], t(20)).is_empty(),
+            "hosts back after their hold"
+        );
+        assert!(f.firing().is_empty());
+    }
+}

@@ -313,3 +313,59 @@ log {}",
     );
     lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_never_answers_is_retried_then_given_up_and_shown_failed() {
+    // A port nothing listens on: every attempt is refused by the kernel.
+    let dead = format!(
+        "http://127.0.0.1:{}/hook",
+        crate::harness::prometheus::free_port()
+    );
+    let e = TestApp::stepped_with(|c| {
+        notify_to(c, vec![channel("gone", ChannelKind::Webhook, &dead)]);
+        c.notify.max_attempts = 2;
+    })
+    .await;
+    e.wait_doc(SETTLE, "the cold-start document", all_enabled)
+        .await;
+    e.fault(VENDOR_502).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // Rounds move the service clock past each backoff.
+        e.round().await;
+        let page = e.get("/incidents").await.text().await.unwrap();
+        let metrics = e.get("/metrics").await.text().await.unwrap();
+        let failed = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("cdnwatch_notifications_total{channel=\"gone\",result=\"failed\"}")
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if failed >= 1.0 {
+            assert!(
+                page.contains("<tr class=\"failing\"><td>gone</td>"),
+                "{page}"
+            );
+            assert!(
+                page.contains("cannot connect"),
+                "the error is shown: {page}"
+            );
+            assert!(!page.contains(&dead), "the URL is never shown");
+            assert!(
+                metrics.contains(
+                    "cdnwatch_notifications_total{channel=\"gone\",result=\"retried\"} 1"
+                ),
+                "{metrics}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never given up:\n{page}\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    e.stop().await;
+}
