@@ -203,7 +203,12 @@ fn routed_unless_muted(
     out: &mut Vec<(String, Notice)>,
 ) {
     if let Some(s) = silence::muting(silences, &n, now) {
-        tracing::info!(incident = n.incident, change = n.change.as_str(), silence = s.id, "notice muted by a silence");
+        tracing::info!(
+            incident = n.incident,
+            change = n.change.as_str(),
+            silence = s.id,
+            "notice muted by a silence"
+        );
         return;
     }
     for channel in route::channels_for(&config.notify, &n) {

@@ -82,7 +82,10 @@ impl Day {
     }
 
     fn index(self) -> u32 {
-        Day::ALL.iter().position(|d| *d == self).map_or(0, |i| i as u32)
+        Day::ALL
+            .iter()
+            .position(|d| *d == self)
+            .map_or(0, |i| i as u32)
     }
 }
 
@@ -145,7 +148,10 @@ impl Recurrence {
         let day = Day::parse(&w.day).ok_or_else(|| {
             bad(
                 "every.weekly.day",
-                format!("`{}` is not a day (mon, tue, wed, thu, fri, sat, sun)", w.day),
+                format!(
+                    "`{}` is not a day (mon, tue, wed, thu, fri, sat, sun)",
+                    w.day
+                ),
             )
         })?;
         let start_min = parse_hhmm(&w.start).ok_or_else(|| {
@@ -227,7 +233,10 @@ pub struct Matchers {
 impl Matchers {
     /// Whether no matcher is given (such a silence would mute everything, and is refused).
     pub fn is_empty(&self) -> bool {
-        self.host.is_none() && self.vendor.is_none() && self.region.is_none() && self.scope.is_none()
+        self.host.is_none()
+            && self.vendor.is_none()
+            && self.region.is_none()
+            && self.scope.is_none()
     }
 
     /// Whether `n` lies wholly inside: every host, vendor and region the notice names is the

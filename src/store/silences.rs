@@ -80,7 +80,9 @@ impl Store {
         .await
         .map_err(query_err("adding a silence"))?;
         insert_events(&mut tx, &[audit(id)], None).await?;
-        tx.commit().await.map_err(query_err("committing a silence"))?;
+        tx.commit()
+            .await
+            .map_err(query_err("committing a silence"))?;
         Ok(id)
     }
 
@@ -108,7 +110,9 @@ impl Store {
             return Ok(None);
         };
         insert_events(&mut tx, &[audit(&row)], None).await?;
-        tx.commit().await.map_err(query_err("committing a silence"))?;
+        tx.commit()
+            .await
+            .map_err(query_err("committing a silence"))?;
         Ok(Some(row))
     }
 

@@ -168,7 +168,10 @@ pub(super) async fn add(state: &AppState, s: NewSilence) -> Result<i64, ApiError
     let m = matchers(&config, &s)?;
     for (field, v) in [("reason", &s.reason), ("actor", &s.actor)] {
         if v.trim().is_empty() || v.chars().count() > MAX_TEXT_CHARS {
-            return Err(bad(field, format!("must be 1 to {MAX_TEXT_CHARS} characters")));
+            return Err(bad(
+                field,
+                format!("must be 1 to {MAX_TEXT_CHARS} characters"),
+            ));
         }
     }
     let every = s.every.as_ref().map(Recurrence::parse).transpose();
@@ -296,7 +299,9 @@ pub(super) async fn create(
 }
 
 /// `GET /api/v1/silences`: the live silences (readable without the token).
-pub(super) async fn list(State(state): State<AppState>) -> Result<Json<Vec<SilenceView>>, ApiError> {
+pub(super) async fn list(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<SilenceView>>, ApiError> {
     let now = state.clock.now();
     let live = live(&state).await?;
     Ok(Json(live.iter().map(|s| SilenceView::of(s, now)).collect()))

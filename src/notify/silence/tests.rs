@@ -68,7 +68,10 @@ fn every_matcher_given_must_hold_and_the_notice_must_lie_wholly_inside() {
     assert!(vendor("alpha").matches(&alpha));
     assert!(!vendor("beta").matches(&alpha));
     let both = notice(&["alpha", "beta"], &["a.test", "c.test"], None);
-    assert!(!vendor("alpha").matches(&both), "it spreads beyond the silence");
+    assert!(
+        !vendor("alpha").matches(&both),
+        "it spreads beyond the silence"
+    );
     let host = Matchers {
         host: Some("a.test".into()),
         ..Matchers::default()
@@ -98,7 +101,14 @@ fn a_silence_ends_at_its_expiry() {
     let end = at(2025, 3, 1, 12, 0);
     let s = silence(vendor("alpha"), Some(end), None);
     let n = notice(&["alpha"], &["a.test"], None);
-    assert!(muting(std::slice::from_ref(&s), &n, end - chrono::Duration::seconds(1)).is_some());
+    assert!(
+        muting(
+            std::slice::from_ref(&s),
+            &n,
+            end - chrono::Duration::seconds(1)
+        )
+        .is_some()
+    );
     assert!(muting(std::slice::from_ref(&s), &n, end).is_none());
 }
 
@@ -162,7 +172,10 @@ fn a_bad_recurrence_is_named_by_its_field() {
     assert_eq!(parse("sun", "24:00", 60), "every.weekly.start");
     assert_eq!(parse("sun", "2:00", 60), "every.weekly.start");
     assert_eq!(parse("sun", "02:00", 0), "every.weekly.minutes");
-    assert_eq!(parse("sun", "02:00", i64::from(WEEK_MINUTES)), "every.weekly.minutes");
+    assert_eq!(
+        parse("sun", "02:00", i64::from(WEEK_MINUTES)),
+        "every.weekly.minutes"
+    );
     let w = weekly("sun", "02:05", 120);
     assert_eq!(w.wire().weekly.start, "02:05");
     assert_eq!(w.to_string(), "every sun from 02:05 UTC for 120 min");
