@@ -15,6 +15,7 @@ use super::guards::Refusal;
 use crate::config::{Config, SCOPE_KINDS};
 use crate::engine::{Event, Reason};
 use crate::notify::silence::{BadField, Matchers, Recurrence, RecurrenceWire, Silence};
+use crate::store::StoreError;
 use crate::store::silences::SilenceRow;
 use crate::web::AppState;
 
@@ -86,7 +87,7 @@ fn bad(field: &'static str, why: impl Into<String>) -> ApiError {
 fn matcher(
     field: &'static str,
     v: Option<&String>,
-    known: &[&str],
+    (known, noun): (&[&str], &str),
 ) -> Result<Option<String>, ApiError> {
     let Some(v) = v.map(|v| v.trim()).filter(|v| !v.is_empty()) else {
         return Ok(None);
@@ -99,10 +100,7 @@ fn matcher(
     } else {
         String::new()
     };
-    Err(bad(
-        field,
-        format!("`{v}` is not a {field} of the config{list}"),
-    ))
+    Err(bad(field, format!("`{v}` is not {noun}{list}")))
 }
 
 fn matchers(config: &Config, s: &NewSilence) -> Result<Matchers, ApiError> {
@@ -110,10 +108,18 @@ fn matchers(config: &Config, s: &NewSilence) -> Result<Matchers, ApiError> {
     let vendors: Vec<&str> = config.vendors.iter().map(|v| v.name.as_str()).collect();
     let regions: Vec<&str> = config.regions.iter().map(|r| r.name.as_str()).collect();
     let m = Matchers {
-        host: matcher("host", s.host.as_ref(), &hosts)?,
-        vendor: matcher("vendor", s.vendor.as_ref(), &vendors)?,
-        region: matcher("region", s.region.as_ref(), &regions)?,
-        scope: matcher("scope", s.scope.as_ref(), &SCOPE_KINDS)?,
+        host: matcher("host", s.host.as_ref(), (&hosts, "a host of the config"))?,
+        vendor: matcher(
+            "vendor",
+            s.vendor.as_ref(),
+            (&vendors, "a vendor of the config"),
+        )?,
+        region: matcher(
+            "region",
+            s.region.as_ref(),
+            (&regions, "a region of the config"),
+        )?,
+        scope: matcher("scope", s.scope.as_ref(), (&SCOPE_KINDS, "a scope kind"))?,
     };
     if m.is_empty() {
         return Err(bad(
@@ -275,7 +281,7 @@ pub(super) async fn remove(state: &AppState, id: &str) -> Result<i64, ApiError> 
 }
 
 /// The live silences, oldest first; a row that does not read is logged and left out.
-pub(super) async fn live(state: &AppState) -> Result<Vec<Silence>, ApiError> {
+pub(super) async fn live(state: &AppState) -> Result<Vec<Silence>, StoreError> {
     let rows = (state.store)
         .live_silences(state.clock.now().timestamp_millis())
         .await?;

@@ -10,11 +10,13 @@ use askama_web::WebTemplate;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Now, PageError, incident, param, stamp};
 use crate::engine::Event;
 use crate::incident::{Incident, IncidentState};
+use crate::notify::silence::Silence;
 use crate::period::HOUR_MS;
 use crate::web::{ApiError, AppState};
 
@@ -79,9 +81,38 @@ pub(super) struct ChannelRow {
     pub failed: u64,
 }
 
+/// One live silence as listed.
+pub(super) struct SilenceLine {
+    pub id: i64,
+    pub matchers: String,
+    pub reason: String,
+    pub actor: String,
+    /// Its window, or "always".
+    pub when: String,
+    pub until: String,
+    pub in_effect: bool,
+}
+
+impl SilenceLine {
+    fn of(s: &Silence, now: DateTime<Utc>) -> SilenceLine {
+        SilenceLine {
+            id: s.id,
+            matchers: s.matchers.to_string(),
+            reason: s.reason.clone(),
+            actor: s.actor.clone(),
+            when: s.every.map_or_else(|| "always".into(), |w| w.to_string()),
+            until: s
+                .expires_at
+                .map_or_else(|| "until cleared".into(), |t| stamp(t.timestamp_millis())),
+            in_effect: s.in_effect(now),
+        }
+    }
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "incidents.html")]
 pub(super) struct ListPage {
+    pub silences: Vec<SilenceLine>,
     pub open: Vec<Row>,
     pub history: Vec<Row>,
     pub window: String,
@@ -155,9 +186,14 @@ pub(super) async fn page(
         None => now.ms() - DEFAULT_SPAN_MS,
     };
     let all = state.store.incidents(None, since).await?;
+    let silences = crate::web::silences::live(&state).await?;
     let (open, history): (Vec<&Incident>, Vec<&Incident>) =
         all.iter().partition(|i| i.state == IncidentState::Open);
     Ok(ListPage {
+        silences: silences
+            .iter()
+            .map(|s| SilenceLine::of(s, now.at))
+            .collect(),
         open: open.into_iter().map(Row::of).collect(),
         history: history.into_iter().map(Row::of).collect(),
         window: format!("since {}", stamp(since)),

@@ -109,7 +109,9 @@ pub(super) async fn page(
         .unzip();
     let version = published.as_ref().map(|p| p.version);
     let incidents = state.incidents.open();
-    let (summary, healthy) = board::summary(&lines, &regions, &incidents, version);
+    let silences = crate::web::silences::live(&state).await?;
+    let muting = silences.iter().filter(|s| s.in_effect(now.at)).count();
+    let (summary, healthy) = board::summary(&lines, &regions, &incidents, (version, muting));
     Ok(OverviewPage {
         healthy,
         summary,
