@@ -320,7 +320,7 @@ mod tests {
 
     #[test]
     fn active_silences_are_said_after_the_version_without_making_it_unhealthy() {
-        let hosts = [line("cdn.shop.test", [Healthy, Healthy, Healthy])];
+        let hosts = [line("cdn.shop.test", [CellState::Ok; 3])];
         let (text, healthy) = summary(&hosts, &regions(), &[], (Some(7), 2));
         assert!(healthy, "{text}");
         assert!(
