@@ -8,6 +8,7 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Notice;
+use crate::engine::Reason;
 use crate::incident::{Decision, Refusal};
 use crate::store::silences::SilenceRow;
 
@@ -332,14 +333,20 @@ pub fn read_rows(rows: &[SilenceRow]) -> Vec<Silence> {
         .collect()
 }
 
-/// Whether `n` records a fail-open: never muted.
+/// Whether `n` records a fail-open: never muted. The engine says it two ways: a host kept (or put
+/// back) in the list by the fail-open guard (a flip for `fail_open`), or a refusal to disable.
 pub fn is_fail_open(n: &Notice) -> bool {
     matches!(
         n.decision,
-        Some(Decision::Refused {
-            refusal: Refusal::FailOpen,
-            ..
-        })
+        Some(
+            Decision::Refused {
+                refusal: Refusal::FailOpen,
+                ..
+            } | Decision::Flip {
+                reason: Reason::FailOpen,
+                ..
+            }
+        )
     )
 }
 

@@ -122,6 +122,14 @@ fn a_fail_open_is_never_muted() {
     let n = notice(&["alpha"], &["a.test"], Some(fail_open));
     assert!(is_fail_open(&n));
     assert!(muting(std::slice::from_ref(&s), &n, at(2025, 3, 1, 0, 0)).is_none());
+    let kept = Decision::Flip {
+        host: "a.test".into(),
+        enabled: true,
+        reason: crate::engine::Reason::FailOpen,
+        version: Some(2),
+    };
+    let n = notice(&["alpha"], &["a.test"], Some(kept));
+    assert!(muting(std::slice::from_ref(&s), &n, at(2025, 3, 1, 0, 0)).is_none());
     let freeze = Decision::Refused {
         refusal: Refusal::Freeze,
         host: None,
