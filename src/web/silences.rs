@@ -72,6 +72,35 @@ impl SilenceView {
     }
 }
 
+/// One live silence as listed.
+pub(super) struct SilenceLine {
+    pub id: i64,
+    pub matchers: String,
+    pub reason: String,
+    pub actor: String,
+    /// Its window, or "always".
+    pub when: String,
+    pub until: String,
+    pub in_effect: bool,
+}
+
+impl SilenceLine {
+    pub(super) fn of(s: &Silence, now: DateTime<Utc>) -> SilenceLine {
+        SilenceLine {
+            id: s.id,
+            matchers: s.matchers.to_string(),
+            reason: s.reason.clone(),
+            actor: s.actor.clone(),
+            when: s.every.map_or_else(|| "always".into(), |w| w.to_string()),
+            until: s.expires_at.map_or_else(
+                || "until cleared".into(),
+                |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            ),
+            in_effect: s.in_effect(now),
+        }
+    }
+}
+
 fn refused(b: BadField) -> ApiError {
     ApiError::BadRequest(b.to_string())
 }

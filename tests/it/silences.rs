@@ -254,3 +254,112 @@ async fn the_api_refuses_a_bad_silence_naming_the_field_and_audits_making_and_cl
     );
     e.stop().await;
 }
+
+/// A form post from the config page itself (its `Origin`), with `cookie` if any.
+async fn post_form(
+    http: &reqwest::Client,
+    e: &TestApp,
+    path: &str,
+    fields: &[(&str, &str)],
+    cookie: Option<&str>,
+) -> reqwest::Response {
+    let mut req = http
+        .post(format!("{}{path}", e.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", &e.base)
+        .body(serde_urlencoded::to_string(fields).unwrap());
+    if let Some(c) = cookie {
+        req = req.header(COOKIE, c);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_config_page_form_makes_a_silence_with_a_session_and_its_csrf_token() {
+    let e = TestApp::stepped().await;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = post_form(
+        &http,
+        &e,
+        "/config/sign-in",
+        &[("token", ADMIN_TOKEN)],
+        None,
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    let set = resp.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    let cookie = set.split(';').next().unwrap().to_string();
+    let page = (http.get(format!("{}/config", e.base)))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(r#"id="add-silence""#), "{page}");
+    let at = page.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
+    let csrf = page[at..at + page[at..].find('"').unwrap()].to_string();
+    let fields = |csrf: &str| {
+        [
+            ("csrf", csrf.to_string()),
+            ("vendor", "alpha".into()),
+            ("host", String::new()),
+            ("reason", "weekly alpha maintenance".into()),
+            ("actor", "oncall@shop".into()),
+            ("day", "sun".into()),
+            ("start", "02:00".into()),
+            ("minutes", "120".into()),
+        ]
+    };
+    // Without the CSRF token, or without the session: refused, nothing made.
+    let wrong = fields("not-the-token");
+    let wrong: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let resp = post_form(&http, &e, "/config/silences", &wrong, Some(&cookie)).await;
+    assert_eq!(resp.status(), 403);
+    let right = fields(&csrf);
+    let right: Vec<(&str, &str)> = right.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let resp = post_form(&http, &e, "/config/silences", &right, None).await;
+    assert_eq!(resp.status(), 401);
+    assert!(e.list("/api/v1/silences").await.is_empty());
+    let resp = post_form(&http, &e, "/config/silences", &right, Some(&cookie)).await;
+    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+    let to = resp.headers()[LOCATION].to_str().unwrap().to_string();
+    assert!(to.starts_with("/config?done=silenced&id="), "{to}");
+    let listed = e.list("/api/v1/silences").await;
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    assert_eq!(listed[0]["vendor"], "alpha");
+    assert_eq!(listed[0]["every"]["weekly"]["day"], "sun");
+    let id = listed[0]["id"].as_i64().unwrap();
+    // A bad value is said above the form, with what was typed kept.
+    let mut bad = right.clone();
+    bad.retain(|(k, _)| *k != "vendor");
+    bad.push(("scope", "planet"));
+    let resp = post_form(&http, &e, "/config/silences", &bad, Some(&cookie)).await;
+    assert_eq!(resp.status(), 400);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("`scope`"), "{page}");
+    assert!(page.contains("weekly alpha maintenance"));
+    // Listed with a clear button, which clears it.
+    let page = (http.get(format!("{}/config", e.base)))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!(r#"action="/config/silences/{id}/clear""#)),
+        "{page}"
+    );
+    let clear = format!("/config/silences/{id}/clear");
+    let resp = post_form(&http, &e, &clear, &[("csrf", &csrf)], Some(&cookie)).await;
+    assert_eq!(resp.status(), 303);
+    assert!(e.list("/api/v1/silences").await.is_empty());
+    e.stop().await;
+}

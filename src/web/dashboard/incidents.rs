@@ -10,14 +10,13 @@ use askama_web::WebTemplate;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Now, PageError, incident, param, stamp};
 use crate::engine::Event;
 use crate::incident::{Incident, IncidentState};
-use crate::notify::silence::Silence;
 use crate::period::HOUR_MS;
+use crate::web::silences::SilenceLine;
 use crate::web::{ApiError, AppState};
 
 /// The history the list shows when `since` is not given: 30 days.
@@ -79,34 +78,6 @@ pub(super) struct ChannelRow {
     pub queued: usize,
     pub sent: u64,
     pub failed: u64,
-}
-
-/// One live silence as listed.
-pub(super) struct SilenceLine {
-    pub id: i64,
-    pub matchers: String,
-    pub reason: String,
-    pub actor: String,
-    /// Its window, or "always".
-    pub when: String,
-    pub until: String,
-    pub in_effect: bool,
-}
-
-impl SilenceLine {
-    fn of(s: &Silence, now: DateTime<Utc>) -> SilenceLine {
-        SilenceLine {
-            id: s.id,
-            matchers: s.matchers.to_string(),
-            reason: s.reason.clone(),
-            actor: s.actor.clone(),
-            when: s.every.map_or_else(|| "always".into(), |w| w.to_string()),
-            until: s
-                .expires_at
-                .map_or_else(|| "until cleared".into(), |t| stamp(t.timestamp_millis())),
-            in_effect: s.in_effect(now),
-        }
-    }
 }
 
 #[derive(Template, WebTemplate)]
