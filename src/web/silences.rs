@@ -317,6 +317,16 @@ pub(super) async fn live(state: &AppState) -> Result<Vec<Silence>, StoreError> {
     Ok(crate::notify::silence::read_rows(&rows))
 }
 
+/// How many silences mute matching messages right now.
+pub(super) async fn muting(state: &AppState) -> Result<usize, StoreError> {
+    let now = state.clock.now();
+    Ok(live(state)
+        .await?
+        .iter()
+        .filter(|s| s.in_effect(now))
+        .count())
+}
+
 /// `POST /api/v1/silences`.
 pub(super) async fn create(
     State(state): State<AppState>,
