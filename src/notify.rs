@@ -6,7 +6,7 @@
 //! a vendor failing on 200 hosts is one incident, so a handful of messages.
 //!
 //! Layout: `notice` what a change says (made from the tracker's new timeline entries); `route`
-//! which channels a notice goes to; `channels` what each robot and the webhook get and how their
+//! which channels a notice goes to; `silence` which notices a silence or maintenance window mutes; `channels` what each robot and the webhook get and how their
 //! answers read; `alertmanager` the v2 push; `post` one POST; `dispatch` the senders.
 
 pub mod alertmanager;
@@ -15,5 +15,6 @@ pub mod dispatch;
 pub mod notice;
 pub mod post;
 pub mod route;
+pub mod silence;
 
 pub use notice::{Change, Notice};

@@ -7,7 +7,7 @@
 //! steps instead of one long VACUUM.
 //!
 //! Writing: [`writer`] (results), [`rollup`] (minute and hour rollups), [`publish`] (versions,
-//! events, overrides), [`engine_state`] (the decision engine's memory). Reading, one module per
+//! events, overrides), [`silences`] (silences and maintenance windows), [`engine_state`] (the decision engine's memory). Reading, one module per
 //! kind of data read: `latest` (each series' latest probe, raw counts), [`newest`] (the newest
 //! probes with every column), [`tallies`] (probes and failures over a window, per edge),
 //! [`periods`] (rolled-up periods summed per host and path), [`charts`] (rollup rows and chart
@@ -43,6 +43,7 @@ pub mod periods;
 pub mod publish;
 pub mod rollup;
 mod schema;
+pub mod silences;
 pub mod tallies;
 pub mod writer;
 

@@ -12,6 +12,7 @@ pub mod hostlist;
 mod ingest;
 mod metrics;
 pub mod server;
+mod silences;
 mod state;
 mod status;
 
@@ -106,6 +107,14 @@ fn internal(state: &AppState, gates: &server::Gates) -> Router<AppState> {
         .route(
             "/api/v1/overrides/{id}",
             axum::routing::delete(admin::clear),
+        )
+        .route(
+            "/api/v1/silences",
+            get(silences::list).post(silences::create),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            axum::routing::delete(silences::clear),
         )
         .route(
             "/api/v1/ingest",

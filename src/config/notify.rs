@@ -226,8 +226,8 @@ impl NotifySettings {
     }
 }
 
-/// The scope kinds a route may name.
-const SCOPE_KINDS: [&str; 7] = [
+/// The scope kinds a route (or a silence) may name.
+pub const SCOPE_KINDS: [&str; 7] = [
     "edge",
     "resolver",
     "region_vendor",

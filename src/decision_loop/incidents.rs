@@ -13,6 +13,7 @@ use crate::engine::policy::span;
 use crate::engine::{Evaluation, Round};
 use crate::incident::{Board, Context, Observed, Tracker};
 use crate::notify::dispatch::Outbox;
+use crate::notify::silence::{self, Silence};
 use crate::notify::{Notice, route};
 use crate::store::Store;
 use crate::store::outbox::NewNotice;
@@ -94,6 +95,11 @@ impl Incidents {
             tracker.published(observed, version, now);
             self.unsaved.extend(observed.changed.iter().copied());
         }
+        let silences = if self.unsaved.is_empty() {
+            Vec::new()
+        } else {
+            silences(store, now).await
+        };
         let mut notices = Vec::new();
         let mut told = Vec::new();
         let untold: Vec<i64> = tracker
@@ -107,9 +113,7 @@ impl Incidents {
             };
             self.unsaved.insert(id);
             for n in Notice::of(incident, incident.told, serving, config) {
-                for channel in route::channels_for(&config.notify, &n) {
-                    notices.push((channel.to_string(), n.clone()));
-                }
+                routed_unless_muted(config, n, (&silences, now), &mut notices);
             }
             told.push((id, incident.told));
             incident.told = incident.entries_ever();
@@ -180,6 +184,41 @@ impl Incidents {
         };
         self.board.show(tracker);
         saved
+    }
+}
+
+/// The silences live at `now`; none when they cannot be read (a message too many beats a missed
+/// one).
+async fn silences(store: &Store, now: DateTime<Utc>) -> Vec<Silence> {
+    match store.live_silences(now.timestamp_millis()).await {
+        Ok(rows) => silence::read_rows(&rows),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the silences failed; nothing is muted this round");
+            Vec::new()
+        }
+    }
+}
+
+/// Adds `n` for each of its channels to `out`, unless a silence in effect at `now` mutes it (then
+/// it is recorded for no channel: the incident and the engine's decisions are kept as ever, only
+/// the message is not sent). A fail-open is never muted.
+fn routed_unless_muted(
+    config: &Config,
+    n: Notice,
+    (silences, now): (&[Silence], DateTime<Utc>),
+    out: &mut Vec<(String, Notice)>,
+) {
+    if let Some(s) = silence::muting(silences, &n, now) {
+        tracing::info!(
+            incident = n.incident,
+            change = n.change.as_str(),
+            silence = s.id,
+            "notice muted by a silence"
+        );
+        return;
+    }
+    for channel in route::channels_for(&config.notify, &n) {
+        out.push((channel.to_string(), n.clone()));
     }
 }
 

@@ -50,6 +50,10 @@ pub enum Reason {
     /// A merged path prefix fails on this vendor's hosts and its original domain fails too: the
     /// vendor's hosts are left for the vendor that serves it.
     PrefixVendor,
+    /// An operator made a silence: matching messages are muted (the engine decides as ever).
+    Silenced,
+    /// An operator cleared a silence.
+    SilenceCleared,
 }
 
 impl Reason {
@@ -70,6 +74,8 @@ impl Reason {
             Reason::MergeRollback => "merge_rollback",
             Reason::MergeRestore => "merge_restore",
             Reason::PrefixVendor => "prefix_vendor",
+            Reason::Silenced => "silenced",
+            Reason::SilenceCleared => "silence_cleared",
         }
     }
 }

@@ -413,7 +413,7 @@ async fn write_version(
     })
 }
 
-async fn insert_events(
+pub(super) async fn insert_events(
     tx: &mut sqlx::SqliteConnection,
     events: &[Event],
     version: Option<i64>,

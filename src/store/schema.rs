@@ -10,7 +10,7 @@ use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// Every file of `migrations/`: version, description (the file name's, as sqlx spells it), SQL.
-const MIGRATIONS: [(i64, &str, &str); 6] = [
+const MIGRATIONS: [(i64, &str, &str); 7] = [
     (1, "store", include_str!("../../migrations/0001_store.sql")),
     (
         2,
@@ -36,6 +36,11 @@ const MIGRATIONS: [(i64, &str, &str); 6] = [
         6,
         "notifications",
         include_str!("../../migrations/0006_notifications.sql"),
+    ),
+    (
+        7,
+        "silences",
+        include_str!("../../migrations/0007_silences.sql"),
     ),
 ];
 

@@ -35,7 +35,8 @@ pub(super) struct NewOverride {
     pub expires_in_s: Option<i64>,
 }
 
-fn admin(state: &AppState, parts: &axum::http::request::Parts) -> Result<(), Refusal> {
+/// The admin bearer check of a request, from its headers.
+pub(super) fn admin(state: &AppState, parts: &axum::http::request::Parts) -> Result<(), Refusal> {
     let expected = state.tokens.admin.as_ref();
     (state.guards).bearer(&state.metrics, AuthEndpoint::Admin, expected, parts)
 }

@@ -1,10 +1,10 @@
-//! The config page `/config`: published versions and what changed between them, active overrides,
-//! and forms to add or clear an override, usable without JavaScript.
+//! The config page `/config`: published versions and what changed between them, active overrides
+//! and silences, and forms to add or clear an override or a silence, usable without JavaScript.
 //!
 //! Admin forms need a signed-in session (the admin token, pasted once; session.rs) and are guarded
 //! three ways against cross-site requests: the session cookie is SameSite=Strict, every form
 //! carries the session's CSRF token, and a post must come from this origin (guard.rs). Overrides
-//! go through the same functions as the JSON API (`web::admin`), so the rules are written once.
+//! and silences go through the same functions as the JSON API (`web::admin`, `web::silences`), so the rules are written once.
 //! Every answer forbids framing and caching and sets a Content-Security-Policy of `'self'`.
 
 mod diff;
@@ -25,12 +25,14 @@ use axum::{Extension, Form, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use self::page::{ConfigPage, ConsoleError, OverrideForm};
+use self::page::{ConfigPage, ConsoleError, OverrideForm, SilenceForm};
 use self::session::{CookieKind, Sessions, SignedIn};
 use super::ApiError;
 use super::admin::{self, NewOverride};
+use super::silences::{self, NewSilence};
 use crate::auth::{AuthEndpoint, AuthError};
 use crate::engine::OverrideKind;
+use crate::notify::silence::{RecurrenceWire, WeeklyWire};
 use crate::web::AppState;
 
 /// Largest form body accepted, in bytes (a reason and an actor of 500 characters fit many times).
@@ -44,6 +46,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/config/sign-out", post(sign_out))
         .route("/config/overrides", post(add))
         .route("/config/overrides/{id}/clear", post(clear))
+        .route("/config/silences", post(add_silence))
+        .route("/config/silences/{id}/clear", post(clear_silence))
         .layer(Extension(Arc::new(Sessions::default())))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
         .layer(axum::middleware::map_response(protect))
@@ -76,6 +80,8 @@ enum Done {
     SignedOut,
     Added,
     Cleared,
+    Silenced,
+    Unsilenced,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,6 +99,8 @@ impl Flash {
             Done::SignedOut => "Signed out.".into(),
             Done::Added => format!("Override{id} added. The engine applies it at its next round; a new version appears below when the document changes."),
             Done::Cleared => format!("Override{id} cleared. The host goes back to the engine's rules."),
+            Done::Silenced => format!("Silence{id} added. Matching messages are muted from the next round; the engine decides as ever, and a fail-open is always told."),
+            Done::Unsilenced => format!("Silence{id} cleared. Matching messages are sent again."),
         })
     }
 }
@@ -236,12 +244,94 @@ async fn clear(
     Ok(Redirect::to(&format!("/config?done=cleared&id={id}")).into_response())
 }
 
+/// `POST /config/silences`: adds a silence through the JSON API's own validation.
+async fn add_silence(
+    State(state): State<AppState>,
+    Extension(sessions): Extension<Arc<Sessions>>,
+    req: Request,
+) -> Result<Response, ConsoleError> {
+    let (session, form) = admin_post::<SilenceForm>(&state, &sessions, req).await?;
+    let added = match new_silence(&form) {
+        Ok(s) => silences::add(&state, s).await,
+        Err(e) => Err(e),
+    };
+    match added {
+        Ok(id) => Ok(Redirect::to(&format!("/config?done=silenced&id={id}")).into_response()),
+        Err(ApiError::BadRequest(why)) => {
+            let mut page = ConfigPage::load(
+                &state,
+                Some(session.csrf),
+                None,
+                None,
+                OverrideForm::default(),
+            )
+            .await?;
+            page.silence_error = Some(why);
+            page.silence_form = form;
+            Ok((StatusCode::BAD_REQUEST, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn new_silence(form: &SilenceForm) -> Result<NewSilence, ApiError> {
+    let whole = |field: &str, v: &str| {
+        v.trim()
+            .parse::<i64>()
+            .map_err(|_| ApiError::BadRequest(format!("`{field}`: must be a whole number")))
+    };
+    let given = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
+    let every = match given(&form.day) {
+        None => None,
+        Some(day) => Some(RecurrenceWire {
+            weekly: WeeklyWire {
+                day,
+                start: form.start.trim().to_string(),
+                minutes: whole("every.weekly.minutes", &form.minutes)?,
+            },
+        }),
+    };
+    let expires_in_s = match given(&form.expires_in_s) {
+        None => None,
+        Some(v) => Some(whole("expires_in_s", &v)?),
+    };
+    Ok(NewSilence {
+        host: given(&form.host),
+        vendor: given(&form.vendor),
+        region: given(&form.region),
+        scope: given(&form.scope),
+        reason: form.reason.clone(),
+        actor: form.actor.clone(),
+        expires_in_s,
+        expires_at: None,
+        every,
+    })
+}
+
+/// `POST /config/silences/{id}/clear`.
+async fn clear_silence(
+    State(state): State<AppState>,
+    Extension(sessions): Extension<Arc<Sessions>>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ConsoleError> {
+    admin_post::<CsrfForm>(&state, &sessions, req).await?;
+    let id = silences::remove(&state, &id).await?;
+    Ok(Redirect::to(&format!("/config?done=unsilenced&id={id}")).into_response())
+}
+
 /// A posted admin form: it carries the session's CSRF token.
 trait AdminForm {
     fn csrf(&self) -> &str;
 }
 
 impl AdminForm for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl AdminForm for SilenceForm {
     fn csrf(&self) -> &str {
         &self.csrf
     }

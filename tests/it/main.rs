@@ -28,6 +28,7 @@
 //! | [`metrics`] | `/metrics` passes promtool, a real Prometheus scrapes it, the alerts and dashboard fit |
 //! | [`check_config`] | `cdnwatch check-config` names every problem with its line and column |
 //! | [`lab_cli`] | `cdnwatch lab`, `lab fault …`, `probe` and `demo` as an engineer runs them |
+//! | [`silences`] | a silence mutes what it matches and nothing else, the engine still decides, never a fail-open |
 //! | [`robots`] | each chat robot accepts our signed messages, refuses a wrong secret or token, throttles past its rate |
 //! | [`results`] | what an agent posts is stored, counted and decided on like local results |
 //! | [`serve_process`] | `cdnwatch serve` as a process: status, SIGHUP, SIGTERM, kill -9 |
@@ -64,4 +65,5 @@ mod results;
 mod robots;
 mod scheduler;
 mod serve_process;
+mod silences;
 mod timeouts;

@@ -1,5 +1,5 @@
 //! What the config page shows, read from the store and the config: published versions with their
-//! changes, active overrides, and the admin forms; plus the plain page a refused or bad request gets.
+//! changes, active overrides and silences, and the admin forms; plus the plain page a refused or bad request gets.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -10,12 +10,15 @@ use serde::Deserialize;
 
 use super::diff;
 use super::guard::CrossSite;
+use crate::config::SCOPE_KINDS;
 use crate::engine::OverrideKind;
+use crate::notify::silence::Day;
 use crate::store::StoreError;
 use crate::store::publish::OverrideRow;
 use crate::web::ApiError;
 use crate::web::AppState;
 use crate::web::admin::DEFAULT_EXPIRY_S;
+use crate::web::silences::SilenceLine;
 
 /// Versions listed, newest first.
 const VERSIONS_SHOWN: usize = 50;
@@ -41,6 +44,24 @@ pub(super) struct OverrideForm {
     pub reason: String,
     pub actor: String,
     pub expires_in_s: String,
+}
+
+/// The silence form as posted, all text (like [`OverrideForm`]); a blank matcher is not given,
+/// a blank day makes a one-off silence.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct SilenceForm {
+    pub csrf: String,
+    pub host: String,
+    pub vendor: String,
+    pub region: String,
+    pub scope: String,
+    pub reason: String,
+    pub actor: String,
+    pub expires_in_s: String,
+    pub day: String,
+    pub start: String,
+    pub minutes: String,
 }
 
 /// One published version as listed.
@@ -75,6 +96,13 @@ pub(super) struct ConfigPage {
     pub form: OverrideForm,
     pub overrides: Vec<OverrideView>,
     pub versions: Vec<VersionView>,
+    /// The live silences.
+    pub silences: Vec<SilenceLine>,
+    pub silence_form: SilenceForm,
+    /// What is wrong with the silence form as posted.
+    pub silence_error: Option<String>,
+    pub vendors: Vec<String>,
+    pub regions: Vec<String>,
 }
 
 impl ConfigPage {
@@ -89,7 +117,13 @@ impl ConfigPage {
         let now = state.clock.now();
         let config = state.config.get();
         let rows = state.store.active_overrides(now.timestamp_millis()).await?;
+        let silences = crate::web::silences::live(state).await?;
         Ok(ConfigPage {
+            silences: silences.iter().map(|s| SilenceLine::of(s, now)).collect(),
+            silence_form: SilenceForm::default(),
+            silence_error: None,
+            vendors: config.vendors.iter().map(|v| v.name.clone()).collect(),
+            regions: config.regions.iter().map(|r| r.name.clone()).collect(),
             admin_enabled: state.tokens.admin.is_some(),
             csrf,
             flash,
@@ -113,6 +147,14 @@ impl ConfigPage {
 
     pub(super) fn expiries(&self) -> &'static [(i64, &'static str)] {
         &EXPIRIES
+    }
+
+    pub(super) fn scopes(&self) -> &'static [&'static str] {
+        &SCOPE_KINDS
+    }
+
+    pub(super) fn days(&self) -> [&'static str; 7] {
+        Day::ALL.map(Day::as_str)
     }
 
     pub(super) fn host_chosen(&self, host: &str) -> bool {

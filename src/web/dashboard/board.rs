@@ -228,12 +228,16 @@ pub(super) fn summary(
     hosts: &[HostLine],
     regions: &[String],
     incidents: &[(i64, FaultScope)],
-    version: Option<i64>,
+    (version, silences): (Option<i64>, usize),
 ) -> (String, bool) {
-    let serving = match version {
+    let mut serving = match version {
         Some(v) => format!("serving version {v}"),
         None => "no version published yet".to_string(),
     };
+    // Muted messages are worth saying at a glance: on-call may not be told of what it shows.
+    if silences > 0 {
+        serving += &format!("; {} active", plural(silences, "silence", "silences"));
+    }
     let mut parts: Vec<String> = Vec::new();
     if !incidents.is_empty() {
         let named: Vec<String> = incidents
@@ -309,9 +313,22 @@ mod tests {
     use CellState::*;
 
     fn sentence(hosts: &[HostLine], regions: &[String], version: Option<i64>) -> String {
-        let (text, healthy) = summary(hosts, regions, &[], version);
+        let (text, healthy) = summary(hosts, regions, &[], (version, 0));
         assert_eq!(healthy, text.starts_with("All "), "{text}");
         text
+    }
+
+    #[test]
+    fn active_silences_are_said_after_the_version_without_making_it_unhealthy() {
+        let hosts = [line("cdn.shop.test", [CellState::Ok; 3])];
+        let (text, healthy) = summary(&hosts, &regions(), &[], (Some(7), 2));
+        assert!(healthy, "{text}");
+        assert!(
+            text.ends_with("serving version 7; 2 silences active."),
+            "{text}"
+        );
+        let (text, _) = summary(&hosts, &regions(), &[], (Some(7), 1));
+        assert!(text.ends_with("; 1 silence active."), "{text}");
     }
 
     #[test]
@@ -332,7 +349,7 @@ mod tests {
                 },
             ),
         ];
-        let (text, healthy) = summary(&hosts, &regions(), &open, Some(7));
+        let (text, healthy) = summary(&hosts, &regions(), &open, (Some(7), 0));
         assert!(!healthy);
         assert_eq!(
             text,

@@ -16,6 +16,7 @@ use super::{Now, PageError, incident, param, stamp};
 use crate::engine::Event;
 use crate::incident::{Incident, IncidentState};
 use crate::period::HOUR_MS;
+use crate::web::silences::SilenceLine;
 use crate::web::{ApiError, AppState};
 
 /// The history the list shows when `since` is not given: 30 days.
@@ -82,6 +83,7 @@ pub(super) struct ChannelRow {
 #[derive(Template, WebTemplate)]
 #[template(path = "incidents.html")]
 pub(super) struct ListPage {
+    pub silences: Vec<SilenceLine>,
     pub open: Vec<Row>,
     pub history: Vec<Row>,
     pub window: String,
@@ -155,9 +157,14 @@ pub(super) async fn page(
         None => now.ms() - DEFAULT_SPAN_MS,
     };
     let all = state.store.incidents(None, since).await?;
+    let silences = crate::web::silences::live(&state).await?;
     let (open, history): (Vec<&Incident>, Vec<&Incident>) =
         all.iter().partition(|i| i.state == IncidentState::Open);
     Ok(ListPage {
+        silences: silences
+            .iter()
+            .map(|s| SilenceLine::of(s, now.at))
+            .collect(),
         open: open.into_iter().map(Row::of).collect(),
         history: history.into_iter().map(Row::of).collect(),
         window: format!("since {}", stamp(since)),

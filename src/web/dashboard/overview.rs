@@ -24,6 +24,7 @@ use crate::publish::Published;
 use crate::store::newest::NewestGroup;
 use crate::store::periods::{HostPath, PeriodCache, WindowSum};
 use crate::web::AppState;
+use crate::web::silences;
 
 /// Below this availability a figure is shown in the warning style.
 const AVAILABILITY_WARN: f64 = 0.99;
@@ -67,12 +68,13 @@ pub(super) async fn page(
     let day_from = (now.ms() - 24 * HOUR_MS).div_euclid(HOUR_MS) * HOUR_MS;
     let names: Vec<String> = now.config.hosts.iter().map(|h| h.domain.clone()).collect();
     // Independent reads, run at once: each waits on SQLite, on a connection of its own.
-    let (groups, raw, changes, mut hour, mut day) = tokio::try_join!(
+    let (groups, raw, changes, mut hour, mut day, muting) = tokio::try_join!(
         store.newest_groups(now.fresh_since_ms()),
         store.raw_tallies(marks.rolled_to(day_from, now.ms()), hour_from, now.ms()),
         store.last_changes(&names),
         rolled_sums(store, &cache, (hour_from, now.ms()), marks, false),
         rolled_sums(store, &cache, (day_from, now.ms()), marks, true),
+        silences::muting(&state),
     )?;
     // The raw rows from the hour's start are in both windows, the earlier ones in the day's only.
     add_raw(
@@ -107,9 +109,8 @@ pub(super) async fn page(
             ctx.row(host, &regions, enabled, change.map(|c| &c.0))
         })
         .unzip();
-    let version = published.as_ref().map(|p| p.version);
-    let incidents = state.incidents.open();
-    let (summary, healthy) = board::summary(&lines, &regions, &incidents, version);
+    let told = (published.as_ref().map(|p| p.version), muting);
+    let (summary, healthy) = board::summary(&lines, &regions, &state.incidents.open(), told);
     Ok(OverviewPage {
         healthy,
         summary,
