@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use super::Notice;
 use super::alertmanager::{self, Firing};
 use super::channels::{self, Answer, Batch, Target};
-use super::post;
+use super::{post, route, silence};
 use crate::clock::Clock;
 use crate::config::{ChannelKind, Config, Language, NotifySettings};
 use crate::incident::IncidentState;
@@ -174,11 +174,23 @@ impl Sender {
                 .await
             {
                 Ok(open) => {
+                    let now = self.shared.clock.now();
+                    let silences = self
+                        .shared
+                        .store
+                        .live_silences(now.timestamp_millis())
+                        .await
+                        .map(|rows| silence::read_rows(&rows))
+                        .unwrap_or_default();
+                    // What this channel would be told of each: routes and silences applied.
+                    let name = self.name.as_str();
                     let standing: Vec<Notice> = open
                         .iter()
                         .map(|i| Notice::standing(i, None, &config))
+                        .filter(|n| route::channels_for(&config.notify, n).contains(&name))
+                        .filter(|n| silence::muting(&silences, n, now).is_none())
                         .collect();
-                    self.firing.apply(&standing, self.shared.clock.now());
+                    self.firing.apply(&standing, now);
                 }
                 Err(e) => {
                     tracing::warn!(channel = %self.name, error = %e, "reading the open incidents failed")

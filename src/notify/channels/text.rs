@@ -102,6 +102,18 @@ pub(super) fn headline(n: &Notice, lang: Language) -> String {
 fn short(n: &Notice, lang: Language) -> String {
     let zh = lang == Language::ZhCn;
     match &n.decision {
+        // Fail-open puts a host back because disabling every host would leave clients none.
+        Some(Decision::Flip {
+            host,
+            reason: crate::engine::Reason::FailOpen,
+            ..
+        }) => {
+            if zh {
+                format!("fail-open，保留 {host} 启用（否则无可用域名）")
+            } else {
+                format!("fail-open, {host} kept enabled (else no host would be left)")
+            }
+        }
         Some(Decision::Flip { host, enabled, .. }) => match (enabled, zh) {
             (false, false) => format!("{host} disabled"),
             (true, false) => format!("{host} enabled again"),
