@@ -95,18 +95,18 @@ impl Incidents {
             tracker.published(observed, version, now);
             self.unsaved.extend(observed.changed.iter().copied());
         }
-        let silences = if self.unsaved.is_empty() {
+        let untold: Vec<i64> = tracker
+            .incidents()
+            .filter(|i| i.entries_ever() > i.told)
+            .map(|i| i.id)
+            .collect();
+        let silences = if untold.is_empty() {
             Vec::new()
         } else {
             silences(store, now).await
         };
         let mut notices = Vec::new();
         let mut told = Vec::new();
-        let untold: Vec<i64> = tracker
-            .incidents()
-            .filter(|i| i.entries_ever() > i.told)
-            .map(|i| i.id)
-            .collect();
         for id in untold {
             let Some(incident) = tracker.get_mut(id) else {
                 continue;
