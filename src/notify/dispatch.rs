@@ -201,19 +201,28 @@ impl Sender {
         resend.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pause = LOOK;
         loop {
-            tokio::select! {
+            let resend_due = tokio::select! {
                 () = stop.cancelled() => return,
-                () = self.shared.outbox.wake.notified() => {}
-                _ = resend.tick(), if alertmanager => {
-                    if !self.firing.is_empty() {
-                        let alerts = self.firing.firing();
-                        self.push_alerts(&alerts).await;
-                    }
-                }
-                () = tokio::time::sleep(pause) => {}
-            }
-            pause = if self.look().await { LOOK } else { IDLE };
+                () = self.shared.outbox.wake.notified() => false,
+                _ = resend.tick(), if alertmanager => true,
+                () = tokio::time::sleep(pause) => false,
+            };
+            // A send in flight is dropped at shutdown: its notices stay pending for the next start.
+            let busy = tokio::select! {
+                () = stop.cancelled() => return,
+                busy = self.turn(resend_due) => busy,
+            };
+            pause = if busy { LOOK } else { IDLE };
         }
+    }
+
+    /// One turn: the firing alerts pushed again when their resend is due, then a look.
+    async fn turn(&mut self, resend_due: bool) -> bool {
+        if resend_due && !self.firing.is_empty() {
+            let alerts = self.firing.firing();
+            self.push_alerts(&alerts).await;
+        }
+        self.look().await
     }
 
     /// Sends what is due, if its grouping window and the channel's rate allow; whether anything

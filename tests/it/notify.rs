@@ -369,3 +369,45 @@ async fn a_receiver_that_never_answers_is_retried_then_given_up_and_shown_failed
     }
     e.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_hangs_delays_neither_the_engine_nor_another_channel() {
+    // Accepts connections and never answers: each attempt waits out the send limit.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_url = format!("http://{}/hook", hang.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((s, _)) = hang.accept().await {
+            open.push(s);
+        }
+    });
+    let robot = FakeRobot::start(ChannelKind::Slack, None, 600);
+    let url = robot.url();
+    let e = TestApp::stepped_with(|c| {
+        notify_to(
+            c,
+            vec![
+                channel("stuck", ChannelKind::Webhook, &hang_url),
+                channel("chat", ChannelKind::Slack, &url),
+            ],
+        );
+    })
+    .await;
+    e.wait_doc(SETTLE, "the cold-start document", all_enabled)
+        .await;
+    e.fault(VENDOR_502).await;
+    let started = Instant::now();
+    e.wait_doc(SETTLE, "alpha disabled", |d| disabled(d, PRIMARY))
+        .await;
+    robot_says(&robot, "the vendor fails", |t| {
+        opened_and_resolved(t).0 >= 1
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the healthy channel was told within the stuck one's 10 s send limit: {:?}",
+        started.elapsed()
+    );
+    e.stop().await;
+    held.abort();
+}
