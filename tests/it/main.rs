@@ -29,6 +29,7 @@
 //! | [`check_config`] | `cdnwatch check-config` names every problem with its line and column |
 //! | [`lab_cli`] | `cdnwatch lab`, `lab fault …`, `probe` and `demo` as an engineer runs them |
 //! | [`robots`] | each chat robot accepts our signed messages, refuses a wrong secret or token, throttles past its rate |
+//! | [`storm`] | 200 hosts of one vendor failing are at most 3 messages per robot in five minutes, none throttled, every host named or counted |
 //! | [`results`] | what an agent posts is stored, counted and decided on like local results |
 //! | [`serve_process`] | `cdnwatch serve` as a process: status, SIGHUP, SIGTERM, kill -9 |
 //! | [`phase_timing`] | an injected delay is timed in its own phase within 2 ms; a slow body as transfer |
@@ -64,4 +65,5 @@ mod results;
 mod robots;
 mod scheduler;
 mod serve_process;
+mod storm;
 mod timeouts;
