@@ -23,9 +23,9 @@ use crate::engine::{ClassCount, FaultScope, Reason};
 
 pub use tracker::{Context, Observed, Tracker};
 
-/// Timeline entries an incident keeps: a flapping fault over days must not grow its row without
-/// bound. The first ones (how it began) are kept, and the newest; the count of those dropped between
-/// is kept too.
+/// Timeline entries an incident keeps once told: a flapping fault over days must not grow its row
+/// without bound. The first ones (how it began) are kept, and the newest; the count of those
+/// dropped between is kept too.
 pub const TIMELINE_KEPT: usize = 200;
 /// Timeline entries kept from an incident's beginning when its timeline is cut.
 pub const TIMELINE_HEAD: usize = 20;
@@ -277,6 +277,18 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// Cuts the middle of a timeline past [`TIMELINE_KEPT`], keeping its first [`TIMELINE_HEAD`]
+    /// entries and its newest — but only entries already told: one round that adds hundreds
+    /// (a storm's re-enables) grows it until they are told, so its resolution is never cut first.
+    pub fn trim(&mut self) {
+        while self.timeline.len() > TIMELINE_KEPT
+            && TIMELINE_HEAD + self.timeline_dropped < self.told
+        {
+            self.timeline.remove(TIMELINE_HEAD);
+            self.timeline_dropped += 1;
+        }
+    }
+
     /// Entries ever added, those dropped from the middle included.
     pub fn entries_ever(&self) -> usize {
         self.timeline.len() + self.timeline_dropped

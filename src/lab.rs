@@ -61,6 +61,9 @@ pub enum LabError {
         /// Ports tried.
         tries: usize,
     },
+    /// Hosts were to be generated for a vendor the lab does not have.
+    #[error("no lab vendor `{0}` to generate hosts of (the lab's vendors are alpha and beta)")]
+    Vendor(String),
     /// The lab CA could not be made.
     #[error("making the lab CA: {0}")]
     Ca(#[from] rcgen::Error),
@@ -75,6 +78,9 @@ pub struct LabOptions {
     pub edge_port: u16,
     /// The port every resolver listens on, UDP and TCP (0: the first free one).
     pub dns_port: u16,
+    /// A vendor and how many hosts of it to generate beside the fixed ones, served and written
+    /// in the config like them ([`Topology::with_generated`]); none by default.
+    pub generated: Option<(String, usize)>,
 }
 
 impl Default for LabOptions {
@@ -83,6 +89,7 @@ impl Default for LabOptions {
             api_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             edge_port: 0,
             dns_port: 0,
+            generated: None,
         }
     }
 }
@@ -110,7 +117,13 @@ impl Lab {
     pub async fn start(opts: LabOptions) -> Result<Lab, LabError> {
         let (edge_port, edge_listeners) = bind::edges(opts.edge_port).await?;
         let (dns_port, dns_sockets) = bind::resolvers(opts.dns_port).await?;
-        let topology = Arc::new(Topology::new(edge_port, dns_port));
+        let mut topology = Topology::new(edge_port, dns_port);
+        if let Some((vendor, count)) = &opts.generated {
+            topology = topology
+                .with_generated(vendor, *count)
+                .ok_or_else(|| LabError::Vendor(vendor.clone()))?;
+        }
+        let topology = Arc::new(topology);
         let shared = Arc::new(Shared {
             faults: Faults::new(topology.clone()),
             topology,

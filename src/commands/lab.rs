@@ -139,6 +139,7 @@ async fn standalone(args: LabArgs) -> anyhow::Result<ExitCode> {
         api_listen: args.listen,
         edge_port: args.edge_port,
         dns_port: args.dns_port,
+        ..LabOptions::default()
     })
     .await
     .context("starting the lab")?;

@@ -36,7 +36,7 @@ impl Incidents {
             tracker: None,
             unsaved: BTreeSet::new(),
             board,
-            outbox: Arc::default(),
+            outbox: Outbox::new(),
         }
     }
 
@@ -117,6 +117,7 @@ impl Incidents {
             }
             told.push((id, incident.told));
             incident.told = incident.entries_ever();
+            incident.trim();
         }
         let routed: Vec<NewNotice<'_>> = notices
             .iter()

@@ -348,6 +348,29 @@ fn a_kept_tracker_continues_its_incidents_and_numbers() {
 }
 
 #[test]
+fn entries_not_told_yet_are_never_cut() {
+    let mut tr = Tracker::new(Vec::new(), 1);
+    let narrow = diagnosis(edge("east", "127.21.1.1"), &["cdn"], &["east"]);
+    let wide = diagnosis(region_vendor("east", "alpha"), &["cdn"], &["east"]);
+    for n in 0..300 {
+        let d = if n % 2 == 0 { &narrow } else { &wide };
+        tr.observe(std::slice::from_ref(d), &[], cx(n * 10));
+    }
+    let i = tr.get(1).unwrap();
+    assert_eq!(i.timeline_dropped, 0, "nothing was told: nothing is cut");
+    assert_eq!(i.timeline.len(), i.entries_ever());
+    let mut i = i.clone();
+    i.told = i.entries_ever() - 5;
+    i.trim();
+    assert_eq!(
+        i.timeline.len(),
+        TIMELINE_KEPT,
+        "cut once told, the untold five kept"
+    );
+    assert_eq!(i.entries_from(i.told).count(), 5);
+}
+
+#[test]
 fn a_long_timeline_keeps_its_beginning_and_its_end() {
     let mut tr = Tracker::new(Vec::new(), 1);
     let narrow = diagnosis(edge("east", "127.21.1.1"), &["cdn"], &["east"]);
@@ -355,6 +378,10 @@ fn a_long_timeline_keeps_its_beginning_and_its_end() {
     for n in 0..300 {
         let d = if n % 2 == 0 { &narrow } else { &wide };
         tr.observe(std::slice::from_ref(d), &[], cx(n * 10));
+        // Told after each round, as the decision loop does.
+        let i = tr.get_mut(1).unwrap();
+        i.told = i.entries_ever();
+        i.trim();
     }
     let i = tr.get(1).unwrap();
     assert_eq!(i.timeline.len(), TIMELINE_KEPT);

@@ -9,9 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::relate::{belongs, rank, under};
-use super::{
-    Decision, Entry, Happening, Incident, IncidentState, Refusal, TIMELINE_HEAD, TIMELINE_KEPT,
-};
+use super::{Decision, Entry, Happening, Incident, IncidentState, Refusal};
 use crate::engine::{Diagnosis, Event, FaultScope, Reason};
 
 /// What a round is applied with.
@@ -456,10 +454,7 @@ fn decide(incident: &mut Incident, now: DateTime<Utc>, d: Decision) {
 
 /// Appends a timeline entry, cutting the middle of a timeline past [`TIMELINE_KEPT`].
 fn push(incident: &mut Incident, at: DateTime<Utc>, what: Happening) {
-    if incident.timeline.len() >= TIMELINE_KEPT {
-        incident.timeline.remove(TIMELINE_HEAD);
-        incident.timeline_dropped += 1;
-    }
     incident.updated_at = at;
     incident.timeline.push(Entry { at, what });
+    incident.trim();
 }

@@ -52,7 +52,7 @@ async fn topology(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> 
         .collect();
     let hosts: Vec<_> = HOSTS
         .iter()
-        .map(|(d, v, role)| json!({ "domain": d, "vendor": v, "role": role, "cname": Topology::cname_of(d) }))
+        .map(|(d, v, role)| json!({ "domain": d, "vendor": v, "role": role, "cname": t.cname_of(d) }))
         .collect();
     Json(json!({
         "edge_port": t.edge_port,

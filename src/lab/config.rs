@@ -52,7 +52,12 @@ impl Topology {
                 .chain([&ORIGIN])
                 .map(|(name, _)| vendor(name))
                 .collect(),
-            hosts: HOSTS.iter().map(|h| self.host_config(*h)).collect(),
+            hosts: HOSTS
+                .iter()
+                .copied()
+                .chain(self.generated.iter().map(generated))
+                .map(|h| self.host_config(h))
+                .collect(),
             merged_hosts: MERGED.into_iter().map(merged).collect(),
             regions: REGIONS
                 .iter()
@@ -118,6 +123,13 @@ impl Topology {
     }
 }
 
+/// A generated host as the fixed ones are written: a same-vendor backup.
+fn generated(
+    &(host, vendor): &(&'static str, &'static str),
+) -> (&'static str, &'static str, HostRole) {
+    (host, vendor, HostRole::SameVendorBackup)
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
@@ -141,12 +153,9 @@ mod tests {
             (s.hosts, s.host_paths, s.regions, s.resolvers, s.series),
             (3, 9, 3, 6, 54)
         );
+        assert_eq!(topo.host_of_name("CDN.shop.test."), Some("cdn.shop.test"));
         assert_eq!(
-            Topology::host_of_name("CDN.shop.test."),
-            Some("cdn.shop.test")
-        );
-        assert_eq!(
-            Topology::host_of_name("cdn-bak.shop.test.beta-cdn.test"),
+            topo.host_of_name("cdn-bak.shop.test.beta-cdn.test"),
             Some("cdn-bak.shop.test")
         );
         assert_eq!(

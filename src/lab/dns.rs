@@ -70,7 +70,7 @@ impl RequestHandler for ResolverHandler {
             return error(request, &mut response, ResponseCode::FormErr).await;
         };
         let qname = info.query.name().to_string();
-        let Some(host) = Topology::host_of_name(&qname) else {
+        let Some(host) = self.shared.topology.host_of_name(&qname) else {
             return error(request, &mut response, ResponseCode::NXDomain).await;
         };
         let ctx = self.context(host);
@@ -98,7 +98,7 @@ impl ResolverHandler {
     /// What is known when this resolver is asked about lab host `host`.
     fn context(&self, host: &'static str) -> Context<'static> {
         Context {
-            vendor: Some(Topology::vendor_of(host).expect("lab host")),
+            vendor: Some(self.shared.topology.vendor_of(host).expect("lab host")),
             host: Some(host),
             region: Some(self.region),
             resolver: Some(self.resolver),
@@ -115,7 +115,7 @@ impl ResolverHandler {
         let vendor = ctx.vendor.expect("lab host");
         let faults = &self.shared.faults;
         let stale = faults.pick(ctx, &[FaultKind::StaleDns]).is_some();
-        let target = Topology::cname_of(host).expect("lab host");
+        let target = self.shared.topology.cname_of(host).expect("lab host");
         let mut records = Vec::new();
         if qname.trim_end_matches('.').eq_ignore_ascii_case(host) {
             records.push(Record::from_rdata(

@@ -158,7 +158,10 @@ async fn handshake(
         return None;
     };
     // No SNI, or a name the lab does not serve: end the handshake.
-    let host = start.client_hello().server_name().and_then(known_host)?;
+    let host = start
+        .client_hello()
+        .server_name()
+        .and_then(|sni| known_host(&shared.topology, sni))?;
     ctx.host = Some(host);
     if shared
         .faults
@@ -235,8 +238,10 @@ async fn serve(
     }
 }
 
-fn known_host(sni: &str) -> Option<&'static str> {
-    Topology::served_hosts().find(|h| h.eq_ignore_ascii_case(sni))
+fn known_host(topology: &Topology, sni: &str) -> Option<&'static str> {
+    topology
+        .served_hosts()
+        .find(|h| h.eq_ignore_ascii_case(sni))
 }
 
 fn duplicate(tcp: TcpStream) -> std::io::Result<(TcpStream, std::net::TcpStream)> {

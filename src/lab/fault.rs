@@ -206,7 +206,7 @@ impl Topology {
     pub fn check_scope(&self, spec: &FaultSpec) -> Result<(), String> {
         let vendors: Vec<&str> = VENDORS.iter().chain([&ORIGIN]).map(|v| v.0).collect();
         named("vendor", spec.vendor.as_deref(), &vendors)?;
-        let hosts: Vec<&str> = Topology::served_hosts().collect();
+        let hosts: Vec<&str> = self.served_hosts().collect();
         named("host", spec.host.as_deref(), &hosts)?;
         named("region", spec.region.as_deref(), &REGIONS.map(|r| r.0))?;
         named("resolver", spec.resolver.as_deref(), &RESOLVERS)?;

@@ -54,13 +54,17 @@ pub struct Owner {
     pub region: &'static str,
 }
 
-/// The lab's fixed shape and the ports it got.
+/// The lab's fixed shape, the hosts generated beside it, and the ports it got.
 #[derive(Debug, Clone, Serialize)]
 pub struct Topology {
     /// The port every edge and control target listens on.
     pub edge_port: u16,
     /// The port every lab resolver listens on.
     pub dns_port: u16,
+    /// Hosts generated beside the fixed ones (a big config, e.g. a storm of 200 hosts failing
+    /// at once), with their vendor; none by default.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub generated: Vec<(&'static str, &'static str)>,
 }
 
 impl Topology {
@@ -69,21 +73,40 @@ impl Topology {
         Topology {
             edge_port,
             dns_port,
+            generated: Vec::new(),
         }
     }
 
-    /// The vendor serving lab host `host`.
+    /// This shape with `count` more hosts of lab vendor `vendor`, named
+    /// `gen-{i}.{vendor}.shop.test`: each served like a fixed host (its CNAME, its vendor's
+    /// edges, the probe objects), in the config as a same-vendor backup. `None` for an unknown
+    /// vendor. The names are leaked, once per lab: a few bytes each, for the lab's lifetime.
+    pub fn with_generated(mut self, vendor: &str, count: usize) -> Option<Topology> {
+        let vendor = VENDORS.iter().find(|v| v.0 == vendor)?.0;
+        self.generated = (0..count)
+            .map(|i| {
+                let name: &'static str = format!("gen-{i}.{vendor}.shop.test").leak();
+                (name, vendor)
+            })
+            .collect();
+        Some(self)
+    }
+
     /// The vendor serving lab host `host`; [`ORIGIN`] for an original domain.
-    pub fn vendor_of(host: &str) -> Option<&'static str> {
+    pub fn vendor_of(&self, host: &str) -> Option<&'static str> {
         if MERGED.iter().any(|m| m.0 == host) {
             return Some(ORIGIN.0);
         }
-        HOSTS.iter().find(|h| h.0 == host).map(|h| h.1)
+        let fixed = HOSTS.iter().map(|h| (h.0, h.1));
+        let mut all = fixed.chain(self.generated.iter().copied());
+        all.find(|h| h.0 == host).map(|h| h.1)
     }
 
-    /// Every name the lab serves: the failover group's hosts, then the original domains.
-    pub fn served_hosts() -> impl Iterator<Item = &'static str> {
-        HOSTS.iter().map(|h| h.0).chain(MERGED.iter().map(|m| m.0))
+    /// Every name the lab serves: the failover group's hosts, the original domains, then the
+    /// generated hosts.
+    pub fn served_hosts(&self) -> impl Iterator<Item = &'static str> + '_ {
+        let fixed = HOSTS.iter().map(|h| h.0).chain(MERGED.iter().map(|m| m.0));
+        fixed.chain(self.generated.iter().map(|h| h.0))
     }
 
     /// The object path a request for `path` on `host` reads: an original domain serves what the
@@ -192,13 +215,15 @@ impl Topology {
     }
 
     /// The CNAME target of a lab host: `{host}.{vendor}-cdn.test`.
-    pub fn cname_of(host: &str) -> Option<String> {
-        Some(format!("{host}.{}-cdn.test", Self::vendor_of(host)?))
+    pub fn cname_of(&self, host: &str) -> Option<String> {
+        Some(format!("{host}.{}-cdn.test", self.vendor_of(host)?))
     }
 
     /// The lab host a DNS name belongs to (the host itself or its CNAME target).
-    pub fn host_of_name(name: &str) -> Option<&'static str> {
+    pub fn host_of_name(&self, name: &str) -> Option<&'static str> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        Self::served_hosts().find(|h| name == *h || Self::cname_of(h).is_some_and(|c| c == name))
+        self.served_hosts().find(|h| {
+            name.starts_with(h) && (name == *h || self.cname_of(h).is_some_and(|c| c == name))
+        })
     }
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Notify;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -69,21 +69,26 @@ pub struct Delivery {
 }
 
 /// The outbox's doorbell (rung when notices are recorded) and every channel's delivery.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Outbox {
-    wake: Notify,
+    /// A count of rings: each sender sees every change, even one rung while it was sending
+    /// (a `Notify` would have woken only the senders waiting at that moment).
+    wake: watch::Sender<u64>,
     deliveries: Mutex<BTreeMap<String, Delivery>>,
 }
 
 impl Outbox {
     /// A new outbox handle.
     pub fn new() -> Arc<Outbox> {
-        Arc::default()
+        Arc::new(Outbox {
+            wake: watch::Sender::new(0),
+            deliveries: Mutex::default(),
+        })
     }
 
     /// Wakes every sender: notices were recorded.
     pub fn ring(&self) {
-        self.wake.notify_waiters();
+        self.wake.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Every channel's delivery, by name.
@@ -199,11 +204,12 @@ impl Sender {
         }
         let mut resend = tokio::time::interval(self.settings.alertmanager_resend());
         resend.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut rung = self.shared.outbox.wake.subscribe();
         let mut pause = LOOK;
         loop {
             let resend_due = tokio::select! {
                 () = stop.cancelled() => return,
-                () = self.shared.outbox.wake.notified() => false,
+                _ = rung.changed() => false,
                 _ = resend.tick(), if alertmanager => true,
                 () = tokio::time::sleep(pause) => false,
             };
@@ -293,9 +299,9 @@ impl Sender {
             let alerts = self.firing.apply(notices, self.shared.clock.now());
             return self.push_alerts(&alerts).await;
         }
-        let listed = &notices[..notices.len().min(LISTED)];
+        let listed = listed(notices);
         let batch = Batch {
-            notices: listed,
+            notices: &listed,
             folded: notices.len() - listed.len(),
         };
         let language: Language = self.settings.language;
@@ -387,7 +393,71 @@ impl Sender {
     }
 }
 
+/// The notices a message lists, at most [`LISTED`], in order: when there are more, an incident's
+/// own changes (opened, widened, resolved …) before its decisions, so that a storm's hundreds of
+/// host flips never fold away the one line saying it opened or resolved.
+fn listed(notices: &[Notice]) -> Vec<Notice> {
+    if notices.len() <= LISTED {
+        return notices.to_vec();
+    }
+    let (decided, changes): (Vec<&Notice>, Vec<&Notice>) = notices
+        .iter()
+        .partition(|n| n.change == super::Change::Decided);
+    let mut out: Vec<Notice> = changes.into_iter().take(LISTED).cloned().collect();
+    let room = LISTED - out.len();
+    out.extend(decided.into_iter().take(room).cloned());
+    out
+}
+
 /// The wait before attempt `attempts + 1`: 1 s, 2 s, 4 s … up to five minutes.
 fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(1u64 << attempts.min(9)).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Severity;
+    use crate::engine::FaultScope;
+    use crate::notify::Change;
+
+    fn notice(seq: u32, change: Change) -> Notice {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        Notice {
+            incident: 1,
+            seq,
+            change,
+            at,
+            scope: FaultScope::Vendor {
+                vendor: "alpha".into(),
+            },
+            severity: Severity::Critical,
+            classes: Vec::new(),
+            hosts: Vec::new(),
+            vendors: Vec::new(),
+            regions: Vec::new(),
+            decision: None,
+            version: None,
+            opened_at: at,
+            resolved_at: None,
+            link: "/incidents/1".into(),
+        }
+    }
+
+    #[test]
+    fn a_storms_resolution_is_listed_before_its_hundreds_of_decisions() {
+        let mut notices: Vec<Notice> = (0..200).map(|i| notice(i, Change::Decided)).collect();
+        notices.push(notice(200, Change::Resolved));
+        let out = listed(&notices);
+        assert_eq!(out.len(), LISTED);
+        assert_eq!(out[0].change, Change::Resolved);
+        let seqs: Vec<u32> = out[1..].iter().map(|n| n.seq).collect();
+        assert_eq!(
+            seqs,
+            (0..9).collect::<Vec<u32>>(),
+            "decisions keep their order"
+        );
+        // A message with room lists everything as it came.
+        assert_eq!(listed(&notices[191..]), notices[191..].to_vec());
+    }
 }

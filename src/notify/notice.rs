@@ -86,16 +86,18 @@ impl Notice {
         self.resolved_at.map(|r| r - self.opened_at)
     }
 
-    /// The notices `incident`'s timeline entries from index `from` on make (not every entry is
-    /// one: a narrowing or a merge tells no one), with `version` the one being served.
+    /// The notices `incident`'s timeline entries from number `from` on make (numbered as
+    /// [`Incident::entries_ever`] counts, so a timeline cut in the middle by a storm still tells
+    /// its newest entries, each under its own `seq`; not every entry is one: a narrowing or a
+    /// merge tells no one), with `version` the one being served.
     pub fn of(
         incident: &Incident,
         from: usize,
         version: Option<i64>,
         config: &Config,
     ) -> Vec<Notice> {
-        let entries = incident.timeline.iter().enumerate().skip(from);
-        entries
+        incident
+            .entries_from(from)
             .filter_map(|(i, e)| {
                 let change = change_of(e)?;
                 let decision = match &e.what {
@@ -221,4 +223,84 @@ fn link(id: i64, config: &Config) -> String {
         .unwrap_or("")
         .trim_end_matches('/');
     format!("{base}/incidents/{id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::incident::{IncidentState, TIMELINE_HEAD, TIMELINE_KEPT};
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    /// An incident whose timeline was cut in the middle: opened, then `decided` hosts disabled
+    /// (more than it keeps), then resolved.
+    fn storm(decided: usize) -> Incident {
+        let scope = FaultScope::Vendor {
+            vendor: "alpha".into(),
+        };
+        let flip = |i: usize| Decision::Flip {
+            host: format!("gen-{i}"),
+            enabled: false,
+            reason: crate::engine::Reason::VendorWide,
+            version: Some(2),
+        };
+        let mut timeline = vec![Entry {
+            at: at(0),
+            what: Happening::Opened {
+                scope: scope.clone(),
+            },
+        }];
+        timeline.extend((0..decided).map(|i| Entry {
+            at: at(1),
+            what: Happening::Decided(flip(i)),
+        }));
+        timeline.push(Entry {
+            at: at(60),
+            what: Happening::Resolved,
+        });
+        let dropped = timeline.len() - TIMELINE_KEPT;
+        timeline.drain(TIMELINE_HEAD..TIMELINE_HEAD + dropped);
+        Incident {
+            id: 1,
+            scope,
+            state: IncidentState::Resolved,
+            opened_at: at(0),
+            updated_at: at(60),
+            last_failed_at: at(30),
+            resolved_at: Some(at(60)),
+            clean_rounds: 3,
+            classes: Vec::new(),
+            hosts: (0..decided).map(|i| format!("gen-{i}")).collect(),
+            paths: BTreeSet::new(),
+            regions: BTreeSet::new(),
+            resolvers: BTreeSet::new(),
+            edges: BTreeSet::new(),
+            decisions: (0..decided).map(flip).collect(),
+            timeline,
+            timeline_dropped: dropped,
+            told: 0,
+        }
+    }
+
+    #[test]
+    fn a_storm_cut_timeline_still_tells_its_resolution_under_its_own_number() {
+        let incident = storm(250);
+        let config = Config::default();
+        let resolved_seq = u32::try_from(incident.entries_ever() - 1).unwrap();
+        // Told up to the resolution: only it is new, numbered as entries are ever counted.
+        let new = Notice::of(&incident, incident.entries_ever() - 1, None, &config);
+        assert_eq!(new.len(), 1, "{new:?}");
+        assert_eq!(new[0].change, Change::Resolved);
+        assert_eq!(new[0].seq, resolved_seq);
+        // All at once: every kept entry, each under a distinct number.
+        let all = Notice::of(&incident, 0, None, &config);
+        assert_eq!(all.len(), TIMELINE_KEPT);
+        let seqs: BTreeSet<u32> = all.iter().map(|n| n.seq).collect();
+        assert_eq!(seqs.len(), all.len());
+        assert_eq!(all.last().unwrap().seq, resolved_seq);
+    }
 }

@@ -30,6 +30,7 @@
 //! | [`lab_cli`] | `cdnwatch lab`, `lab fault …`, `probe` and `demo` as an engineer runs them |
 //! | [`silences`] | a silence mutes what it matches and nothing else, the engine still decides, never a fail-open |
 //! | [`robots`] | each chat robot accepts our signed messages, refuses a wrong secret or token, throttles past its rate |
+//! | [`storm`] | 200 hosts of one vendor failing are at most 3 messages per robot in five minutes, none throttled, every host named or counted |
 //! | [`results`] | what an agent posts is stored, counted and decided on like local results |
 //! | [`serve_process`] | `cdnwatch serve` as a process: status, SIGHUP, SIGTERM, kill -9 |
 //! | [`phase_timing`] | an injected delay is timed in its own phase within 2 ms; a slow body as transfer |
@@ -66,4 +67,5 @@ mod robots;
 mod scheduler;
 mod serve_process;
 mod silences;
+mod storm;
 mod timeouts;

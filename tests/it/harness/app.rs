@@ -9,6 +9,7 @@ use cdnwatch::auth::{TokenDigest, Tokens};
 use cdnwatch::client::{HostListClient, Offer};
 use cdnwatch::clock::Clock;
 use cdnwatch::config::Config;
+use cdnwatch::lab::LabOptions;
 use cdnwatch::startup::{self as service, Running, ServeOptions};
 use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
@@ -92,13 +93,29 @@ impl TestApp {
         Self::start_on(alone().await, edit, test_tokens(), stepped_clock()).await
     }
 
+    /// As [`TestApp::stepped_with`], on a lab started with `options` (e.g. 200 generated hosts).
+    pub async fn stepped_on_lab(options: LabOptions, edit: impl FnOnce(&mut Config)) -> TestApp {
+        let share = shared().await;
+        Self::start_on_lab(share, options, edit, test_tokens(), stepped_clock()).await
+    }
+
     async fn start_on(
         share: Share,
         edit: impl FnOnce(&mut Config),
         tokens: Tokens,
         clock: Clock,
     ) -> TestApp {
-        let lab = TestLab::start(share, |c| {
+        Self::start_on_lab(share, LabOptions::default(), edit, tokens, clock).await
+    }
+
+    async fn start_on_lab(
+        share: Share,
+        options: LabOptions,
+        edit: impl FnOnce(&mut Config),
+        tokens: Tokens,
+        clock: Clock,
+    ) -> TestApp {
+        let lab = TestLab::start_with(share, options, |c| {
             fast_rounds(c);
             edit(c);
         })

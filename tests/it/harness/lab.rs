@@ -50,8 +50,17 @@ impl TestLab {
     }
 
     pub(super) async fn start(share: Share, edit: impl FnOnce(&mut Config)) -> TestLab {
+        Self::start_with(share, LabOptions::default(), edit).await
+    }
+
+    /// As [`TestLab::start`], on a lab started with `options` (e.g. generated hosts).
+    pub(super) async fn start_with(
+        share: Share,
+        options: LabOptions,
+        edit: impl FnOnce(&mut Config),
+    ) -> TestLab {
         cdnwatch::probe::tls::install_default_provider();
-        let lab = Lab::start(LabOptions::default()).await.expect("lab starts");
+        let lab = Lab::start(options).await.expect("lab starts");
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("cdnwatch.toml");
         lab.write_config(&config_path).expect("config written");

@@ -78,6 +78,11 @@ impl FakeRobot {
         }
     }
 
+    /// What it fakes.
+    pub fn kind(&self) -> ChannelKind {
+        self.kind
+    }
+
     /// Its webhook URL, with the right token.
     pub fn url(&self) -> String {
         self.url_with(match self.kind {
