@@ -20,8 +20,8 @@ pub(super) const DEFAULT_EXPIRY_S: i64 = 24 * 3600;
 pub(super) const MAX_EXPIRY_S: i64 = 7 * 24 * 3600;
 /// Most characters of a reason or an actor.
 pub(super) const MAX_TEXT_CHARS: usize = 500;
-/// Largest override body accepted, in bytes (a reason and an actor of 500 four-byte characters
-/// fit many times).
+/// Largest admin body accepted (an override, a silence), in bytes: a reason and an actor of 500
+/// four-byte characters fit many times.
 const BODY_LIMIT: usize = 64 * 1024;
 
 #[derive(Debug, Deserialize)]
@@ -39,6 +39,22 @@ pub(super) struct NewOverride {
 pub(super) fn admin(state: &AppState, parts: &axum::http::request::Parts) -> Result<(), Refusal> {
     let expected = state.tokens.admin.as_ref();
     (state.guards).bearer(&state.metrics, AuthEndpoint::Admin, expected, parts)
+}
+
+/// An admin request's JSON body, as `what`: the token checked from the headers first, then the
+/// body read within its limit (web::guards), then parsed.
+pub(super) async fn admin_body<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    req: Request,
+    what: &str,
+) -> Result<T, Refusal> {
+    let (parts, body) = req.into_parts();
+    admin(state, &parts)?;
+    let body = (state.guards)
+        .read_body(&parts.headers, body, BODY_LIMIT)
+        .await?;
+    Ok(serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("bad {what}: {e}")))?)
 }
 
 /// Validates and stores an override; shared by the JSON API and the config page's form.
@@ -84,14 +100,7 @@ pub(super) async fn create(
     State(state): State<AppState>,
     req: Request,
 ) -> Result<(StatusCode, Json<serde_json::Value>), Refusal> {
-    let (parts, body) = req.into_parts();
-    admin(&state, &parts)?;
-    let body = state
-        .guards
-        .read_body(&parts.headers, body, BODY_LIMIT)
-        .await?;
-    let o: NewOverride = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("bad override: {e}")))?;
+    let o: NewOverride = admin_body(&state, req, "override").await?;
     let id = add(&state, o).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
-use super::admin::{DEFAULT_EXPIRY_S, MAX_EXPIRY_S, MAX_TEXT_CHARS, admin};
+use super::admin::{DEFAULT_EXPIRY_S, MAX_EXPIRY_S, MAX_TEXT_CHARS, admin, admin_body};
 use super::guards::Refusal;
 use crate::config::{Config, SCOPE_KINDS};
 use crate::engine::{Event, Reason};
@@ -21,9 +21,6 @@ use crate::web::AppState;
 
 /// Longest lifetime of a recurring window with an expiry: a year and a day.
 const MAX_WINDOW_EXPIRY_S: i64 = 366 * 24 * 3600;
-/// Largest silence body accepted, in bytes.
-const BODY_LIMIT: usize = 64 * 1024;
-
 /// A silence as posted.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -332,13 +329,7 @@ pub(super) async fn create(
     State(state): State<AppState>,
     req: Request,
 ) -> Result<(StatusCode, Json<serde_json::Value>), Refusal> {
-    let (parts, body) = req.into_parts();
-    admin(&state, &parts)?;
-    let body = (state.guards)
-        .read_body(&parts.headers, body, BODY_LIMIT)
-        .await?;
-    let s: NewSilence = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("bad silence: {e}")))?;
+    let s: NewSilence = admin_body(&state, req, "silence").await?;
     let id = add(&state, s).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
 }
