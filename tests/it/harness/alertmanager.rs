@@ -3,11 +3,10 @@
 //! read back through its v2 API.
 
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use serde_json::Value;
 
-use super::prometheus::free_port;
+use super::prometheus::{free_port, wait_ready};
 
 pub struct Alertmanager {
     child: Child,
@@ -49,16 +48,7 @@ impl Alertmanager {
             http,
             dir,
         };
-        let url = format!("{}/-/ready", am.base);
-        crate::harness::eventually(
-            Duration::from_secs(30),
-            "Alertmanager ready",
-            async || match am.http.get(&url).send().await {
-                Ok(r) if r.status() == 200 => Ok(()),
-                _ => Err(am.log()),
-            },
-        )
-        .await;
+        wait_ready(&am.http, &am.base, "Alertmanager", || am.log()).await;
         am
     }
 

@@ -23,6 +23,21 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Waits until the Prometheus-family server at `base` (Prometheus, Alertmanager) answers its
+/// `/-/ready`; a timeout shows `log()`.
+pub async fn wait_ready(http: &reqwest::Client, base: &str, what: &str, log: impl Fn() -> String) {
+    let url = format!("{base}/-/ready");
+    crate::harness::eventually(
+        Duration::from_secs(30),
+        &format!("{what} ready"),
+        async || match http.get(&url).send().await {
+            Ok(r) if r.status() == 200 => Ok(()),
+            _ => Err(log()),
+        },
+    )
+    .await
+}
+
 /// Runs `bin args…` with `stdin`; returns (success, stdout + stderr).
 pub fn run_tool(bin: &str, args: &[&str], stdin: &[u8], cwd: &Path) -> (bool, String) {
     use std::io::Write as _;
@@ -89,16 +104,7 @@ impl Prometheus {
     }
 
     async fn wait_ready(&self) {
-        let url = format!("{}/-/ready", self.base);
-        crate::harness::eventually(
-            Duration::from_secs(30),
-            "Prometheus ready",
-            async || match self.http.get(&url).send().await {
-                Ok(r) if r.status() == 200 => Ok(()),
-                _ => Err(self.log()),
-            },
-        )
-        .await
+        wait_ready(&self.http, &self.base, "Prometheus", || self.log()).await;
     }
 
     /// Prometheus's own log, for failure messages.
