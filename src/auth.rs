@@ -1,4 +1,4 @@
-//! Tokens for admin actions and remote agents: read from the environment (or a file it names),
+//! Tokens for admin actions (and an agent's own, on the agent): read from the environment (or a file it names),
 //! refused at start when shorter than [`MIN_TOKEN_CHARS`], kept only as SHA-256 digests, never
 //! logged, checked on every protected request. How often a peer may try is `attempts`' business.
 
@@ -11,7 +11,8 @@ pub use attempts::{Attempts, FREE_FAILURES, Refused};
 /// The variable the admin token comes from. For either token, `<NAME>_FILE` names a file holding
 /// it instead.
 pub const ADMIN_TOKEN_ENV: &str = "CDNWATCH_ADMIN_TOKEN";
-/// The variable the agent token comes from (agents' result uploads).
+/// The variable `cdnwatch agent` reads its token from without `--token-file` (the service reads
+/// each agent's tokens from `[[agents]]`).
 pub const AGENT_TOKEN_ENV: &str = "CDNWATCH_AGENT_TOKEN";
 /// Fewest characters a token may have (surrounding whitespace trimmed): 32 random characters of
 /// base64 or hex are beyond guessing at any rate the attempt limits allow.
@@ -42,6 +43,11 @@ impl TokenDigest {
     pub fn of(token: &str) -> TokenDigest {
         TokenDigest(Sha256::digest(token.trim().as_bytes()).into())
     }
+
+    /// A digest given as its 32 bytes (written in the config file as hex).
+    pub fn from_bytes(bytes: [u8; 32]) -> TokenDigest {
+        TokenDigest(bytes)
+    }
 }
 
 /// The tokens in force; `None` disables what the token would allow.
@@ -49,8 +55,6 @@ impl TokenDigest {
 pub struct Tokens {
     /// Allows admin actions (overrides, config changes).
     pub admin: Option<TokenDigest>,
-    /// Allows remote agents to upload results.
-    pub agent: Option<TokenDigest>,
 }
 
 /// Where a token is presented: the `endpoint` label of `cdnwatch_auth_failures_total`.
@@ -126,17 +130,18 @@ pub enum TokenError {
 }
 
 impl Tokens {
-    /// Reads `CDNWATCH_ADMIN_TOKEN` / `CDNWATCH_AGENT_TOKEN` (or their `_FILE` variants); a token
+    /// Reads `CDNWATCH_ADMIN_TOKEN` (or `CDNWATCH_ADMIN_TOKEN_FILE`); a token
     /// shorter than [`MIN_TOKEN_CHARS`] is refused, naming its variable.
     pub fn from_env() -> Result<Tokens, TokenError> {
         Ok(Tokens {
             admin: read_token(ADMIN_TOKEN_ENV)?,
-            agent: read_token(AGENT_TOKEN_ENV)?,
         })
     }
 }
 
-fn read_token(var: &str) -> Result<Option<TokenDigest>, TokenError> {
+/// The digest of the token in `var` (or in the file `<var>_FILE` names): none when unset or
+/// blank, refused when too short.
+pub fn read_token(var: &str) -> Result<Option<TokenDigest>, TokenError> {
     if let Ok(t) = std::env::var(var) {
         return digest_of(var, &t);
     }

@@ -12,17 +12,22 @@ use chrono::{DateTime, Utc};
 
 /// A cheap handle; clones of a stepped clock share its time.
 #[derive(Clone, Debug, Default)]
-pub struct Clock(Option<Arc<Mutex<DateTime<Utc>>>>);
+pub struct Clock(Option<Arc<Mutex<DateTime<Utc>>>>, chrono::Duration);
 
 impl Clock {
     /// The system's clock.
     pub fn system() -> Clock {
-        Clock(None)
+        Clock(None, chrono::Duration::zero())
+    }
+
+    /// The system's clock set `ms` milliseconds off (an agent's test of a wrong clock).
+    pub fn off_by_ms(ms: i64) -> Clock {
+        Clock(None, chrono::Duration::milliseconds(ms))
     }
 
     /// A clock that stands at `start` until [`Clock::advance`] moves it.
     pub fn stepped(start: DateTime<Utc>) -> Clock {
-        Clock(Some(Arc::new(Mutex::new(start))))
+        Clock(Some(Arc::new(Mutex::new(start))), chrono::Duration::zero())
     }
 
     /// Whether this clock only moves when told to.
@@ -33,7 +38,7 @@ impl Clock {
     /// Now, by this clock.
     pub fn now(&self) -> DateTime<Utc> {
         match &self.0 {
-            None => Utc::now(),
+            None => Utc::now() + self.1,
             Some(t) => *t.lock().unwrap_or_else(|p| p.into_inner()),
         }
     }

@@ -1,7 +1,8 @@
-//! The commands, one file each: `check-config`, `probe`, `serve`, `demo` and `lab`. This module
+//! The commands, one file each: `check-config`, `probe`, `serve`, `agent`, `demo` and `lab`. This module
 //! holds the command line's shape and hands each command to its file; none of them holds logic
 //! beyond selection, output and exit codes.
 
+mod agent;
 mod check_config;
 mod demo;
 mod lab;
@@ -90,6 +91,8 @@ enum Command {
         #[arg(long)]
         init_key: bool,
     },
+    /// A regional agent: probes the regions it speaks for and sends the results to the service.
+    Agent(agent::AgentArgs),
     /// The simulated two-vendor CDN on loopback, and its fault injection.
     Lab(lab::LabArgs),
     /// The simulated CDN and the whole service in one process: the README's first command.
@@ -163,6 +166,7 @@ impl Command {
                 })
                 .await
             }
+            Command::Agent(args) => agent::run(args).await,
             Command::Lab(args) => lab::run(args).await,
             Command::Demo(args) => demo::run(args).await,
         }

@@ -14,6 +14,7 @@
 //! Dependencies go one way: `load` → `validate` → `hosts`/`regions`/`bounds` → `findings` →
 //! `locate`.
 
+mod agents;
 mod bounds;
 mod findings;
 mod hosts;
@@ -33,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use agents::{AgentSettings, MIN_AGENT_TOKEN_CHARS, read_token_file, valid_agent_id};
 pub use hosts::{ContentCheck, Host, MergedHost, Method, ProbePath, Scheme, Vendor};
 pub use http::*;
 pub use live::LiveConfig;
@@ -81,6 +83,10 @@ pub struct Config {
     /// Who is told about incidents (`[notify]`; README: "Notifications").
     #[serde(default)]
     pub notify: NotifySettings,
+    /// The regional agents (`[[agents]]`; README: "Running agents in regions"). A region with no
+    /// agent is probed by the service itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<AgentSettings>,
     /// The directory relative paths in the file (CA files) are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -149,6 +155,53 @@ impl Config {
     /// A vendor's CA file, resolved against the config's directory.
     pub fn ca_path(&self, vendor: &Vendor) -> Option<PathBuf> {
         vendor.ca_file.as_ref().map(|p| self.base_dir.join(p))
+    }
+
+    /// The agent called `id`.
+    pub fn agent(&self, id: &str) -> Option<&AgentSettings> {
+        self.agents.iter().find(|a| a.id == id)
+    }
+
+    /// The agent that speaks for `region`, if one does.
+    pub fn agent_of(&self, region: &str) -> Option<&AgentSettings> {
+        self.agents
+            .iter()
+            .find(|a| a.regions.iter().any(|r| r == region))
+    }
+
+    /// This config with only the regions no agent speaks for: what the service probes itself.
+    pub fn locally_probed(&self) -> Config {
+        let mut local = self.clone();
+        local.regions.retain(|r| self.agent_of(&r.name).is_none());
+        local
+    }
+
+    /// What agent `id` is told to probe: the probe settings, vendors (their CA files left out:
+    /// the assignment carries their certificates), hosts, merged hosts and the engine's rules
+    /// (its confirmations), and only the agent's own regions. Nothing else of the file — no
+    /// store, notify, dashboard, HTTP or other agents' settings — leaves the service.
+    pub fn for_agent(&self, id: &str) -> Option<Config> {
+        let agent = self.agent(id)?;
+        let vendors = self
+            .vendors
+            .iter()
+            .map(|v| Vendor {
+                ca_file: None,
+                ..v.clone()
+            })
+            .collect();
+        Some(Config {
+            probe: self.probe.clone(),
+            vendors,
+            hosts: self.hosts.clone(),
+            merged_hosts: self.merged_hosts.clone(),
+            regions: (self.regions.iter())
+                .filter(|r| agent.regions.contains(&r.name))
+                .cloned()
+                .collect(),
+            engine: self.engine.clone(),
+            ..Config::default()
+        })
     }
 }
 

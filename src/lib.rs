@@ -23,7 +23,12 @@
 //! - `client` — the reference client that polls the host list and picks a domain.
 //! - `metrics` — everything `/metrics` exports, on one private registry.
 //! - `auth` — admin and agent token digests.
+//! - `agent` — `cdnwatch agent`: probes a region's series where its users are, spools and uploads
+//!   the results; `agent::wire` is what agent and service say to each other.
+//! - `fleet` — the service's side of its agents: tokens, assignments, heartbeats and clock skew,
+//!   what a batch must be, which agents are up.
 //! - `web` — the router, its state and the HTTP server: API, config center, on-call pages, config page.
+//! - `outbound` — one HTTP request to a peer (a notification receiver, an agent's service).
 //! - `report` — the terminal output of `probe`.
 //! - `lab` — the simulated two-vendor CDN on loopback: DNS, TLS edges, faults, its CA.
 //!
@@ -36,6 +41,7 @@
 //! `tests/it/harness.rs`), `tests/fixtures/` (fixed input files), `examples/` (the benchmarks),
 //! `scripts/` (the test command and the benchmark drivers).
 
+pub mod agent;
 pub mod auth;
 pub mod client;
 pub mod clock;
@@ -43,12 +49,14 @@ pub mod commands;
 pub mod config;
 pub mod decision_loop;
 pub mod engine;
+pub mod fleet;
 pub mod hist;
 pub mod incident;
 pub mod lab;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod outbound;
 pub mod period;
 pub mod probe;
 pub mod publish;

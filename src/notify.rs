@@ -7,13 +7,12 @@
 //!
 //! Layout: `notice` what a change says (made from the tracker's new timeline entries); `route`
 //! which channels a notice goes to; `silence` which notices a silence or maintenance window mutes; `channels` what each robot and the webhook get and how their
-//! answers read; `alertmanager` the v2 push; `post` one POST; `dispatch` the senders.
+//! answers read; `alertmanager` the v2 push; `dispatch` the senders (each POST through `crate::outbound`).
 
 pub mod alertmanager;
 pub mod channels;
 pub mod dispatch;
 pub mod notice;
-pub mod post;
 pub mod route;
 pub mod silence;
 

@@ -77,6 +77,9 @@ pub struct ProbeReport {
     pub dns: DnsOutcome,
     /// One row per edge probed, or the one row of a DNS failure.
     pub results: Vec<EdgeResult>,
+    /// How late the probe started after its slot in the schedule (set by the scheduler; zero
+    /// for a probe run by hand): the slot is the results' `at` minus this.
+    pub started_late: std::time::Duration,
 }
 
 /// Probes; built once per config (TLS setups per vendor are reused by every probe).
@@ -90,17 +93,28 @@ pub struct Prober {
 impl Prober {
     /// A prober for `config`: each vendor's trust store read and its TLS setup built.
     pub fn new(config: &Config) -> Result<Prober, ProbeSetupError> {
+        Prober::with_cas(config, &HashMap::new())
+    }
+
+    /// A prober for `config` whose vendors' extra CA certificates are `pems` (PEM text by vendor,
+    /// as an agent's assignment carries them) where given, else read from their CA files.
+    pub fn with_cas(
+        config: &Config,
+        pems: &HashMap<String, String>,
+    ) -> Result<Prober, ProbeSetupError> {
         tls::install_default_provider();
         let mut vendors = HashMap::new();
         for v in &config.vendors {
-            let extra = match config.ca_path(v) {
-                Some(path) => {
-                    crate::trust::read_pem_certs(&path).map_err(|why| ProbeSetupError::Vendor {
-                        vendor: v.name.clone(),
-                        why,
-                    })?
+            let bad = |why| ProbeSetupError::Vendor {
+                vendor: v.name.clone(),
+                why,
+            };
+            let extra = match (pems.get(&v.name), config.ca_path(v)) {
+                (Some(pem), _) => {
+                    crate::trust::parse_pem_certs(pem.as_bytes(), &v.name).map_err(bad)?
                 }
-                None => Vec::new(),
+                (None, Some(path)) => crate::trust::read_pem_certs(&path).map_err(bad)?,
+                (None, None) => Vec::new(),
             };
             let roots = crate::trust::root_store(v.system_roots, &extra);
             let setup = tls::VendorTls::new(roots).map_err(|why| ProbeSetupError::Vendor {
@@ -154,6 +168,7 @@ impl Prober {
             return ProbeReport {
                 results: vec![row.dns_failure(dns.dns_ms, f.clone())],
                 dns,
+                started_late: std::time::Duration::ZERO,
             };
         }
         let ips: Vec<IpAddr> = dns
@@ -164,7 +179,11 @@ impl Prober {
             .collect();
         let edges = ips.iter().map(|ip| self.probe_edge(&row, *ip, dns.dns_ms));
         let results = futures_util::future::join_all(edges).await;
-        ProbeReport { dns, results }
+        ProbeReport {
+            dns,
+            results,
+            started_late: std::time::Duration::ZERO,
+        }
     }
 
     async fn probe_edge(&self, row: &Row<'_>, ip: IpAddr, dns_ms: f64) -> EdgeResult {

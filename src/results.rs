@@ -18,7 +18,7 @@
 //! This module decides nothing and does no I/O: a full store queue drops and counts the record, and
 //! probing never waits on the database.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,8 +30,8 @@ use crate::config::{Config, LiveConfig};
 use crate::metrics::{Metrics, Source};
 use crate::model::EdgeResult;
 use crate::series::{SeriesKey, probe_failed};
-use crate::store::Record;
-use crate::store::writer::Ingest;
+use crate::store::writer::{Busy, Ingest};
+use crate::store::{BatchKey, BatchStored, Record};
 
 /// A series' newest probe: when it started, its edge results, and the failed probes in a row it
 /// ends (0 when it passed).
@@ -59,6 +59,8 @@ pub struct LatestResults {
     /// Series whose confirmations reached `fall_rounds`, counted, and the decision loop's wake-up.
     falls: AtomicU64,
     fell: Notify,
+    /// Regions whose agent is down (or not heard yet): no valid evidence, whatever they last sent.
+    unheard: Mutex<BTreeSet<String>>,
 }
 
 impl LatestResults {
@@ -104,6 +106,18 @@ impl LatestResults {
         self.falls.load(Ordering::Relaxed)
     }
 
+    /// Sets the regions whose agent is down or not heard yet (`fleet`): until it is back, such a
+    /// region has no valid evidence — its control verdict is "failed" and it has no results —
+    /// so it neither votes nor fails.
+    pub fn set_unheard(&self, regions: BTreeSet<String>) {
+        *self.unheard.lock().expect("unheard") = regions;
+    }
+
+    /// Whether `region`'s agent is down or not heard yet.
+    pub fn unheard(&self, region: &str) -> bool {
+        self.unheard.lock().expect("unheard").contains(region)
+    }
+
     /// Whether `region`'s control targets answered in the latest check; `None` before the first.
     pub fn control_ok(&self, region: &str) -> Option<bool> {
         self.control
@@ -121,6 +135,9 @@ impl LatestResults {
         now: DateTime<Utc>,
         max_age: Duration,
     ) -> Option<bool> {
+        if self.unheard(region) {
+            return Some(false);
+        }
         let max_age = chrono::Duration::from_std(max_age).unwrap_or_default();
         let control = self.control.lock().expect("control");
         let (at, ok) = control.get(region)?;
@@ -143,8 +160,9 @@ impl LatestResults {
     ) -> BTreeMap<String, Vec<(EdgeResult, u32)>> {
         let max_age = chrono::Duration::from_std(max_age).unwrap_or_default();
         let mut out: BTreeMap<String, Vec<(EdgeResult, u32)>> = BTreeMap::new();
+        let unheard = self.unheard.lock().expect("unheard").clone();
         for (key, newest) in self.by_series.lock().expect("latest results").iter() {
-            if now - newest.at <= max_age {
+            if now - newest.at <= max_age && !unheard.contains(&key.region) {
                 let confirmations = newest.confirmations();
                 out.entry(key.region.clone())
                     .or_default()
@@ -193,17 +211,8 @@ impl Results {
     /// mixing series and probes. Every result is counted and queued for the store; each configured
     /// series' newest round is kept for the engine.
     pub fn accept(&self, source: Source, prober: &Arc<str>, results: Vec<EdgeResult>) -> Accepted {
-        let config = self.config.get();
-        self.metrics.observe_results(source, &results, |host| {
-            config.host(host).map(|h| h.vendor.as_str())
-        });
+        self.observe(source, &results);
         let mut accepted = Accepted::default();
-        let fall = u32::try_from(config.engine.fall_rounds).unwrap_or(u32::MAX);
-        for (key, round) in by_series(&results) {
-            if is_configured(&config, &key) && self.latest.put(key, round) == Some(fall) {
-                self.latest.note_fall();
-            }
-        }
         for result in results {
             let record = Record {
                 prober: prober.clone(),
@@ -215,6 +224,45 @@ impl Results {
             }
         }
         accepted
+    }
+
+    /// Counts `results` on `/metrics` and keeps each configured series' newest round.
+    fn observe(&self, source: Source, results: &[EdgeResult]) {
+        let config = self.config.get();
+        self.metrics.observe_results(source, results, |host| {
+            config.host(host).map(|h| h.vendor.as_str())
+        });
+        let fall = u32::try_from(config.engine.fall_rounds).unwrap_or(u32::MAX);
+        for (key, round) in by_series(results) {
+            if is_configured(&config, &key) && self.latest.put(key, round) == Some(fall) {
+                self.latest.note_fall();
+            }
+        }
+    }
+
+    /// Takes in an agent's batch (already checked by `fleet`) exactly once: it is written whole
+    /// with its key, and only once it is durable — and was not stored before — are its results
+    /// counted and kept for the engine, like local ones. `Err` when the agents' share of the
+    /// store queue is full or the writer stopped: the agent keeps the batch and sends it again.
+    pub async fn accept_agent_batch(
+        &self,
+        key: BatchKey,
+        prober: &Arc<str>,
+        results: Vec<EdgeResult>,
+    ) -> Result<BatchStored, Busy> {
+        let records = results
+            .iter()
+            .map(|r| Record {
+                prober: prober.clone(),
+                result: r.clone(),
+            })
+            .collect();
+        let stored = self.ingest.submit_agent_batch(key, records)?;
+        let stored = stored.await.map_err(|_| Busy)?;
+        if stored == BatchStored::New {
+            self.observe(Source::Agent, &results);
+        }
+        Ok(stored)
     }
 
     /// Takes in one check of `region`'s control targets, made at `at`.
@@ -247,7 +295,7 @@ fn by_series(results: &[EdgeResult]) -> HashMap<SeriesKey, Vec<EdgeResult>> {
 
 /// Whether the config in force probes `key`'s series (a host's, or a merged prefix's original
 /// domain's: [`Config::origin_hosts`]).
-fn is_configured(config: &Config, key: &SeriesKey) -> bool {
+pub(crate) fn is_configured(config: &Config, key: &SeriesKey) -> bool {
     let original = |prefix: &str| {
         let paths = config.hosts.iter().flat_map(|h| &h.paths);
         paths

@@ -375,9 +375,10 @@ impl Scheduler {
             stats
                 .peak_in_flight
                 .fetch_max(now_running, Ordering::AcqRel);
-            let report = prober
+            let mut report = prober
                 .probe(&spec.host, &spec.path, &spec.region, &spec.resolver)
                 .await;
+            report.started_late = lag;
             stats.in_flight.fetch_sub(1, Ordering::AcqRel);
             drop(permit);
             let failed = probe_failed(&report.results);

@@ -22,6 +22,7 @@ use crate::clock::Clock;
 use crate::config::{Config, LiveConfig};
 use crate::decision_loop::{self, DecisionLoop};
 use crate::engine::Evaluation;
+use crate::fleet::Fleet;
 use crate::incident::Board;
 use crate::metrics::{Metrics, ServiceState, Source};
 use crate::notify::dispatch::{self, Outbox, Shared};
@@ -92,6 +93,9 @@ pub enum StartError {
     /// A notification channel could not be set up.
     #[error(transparent)]
     Notify(#[from] dispatch::DispatchError),
+    /// The agents could not be set up (a token file, a CA file).
+    #[error(transparent)]
+    Fleet(#[from] crate::fleet::FleetError),
     /// The HTTP listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -177,6 +181,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
             opts.clock.clone(),
             probes_token.clone(),
         ));
+        probes.spawn(watch_agents(state.clone(), probes_token.clone()));
         None
     };
     let (http_token, http) = (CancellationToken::new(), TaskTracker::new());
@@ -253,7 +258,8 @@ async fn state(
     let metrics = Metrics::new()?;
     let live = LiveConfig::new(config.clone());
     let results = Results::new(ingest.clone(), metrics.clone(), live.clone());
-    let scheduler = scheduler(config, prober, &results, &opts.prober_id);
+    let fleet = Arc::new(Fleet::new(config, opts.clock.now())?);
+    let scheduler = scheduler(&config.locally_probed(), prober, &results, &opts.prober_id);
     let state = AppState {
         store,
         ingest,
@@ -267,7 +273,9 @@ async fn state(
         guards: Arc::default(),
         incidents: Board::new(),
         outbox: Outbox::new(),
+        fleet,
     };
+    check_agents(&state).await;
     state.metrics.watch(ServiceState {
         publisher: state.publisher.clone(),
         config: state.config.clone(),
@@ -276,6 +284,38 @@ async fn state(
         incidents: state.incidents.clone(),
     })?;
     Ok((state, scheduler))
+}
+
+/// How often the agents' heartbeats are checked for one missed too many.
+const AGENTS_CHECKED_EVERY: Duration = Duration::from_secs(1);
+
+/// Decides which agents are up, at the service's time: their regions without a live agent get no
+/// valid evidence, and each agent that went down or came back is an event.
+async fn check_agents(state: &AppState) {
+    if state.fleet.is_empty() {
+        return;
+    }
+    let (events, unheard) = state.fleet.liveness(state.clock.now().timestamp_millis());
+    state.latest().set_unheard(unheard);
+    for e in &events {
+        tracing::warn!(reason = e.reason.as_str(), "{}", e.detail);
+    }
+    if !events.is_empty()
+        && let Err(e) = state.store.record_events(&events).await
+    {
+        tracing::error!(error = %e, "recording agent events failed");
+    }
+}
+
+/// Checks the agents every second until cancelled.
+async fn watch_agents(state: AppState, token: CancellationToken) {
+    let mut ticker = tokio::time::interval(AGENTS_CHECKED_EVERY);
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => break,
+            _ = ticker.tick() => check_agents(&state).await,
+        }
+    }
 }
 
 /// The scheduler of every series of `config`, its probes and control checks handed to `results`
@@ -343,15 +383,17 @@ impl Running {
     pub async fn reload(&self) -> Result<(), StartError> {
         let config = Config::load(&self.config_path)?;
         let prober = Arc::new(Prober::new(&config)?.with_clock(self.clock.clone()));
+        self.state.fleet.reload(&config)?;
         self.state.config.set(config.clone());
+        let local = config.locally_probed();
         if let Some(stepper) = &self.stepper {
             let mut s = stepper.lock().await;
             let at = s.at;
-            s.scheduler.reload(&config, prober, at);
+            s.scheduler.reload(&local, prober, at);
             return Ok(());
         }
         // The scheduler only stops receiving at shutdown; a reload then has nothing left to apply.
-        let _ = self.reload_tx.send((config, prober)).await;
+        let _ = self.reload_tx.send((local, prober)).await;
         Ok(())
     }
 
@@ -373,6 +415,7 @@ impl Running {
             s.scheduler.settle().await;
         }
         s.decided = at;
+        check_agents(&self.state).await;
         if !self.state.ingest.flush(STEP_FLUSH).await {
             tracing::warn!("a stepped round's results were not all written within {STEP_FLUSH:?}");
         }

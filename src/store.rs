@@ -31,6 +31,7 @@ macro_rules! per_table {
     };
 }
 
+mod agent_batches;
 mod agg;
 pub mod charts;
 pub mod engine_state;
@@ -59,6 +60,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Sqlite};
 
+pub use agent_batches::{BatchKey, BatchStored};
 pub use agg::{Agg, RawTimes};
 pub use latest::SeriesLatest;
 
@@ -69,6 +71,8 @@ use crate::series::SeriesKey;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Rows per multi-row INSERT: 17 columns × 400 rows stays far below SQLite's 32 766 variables.
 const ROWS_PER_INSERT: usize = 400;
+/// The least time agents' batch keys are kept: beyond an agent spool's age bound.
+const AGENT_KEYS_KEPT: Duration = Duration::from_secs(26 * 3600);
 /// Rows deleted per retention step (and 256 pages freed), so a step holds the write lock for
 /// milliseconds only.
 pub const PRUNE_STEP_ROWS: i64 = 5_000;
@@ -308,6 +312,13 @@ impl Store {
                 .map_err(query_err("deleting expired rows"))?;
             deleted += done.rows_affected();
         }
+        // Agents' batch keys outlive the raw results a little: a batch re-sent from an agent's
+        // spool (at most a day old) must still be recognised.
+        let keys_ms =
+            i64::try_from(retention.raw.max(AGENT_KEYS_KEPT).as_millis()).unwrap_or(i64::MAX);
+        deleted += self
+            .prune_agent_batches(now_ms.saturating_sub(keys_ms), PRUNE_STEP_ROWS)
+            .await?;
         sqlx::query("PRAGMA incremental_vacuum(256)")
             .execute(&self.writer)
             .await

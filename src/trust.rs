@@ -11,11 +11,16 @@ use rustls_pki_types::pem::PemObject;
 pub fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let bytes =
         std::fs::read(path).map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
+    parse_pem_certs(&bytes, &format!("CA file {}", path.display()))
+}
+
+/// Every certificate in PEM text; `what` names it in the error.
+pub fn parse_pem_certs(bytes: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(bytes)
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("CA file {} is not valid PEM: {e}", path.display()))?;
+        .map_err(|e| format!("{what} is not valid PEM: {e}"))?;
     if certs.is_empty() {
-        return Err(format!("CA file {} holds no certificate", path.display()));
+        return Err(format!("{what} holds no certificate"));
     }
     Ok(certs)
 }

@@ -4,12 +4,12 @@
 //! trace; a database failure is logged with its cause and answered with a 503.
 
 mod admin;
+mod agents;
 mod assets;
 mod console;
 pub mod dashboard;
 mod guards;
 pub mod hostlist;
-mod ingest;
 mod metrics;
 pub mod server;
 mod silences;
@@ -116,10 +116,16 @@ fn internal(state: &AppState, gates: &server::Gates) -> Router<AppState> {
             "/api/v1/silences/{id}",
             axum::routing::delete(silences::clear),
         )
+        // The agents' routes read their bodies only after the token, with their own limits.
+        .route("/api/v1/agents", get(agents::list))
+        .route("/api/v1/agents/{id}/assignment", get(agents::assignment))
         .route(
-            "/api/v1/ingest",
-            // Its body limit is the handler's own: it reads the body only after the token.
-            axum::routing::post(ingest::ingest),
+            "/api/v1/agents/{id}/heartbeat",
+            axum::routing::post(agents::heartbeat),
+        )
+        .route(
+            "/api/v1/agents/{id}/results",
+            axum::routing::post(agents::results),
         )
         .merge(assets::routes())
         .merge(console::routes())

@@ -22,6 +22,17 @@ impl Signals {
         })
     }
 
+    /// Waits for SIGTERM or SIGINT (an agent has no config to reload: SIGHUP is ignored).
+    pub async fn stopped(&mut self) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                _ = self.hup.recv() => tracing::info!("SIGHUP: an agent's config is its assignment; nothing to reload"),
+            }
+        }
+    }
+
     /// Waits for SIGTERM/SIGINT, reloading the config on each SIGHUP meanwhile.
     pub async fn wait(&mut self, running: &Running) {
         loop {

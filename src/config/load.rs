@@ -84,6 +84,7 @@ fn deserialize_sections(
             "dashboard" => take(text, &at, value, problems, |v| config.dashboard = v),
             "http" => take(text, &at, value, problems, |v| config.http = v),
             "notify" => take(text, &at, value, problems, |v| config.notify = v),
+            "agents" => take_each(text, &at, value, problems, |v| config.agents.push(v)),
             other => {
                 let (line, column) = line_col(text, key.span().start);
                 problems.push(Problem {
@@ -91,7 +92,7 @@ fn deserialize_sections(
                     column,
                     field: at.to_string(),
                     message: format!(
-                        "unknown section `{other}` (expected one of probe, client, vendors, hosts, merged_hosts, regions, store, engine, dashboard, http, notify)"
+                        "unknown section `{other}` (expected one of probe, client, vendors, hosts, merged_hosts, regions, store, engine, dashboard, http, notify, agents)"
                     ),
                 });
             }

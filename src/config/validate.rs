@@ -42,6 +42,7 @@ pub(super) fn validate(doc: Document) -> (Config, Findings) {
     check_dashboard(&config.dashboard, &mut out);
     super::http::check(&config.http, &config.base_dir, &mut out);
     super::notify::check(&config.notify, &config.base_dir, &mut out);
+    super::agents::check(&config.agents, &regions, &config.base_dir, &mut out);
     config.hosts = hosts;
     config.regions = regions;
     (config, out)

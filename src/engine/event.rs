@@ -54,6 +54,10 @@ pub enum Reason {
     Silenced,
     /// An operator cleared a silence.
     SilenceCleared,
+    /// A regional agent missed its heartbeats: its regions have no valid evidence.
+    AgentDown,
+    /// A regional agent is heard again: its regions vote again.
+    AgentUp,
 }
 
 impl Reason {
@@ -76,6 +80,8 @@ impl Reason {
             Reason::PrefixVendor => "prefix_vendor",
             Reason::Silenced => "silenced",
             Reason::SilenceCleared => "silence_cleared",
+            Reason::AgentDown => "agent_down",
+            Reason::AgentUp => "agent_up",
         }
     }
 }
@@ -209,7 +215,9 @@ impl Event {
         }
     }
 
-    fn bare(now: DateTime<Utc>, reason: Reason, detail: String) -> Event {
+    /// An event about no host that changes nothing: a record of what happened (an audit, an
+    /// agent's silence).
+    pub fn bare(now: DateTime<Utc>, reason: Reason, detail: String) -> Event {
         Event {
             at: now,
             host: None,

@@ -18,11 +18,12 @@ use tokio_util::task::TaskTracker;
 use super::Notice;
 use super::alertmanager::{self, Firing};
 use super::channels::{self, Answer, Batch, Target};
-use super::{post, route, silence};
+use super::{route, silence};
 use crate::clock::Clock;
 use crate::config::{ChannelKind, Config, Language, NotifySettings};
 use crate::incident::IncidentState;
 use crate::metrics::Metrics;
+use crate::outbound as post;
 use crate::store::Store;
 
 /// Notices one message lists at most; the rest are folded into "… (+N more)".

@@ -3,6 +3,9 @@
 //! A minute is rolled up once it ended [`GRACE_MS`] ago (late results of a slow probe still land in
 //! it); an hour once all its minutes are. The rollup rows and the advanced watermark are written in one
 //! transaction, so after a crash the same period is simply rolled up again from the raw rows.
+//! Results that arrive for a minute already rolled up (an agent's backlog after an outage) mark
+//! it late (`late_minutes`); each call first rolls those again, and their hours, without moving
+//! a watermark.
 
 use std::collections::HashMap;
 
@@ -89,6 +92,7 @@ impl Store {
     /// per call. Call it periodically; it returns zeros once it has caught up.
     pub async fn roll_up(&self, now_ms: i64) -> Result<RollupReport, StoreError> {
         let mut report = RollupReport::default();
+        self.roll_late(&mut report).await?;
         let ready = floor(now_ms - GRACE_MS, MINUTE_MS);
         while report.minutes < PERIODS_PER_CALL {
             let Some(start) = self.next_minute(ready).await? else {
@@ -110,6 +114,37 @@ impl Store {
         Ok(report)
     }
 
+    /// Rolls again the minutes that received results after they were rolled up (an agent's
+    /// backlog), and their hours when those were rolled up too; the watermarks stay where they are.
+    async fn roll_late(&self, report: &mut RollupReport) -> Result<(), StoreError> {
+        let late: Vec<(i64,)> =
+            sqlx::query_as("SELECT start_ms FROM late_minutes ORDER BY start_ms LIMIT ?")
+                .bind(PERIODS_PER_CALL as i64)
+                .fetch_all(&self.writer)
+                .await
+                .map_err(query_err("reading the late minutes"))?;
+        let hours_done = self.watermark("hour_done_ms").await?.unwrap_or(i64::MIN);
+        let mut hours = Vec::new();
+        for (start,) in late {
+            self.roll_minute_with(start, false).await?;
+            sqlx::query("DELETE FROM late_minutes WHERE start_ms = ?")
+                .bind(start)
+                .execute(&self.writer)
+                .await
+                .map_err(query_err("forgetting a late minute"))?;
+            report.minutes += 1;
+            let hour = floor(start, HOUR_MS);
+            if hour < hours_done && !hours.contains(&hour) {
+                hours.push(hour);
+            }
+        }
+        for hour in hours {
+            self.roll_hour_with(hour, false).await?;
+            report.hours += 1;
+        }
+        Ok(())
+    }
+
     /// The start of the next minute (before `ready`) with results not yet rolled up, skipping empty
     /// stretches; `None` when caught up.
     async fn next_minute(&self, ready: i64) -> Result<Option<i64>, StoreError> {
@@ -125,6 +160,11 @@ impl Store {
     }
 
     async fn roll_minute(&self, start: i64) -> Result<(), StoreError> {
+        self.roll_minute_with(start, true).await
+    }
+
+    /// Rolls up the minute at `start` from its raw rows; `advance` moves the watermark past it.
+    async fn roll_minute_with(&self, start: i64, advance: bool) -> Result<(), StoreError> {
         let rows = sqlx::query(
             "SELECT series_id, dns_us, connect_us, tls_us, first_byte_us, transfer_us, total_us, failure, status
              FROM results WHERE at_ms >= ? AND at_ms < ?",
@@ -160,7 +200,8 @@ impl Store {
             };
             per_series.entry(row.get(0)).or_default().add(times);
         }
-        self.write_rollups(Table::Minute, start, start + MINUTE_MS, &per_series)
+        let end = advance.then_some(start + MINUTE_MS);
+        self.write_rollups(Table::Minute, start, end, &per_series)
             .await
     }
 
@@ -178,6 +219,11 @@ impl Store {
     }
 
     async fn roll_hour(&self, start: i64) -> Result<(), StoreError> {
+        self.roll_hour_with(start, true).await
+    }
+
+    /// Rolls up the hour at `start` from its minutes; `advance` moves the watermark past it.
+    async fn roll_hour_with(&self, start: i64, advance: bool) -> Result<(), StoreError> {
         let rows = sqlx::query(
             "SELECT series_id, count, failures, by_class, hist FROM rollup_minute WHERE start_ms >= ? AND start_ms < ?",
         )
@@ -197,7 +243,8 @@ impl Store {
                 })?;
             per_series.entry(row.get(0)).or_default().merge(&agg);
         }
-        self.write_rollups(Table::Hour, start, start + HOUR_MS, &per_series)
+        let end = advance.then_some(start + HOUR_MS);
+        self.write_rollups(Table::Hour, start, end, &per_series)
             .await
     }
 
@@ -205,7 +252,7 @@ impl Store {
         &self,
         table: Table,
         start: i64,
-        end: i64,
+        advance_to: Option<i64>,
         per_series: &HashMap<i64, Agg>,
     ) -> Result<(), StoreError> {
         let mut tx = self
@@ -218,12 +265,14 @@ impl Store {
             .map(|(id, agg)| (*id, start, agg))
             .collect();
         insert_rollup_rows(&mut tx, table, &rows).await?;
-        sqlx::query("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
-            .bind(table.watermark())
-            .bind(end)
-            .execute(&mut *tx)
-            .await
-            .map_err(query_err("advancing a rollup watermark"))?;
+        if let Some(end) = advance_to {
+            sqlx::query("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
+                .bind(table.watermark())
+                .bind(end)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("advancing a rollup watermark"))?;
+        }
         tx.commit().await.map_err(query_err("committing rollups"))
     }
 }

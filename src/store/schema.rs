@@ -10,7 +10,7 @@ use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// Every file of `migrations/`: version, description (the file name's, as sqlx spells it), SQL.
-const MIGRATIONS: [(i64, &str, &str); 7] = [
+const MIGRATIONS: [(i64, &str, &str); 8] = [
     (1, "store", include_str!("../../migrations/0001_store.sql")),
     (
         2,
@@ -41,6 +41,11 @@ const MIGRATIONS: [(i64, &str, &str); 7] = [
         7,
         "silences",
         include_str!("../../migrations/0007_silences.sql"),
+    ),
+    (
+        8,
+        "agent batches",
+        include_str!("../../migrations/0008_agent_batches.sql"),
     ),
 ];
 

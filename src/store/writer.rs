@@ -4,16 +4,21 @@
 //! [`Ingest::submit`], which never waits: when the queue is full the record is dropped and counted,
 //! because a stalled database must never stall probing. The writer takes whatever is queued (up to
 //! a batch) and writes it in one transaction; between batches it rolls up and prunes in small steps.
+//!
+//! Agents' batches have a queue of their own ([`Ingest::submit_agent_batch`]): each is written
+//! whole, with its idempotency key, in one transaction, and its sender is told once it is durable
+//! (the agent deletes it from its spool only then). A full agent queue refuses at once and the
+//! agent keeps the batch; agents never take the local results' share.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{Record, Retention, Store};
+use super::{BatchKey, BatchStored, Record, Retention, Store};
 use crate::clock::Clock;
 use crate::hist::Histogram;
 
@@ -62,8 +67,23 @@ pub struct IngestStats {
 #[derive(Clone)]
 pub struct Ingest {
     tx: mpsc::Sender<Record>,
+    agents: mpsc::Sender<AgentBatch>,
     stats: Arc<IngestStats>,
 }
+
+/// Agents' batches the writer's queue holds before it refuses more.
+pub const AGENT_BATCHES_QUEUED: usize = 64;
+
+/// One agent batch on its way to the store, and who waits for it to be durable.
+struct AgentBatch {
+    key: BatchKey,
+    records: Vec<Record>,
+    done: oneshot::Sender<BatchStored>,
+}
+
+/// The agents' queue is full, or the writer has stopped: the batch was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
 
 /// The queue was full (or the writer has stopped); the record was counted as dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +122,20 @@ impl Ingest {
         }
     }
 
+    /// Queues an agent's batch without waiting; the receiver answers once it is committed (or
+    /// was stored before). A dropped receiver means the writer stopped before writing it.
+    pub fn submit_agent_batch(
+        &self,
+        key: BatchKey,
+        records: Vec<Record>,
+    ) -> Result<oneshot::Receiver<BatchStored>, Busy> {
+        let (done, stored) = oneshot::channel();
+        self.agents
+            .try_send(AgentBatch { key, records, done })
+            .map_err(|_| Busy)?;
+        Ok(stored)
+    }
+
     /// Records waiting to be written.
     pub fn depth(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
@@ -127,15 +161,16 @@ pub fn spawn(
     tracker: &TaskTracker,
 ) -> Ingest {
     let (tx, rx) = mpsc::channel(settings.queue_capacity.max(1));
+    let (agents, agents_rx) = mpsc::channel(AGENT_BATCHES_QUEUED);
     let stats = Arc::new(IngestStats::default());
-    tracker.spawn(run(store, settings, rx, stats.clone(), token));
-    Ingest { tx, stats }
+    tracker.spawn(run(store, settings, (rx, agents_rx), stats.clone(), token));
+    Ingest { tx, agents, stats }
 }
 
 async fn run(
     store: Store,
     settings: WriterSettings,
-    mut rx: mpsc::Receiver<Record>,
+    (mut rx, mut agents): (mpsc::Receiver<Record>, mpsc::Receiver<AgentBatch>),
     stats: Arc<IngestStats>,
     token: CancellationToken,
 ) {
@@ -149,6 +184,9 @@ async fn run(
                 if n == 0 { break }
                 write_with_retry(&store, &mut batch, &stats, &token).await;
             }
+            Some(agent) = agents.recv() => {
+                write_agent_batch(&store, agent, &settings.clock, &token).await;
+            }
             _ = maintenance.tick() => {
                 let now = settings.clock.now().timestamp_millis();
                 maintain(&store, &settings.retention, now).await;
@@ -156,7 +194,9 @@ async fn run(
             _ = token.cancelled() => break,
         }
     }
-    // Shutdown: take what is queued, write it, and leave a checkpointed file.
+    // Shutdown: take what is queued, write it, and leave a checkpointed file. Agents' batches
+    // still queued are not written: their senders are told nothing, and the agents send them again.
+    agents.close();
     rx.close();
     while rx.recv_many(&mut batch, settings.batch_size).await > 0 {
         write_with_retry(&store, &mut batch, &stats, &token).await;
@@ -214,6 +254,37 @@ async fn write_with_retry(
                         batch.clear();
                         return;
                     }
+                }
+                pause(backoff, token).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Writes an agent's batch with its key, retrying while the database refuses (until shutdown),
+/// and tells its sender once it is durable.
+async fn write_agent_batch(
+    store: &Store,
+    batch: AgentBatch,
+    clock: &Clock,
+    token: &CancellationToken,
+) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let now = clock.now().timestamp_millis();
+        match store
+            .write_agent_batch(&batch.key, &batch.records, now)
+            .await
+        {
+            Ok(stored) => {
+                let _ = batch.done.send(stored);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, agent = %batch.key.agent, "writing an agent batch failed");
+                if token.is_cancelled() {
+                    return; // unacknowledged: the agent sends it again
                 }
                 pause(backoff, token).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));

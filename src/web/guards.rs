@@ -51,6 +51,15 @@ pub(super) enum Refusal {
     Limited(Refused),
     /// Every body-read permit is taken (503).
     Busy,
+    /// Not now: try again after `wait` (an agent past its rate or its share of the store queue).
+    Later {
+        /// 429 or 503.
+        status: StatusCode,
+        /// Why, for the JSON error.
+        why: &'static str,
+        /// The `Retry-After`.
+        wait: Duration,
+    },
 }
 
 impl From<ApiError> for Refusal {
@@ -85,6 +94,7 @@ impl IntoResponse for Refusal {
                 "too many request bodies are being read; try again after Retry-After seconds",
                 Duration::from_secs(1),
             ),
+            Refusal::Later { status, why, wait } => (status, why, wait),
         };
         let secs = retry_after_secs(wait).to_string();
         let body = Json(serde_json::json!({ "error": why }));
@@ -141,6 +151,39 @@ impl Guards {
             }
         }
         outcome
+    }
+
+    /// The bearer check of a request against any of `expected` (an agent's current and next
+    /// token), from its headers alone. No token expected counts as a wrong one: an unknown agent
+    /// id is answered like a wrong token, so ids cannot be probed.
+    pub(super) fn bearer_any(
+        &self,
+        metrics: &Metrics,
+        endpoint: AuthEndpoint,
+        expected: &[TokenDigest],
+        parts: &axum::http::request::Parts,
+    ) -> Result<(), Refusal> {
+        let peer = peer(&parts.extensions);
+        self.admit(metrics, endpoint, peer)
+            .map_err(Refusal::Limited)?;
+        let auth = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let outcome = match auth.and_then(|h| h.strip_prefix("Bearer ")) {
+            None => Err(AuthError::Missing),
+            Some(given) => {
+                let given = TokenDigest::of(given);
+                // Every digest compared, so the time taken says nothing of which one matched.
+                let hits = expected.iter().filter(|d| **d == given).count();
+                if hits > 0 {
+                    Ok(())
+                } else {
+                    Err(AuthError::Wrong)
+                }
+            }
+        };
+        Ok(self.judge(metrics, endpoint, peer, outcome)?)
     }
 
     /// The whole bearer check of a request, from its headers alone.

@@ -43,6 +43,8 @@ pub struct AppState {
     pub incidents: Arc<Board>,
     /// The notifications' outbox: each channel's delivery.
     pub outbox: Arc<crate::notify::dispatch::Outbox>,
+    /// The regional agents: their tokens, assignments, heartbeats and checks.
+    pub fleet: Arc<crate::fleet::Fleet>,
 }
 
 impl AppState {

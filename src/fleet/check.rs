@@ -1,0 +1,118 @@
+//! What an agent's batch must be before any of it is stored or votes: every result of the
+//! agent's own regions (else the whole batch is refused: it is forged), of a configured series,
+//! with bounded strings, and dated — once moved onto the service's clock — neither in the future
+//! nor older than an agent spools. A result that fails is refused with its [`Refusal`], counted,
+//! and never stored; the rest of the batch stands.
+
+use std::collections::BTreeMap;
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::agent::wire::{Batch, ControlCheck, Refusal};
+use crate::model::EdgeResult;
+use crate::series::SeriesKey;
+
+/// How far in the future (service clock) a result may be dated: its probe cannot have started
+/// after it arrived, beyond the skew estimate's error.
+pub const MAX_AHEAD: Duration = Duration::seconds(10);
+/// How old a result may be: an agent's spool keeps at most 24 h, plus an hour of slack.
+pub const MAX_AGE: Duration = Duration::hours(25);
+/// Beyond this skew an agent's times are re-stamped but the agent is flagged (page, log).
+pub const FLAG_SKEW_MS: f64 = 2_000.0;
+/// Beyond this skew an agent's times are not trusted at all: its results are refused.
+pub const MAX_SKEW_MS: f64 = 600_000.0;
+/// The longest failure detail, certificate name or other free text in a result, in bytes.
+pub const MAX_TEXT_BYTES: usize = 4_096;
+/// The longest host, path, region or resolver name in a result, in bytes.
+pub const MAX_NAME_BYTES: usize = 2_048;
+
+/// A batch after its checks.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// The results that stand, re-stamped onto the service's clock.
+    pub results: Vec<EdgeResult>,
+    /// The control checks that stand, re-stamped.
+    pub controls: Vec<ControlCheck>,
+    /// The refused ones, by reason.
+    pub refused: BTreeMap<Refusal, usize>,
+    /// Some result names a region that is not the agent's: the batch is forged and refused whole.
+    pub foreign: bool,
+}
+
+/// Checks `batch` of an agent speaking for `regions`, whose clock is `skew_ms` ahead of the
+/// service's, at `now` (service clock); `series` are the configured series.
+pub fn check(
+    series: &HashSet<SeriesKey>,
+    regions: &[String],
+    skew_ms: f64,
+    now: DateTime<Utc>,
+    batch: Batch,
+) -> Checked {
+    let mut out = Checked::default();
+    let mine = |r: &str| regions.iter().any(|x| x == r);
+    let shift = Duration::microseconds((skew_ms * 1000.0) as i64);
+    let untrusted = skew_ms.abs() > MAX_SKEW_MS;
+    for probed in batch.results {
+        let r = probed.result;
+        let refusal = if !names_fit(&r) {
+            Some(Refusal::Oversized)
+        } else if !mine(&r.region) {
+            out.foreign = true;
+            Some(Refusal::ForeignRegion)
+        } else if !texts_fit(&r) {
+            Some(Refusal::Oversized)
+        } else if !series.contains(&SeriesKey::of(&r)) {
+            Some(Refusal::UnknownSeries)
+        } else if untrusted {
+            Some(Refusal::ClockSkew)
+        } else {
+            dated(r.at - shift, now).err()
+        };
+        match refusal {
+            Some(why) => *out.refused.entry(why).or_default() += 1,
+            None => out.results.push(EdgeResult {
+                at: r.at - shift,
+                ..r
+            }),
+        }
+    }
+    for c in batch.controls {
+        if c.region.len() > MAX_NAME_BYTES || !mine(&c.region) {
+            out.foreign = true;
+            *out.refused.entry(Refusal::ForeignRegion).or_default() += 1;
+        } else if !untrusted && dated(c.at - shift, now).is_ok() {
+            out.controls.push(ControlCheck {
+                at: c.at - shift,
+                ..c
+            });
+        }
+    }
+    out
+}
+
+fn dated(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Refusal> {
+    if at > now + MAX_AHEAD {
+        Err(Refusal::Future)
+    } else if at < now - MAX_AGE {
+        Err(Refusal::TooOld)
+    } else {
+        Ok(())
+    }
+}
+
+fn names_fit(r: &EdgeResult) -> bool {
+    [&r.host, &r.path, &r.region, &r.resolver]
+        .iter()
+        .all(|s| s.len() <= MAX_NAME_BYTES)
+}
+
+fn texts_fit(r: &EdgeResult) -> bool {
+    let failure = r.failure.as_ref().map_or(0, |f| f.detail.len());
+    let cert = r
+        .cert
+        .as_ref()
+        .map_or(0, |c| c.issuer.len().max(c.subject.len()));
+    failure <= MAX_TEXT_BYTES && cert <= MAX_TEXT_BYTES
+}
