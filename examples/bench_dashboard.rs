@@ -77,6 +77,7 @@ async fn open(dir: &Path, rebuild: bool) -> Bench {
     fill(&store, have, now).await;
     let (token, tracker) = (CancellationToken::new(), TaskTracker::new());
     let ingest = writer::spawn(store.clone(), writer_settings(), token.clone(), &tracker);
+    let fleet = Arc::new(cdnwatch::fleet::Fleet::new(&config, chrono::Utc::now()).unwrap());
     let config = cdnwatch::config::LiveConfig::new(config);
     let metrics = cdnwatch::metrics::Metrics::new().expect("metrics");
     let results = cdnwatch::results::Results::new(ingest.clone(), metrics.clone(), config.clone());
@@ -87,15 +88,13 @@ async fn open(dir: &Path, rebuild: bool) -> Bench {
         scheduler: Arc::default(),
         config,
         clock: cdnwatch::clock::Clock::system(),
-        tokens: Arc::new(cdnwatch::auth::Tokens {
-            admin: None,
-            agent: None,
-        }),
+        tokens: Arc::new(cdnwatch::auth::Tokens { admin: None }),
         publisher,
         metrics,
         guards: Arc::default(),
         incidents: cdnwatch::incident::Board::new(),
         outbox: cdnwatch::notify::dispatch::Outbox::new(),
+        fleet,
     };
     Bench {
         state,

@@ -337,66 +337,59 @@ async fn overrides_need_the_admin_token_and_never_disable_every_host() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_regional_agent_feeds_the_same_store_over_http() {
-    let (e, _) = started().await;
+async fn a_regional_agent_feeds_the_same_store_over_http_exactly_once() {
+    let (e, _) =
+        settled(TestApp::stepped_with(|c| with_agent(c, "agent-south", &["cn-south"])).await).await;
     // The agent probes on its own (here: the library prober on the lab's config) …
     let (config, prober) = (&e.lab.config, &e.lab.prober);
     let (h, r) = (&config.hosts[0], &config.regions[2]);
     let report = prober.probe(h, &h.paths[0], r, &r.resolvers[0]).await;
-    let url = format!("{}/api/v1/ingest", e.base);
-    let body = serde_json::to_vec(&report.results).unwrap();
-    // … and posts its records with its token and identity.
-    let resp = e.http.post(&url).body(body.clone()).send().await.unwrap();
-    json_error(resp, 401).await;
-    let resp = e
-        .http
-        .post(&url)
+    let agent = TestAgent::new(&e.base, "agent-south", &e.http);
+    let batch = agent.batch(report.results.clone());
+    // … and sends its batch with its own token, after a heartbeat that tells its clock.
+    json_error(agent.post(&batch, "").await, 401).await;
+    json_error(
+        agent
+            .post(&batch, "wrong-wrong-wrong-wrong-wrong-wrong-00")
+            .await,
+        403,
+    )
+    .await;
+    let before = json_error(agent.post(&batch, AGENT_TOKEN).await, 428).await;
+    assert!(before.contains("heartbeat"), "{before}");
+    agent.heartbeat(chrono::Utc::now().timestamp_millis()).await;
+    let resp = (e.http.post(agent.url("results")))
         .bearer_auth(AGENT_TOKEN)
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
-    assert!(json_error(resp, 400).await.contains("X-Prober-Id"));
-    let resp = e
-        .http
-        .post(&url)
-        .bearer_auth(AGENT_TOKEN)
-        .header("x-prober-id", "agent-south")
         .body("[{}]")
         .send()
         .await
         .unwrap();
-    json_error(resp, 400).await;
-    let resp = e
-        .http
-        .post(&url)
-        .bearer_auth(AGENT_TOKEN)
-        .header("x-prober-id", "agent-south")
-        .body(body)
-        .send()
+    assert!(json_error(resp, 400).await.contains("not a batch"));
+    let resp = agent.post(&batch, AGENT_TOKEN).await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["stored"], report.results.len(), "{v}");
+    assert_eq!(v["duplicate"], false);
+    // The acknowledgement was lost: the agent sends the same batch again; nothing is stored twice.
+    let again: Value = agent.post(&batch, AGENT_TOKEN).await.json().await.unwrap();
+    assert_eq!(
+        (again["stored"].as_u64(), again["duplicate"].as_bool()),
+        (Some(0), Some(true))
+    );
+    let db = e.db_path();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
         .await
         .unwrap();
-    assert_eq!(resp.status(), 202);
-    let v: Value = resp.json().await.unwrap();
-    assert_eq!(v["accepted"], report.results.len());
-    assert_eq!(v["dropped"], 0);
-    let db = e.db_path();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
-            .await
-            .unwrap();
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM results r JOIN probers p ON p.id = r.prober_id WHERE p.name = 'agent-south'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        if n == report.results.len() as i64 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{n} agent rows stored");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM results r JOIN probers p ON p.id = r.prober_id WHERE p.name = 'agent-south'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(
+        n,
+        report.results.len() as i64,
+        "answered once durable: stored exactly once"
+    );
     e.stop().await;
 }
 

@@ -91,16 +91,21 @@ const WRONG: &str = "wrong-token-wrong-token-wrong-token-0000";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_or_missing_token_with_a_huge_declared_body_is_refused_at_once_without_reading_it()
 {
-    let e = TestApp::stepped().await;
+    let e = TestApp::stepped_with(|c| with_agent(c, "agent-1", &["cn-south"])).await;
     for (target, auth, status) in [
-        ("POST /api/v1/ingest", Some(WRONG), 403),
-        ("POST /api/v1/ingest", None, 401),
+        ("POST /api/v1/agents/agent-1/results", Some(WRONG), 403),
+        ("POST /api/v1/agents/agent-1/results", None, 401),
+        (
+            "POST /api/v1/agents/no-such-agent/results",
+            Some(AGENT_TOKEN),
+            403,
+        ),
         ("POST /api/v1/overrides", Some(WRONG), 403),
         ("POST /api/v1/overrides", None, 401),
     ] {
         let auth = auth.map_or(String::new(), |t| format!("\r\nAuthorization: Bearer {t}"));
         let head = format!(
-            "{target} HTTP/1.1\r\nContent-Type: application/json\r\nX-Prober-Id: agent-1\r\nContent-Length: 8000000{auth}"
+            "{target} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 8000000{auth}"
         );
         // Only the head is sent: an answer can only come if the body is not waited for.
         let mut tcp = send_head(&e.base, &head).await;
@@ -144,7 +149,7 @@ async fn forty_wrong_token_uploads_of_eight_mebibytes_do_not_raise_the_memory() 
             let (base, body) = (e.base.clone(), body.clone());
             tokio::spawn(async move {
                 let head = format!(
-                    "POST /api/v1/ingest HTTP/1.1\r\nAuthorization: Bearer {WRONG}\r\nX-Prober-Id: agent-1\r\nContent-Type: application/json\r\nContent-Length: {BODY}"
+                    "POST /api/v1/agents/agent-1/results HTTP/1.1\r\nAuthorization: Bearer {WRONG}\r\nContent-Type: application/json\r\nContent-Length: {BODY}"
                 );
                 let mut tcp = send_head(&base, &head).await;
                 // The whole body, as a hostile client sends it; the server may close on it.
@@ -171,9 +176,9 @@ async fn forty_wrong_token_uploads_of_eight_mebibytes_do_not_raise_the_memory() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_body_read_cap_an_upload_gets_503_with_retry_after_and_a_json_error() {
-    let e = TestApp::stepped().await;
+    let e = TestApp::stepped_with(|c| with_agent(c, "agent-1", &["cn-south"])).await;
     let head = format!(
-        "POST /api/v1/ingest HTTP/1.1\r\nAuthorization: Bearer {AGENT_TOKEN}\r\nX-Prober-Id: agent-1\r\nContent-Type: application/json\r\nContent-Length: 1000"
+        "POST /api/v1/agents/agent-1/results HTTP/1.1\r\nAuthorization: Bearer {AGENT_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 1000"
     );
     // Each holder sends the head and a few bytes, then nothing: its body read holds a permit.
     let mut holders = Vec::new();
@@ -210,7 +215,8 @@ async fn past_the_body_read_cap_an_upload_gets_503_with_retry_after_and_a_json_e
             let mut tcp = send_head(&e.base, &head.replace("1000", "2")).await;
             tcp.write_all(b"[]").await.unwrap();
             let r = read_response(&mut tcp, Duration::from_secs(5)).await;
-            (r.status == 202)
+            // Read, and found not to be a batch: the body read got a permit again.
+            (r.status == 400 && r.json_error().contains("not a batch"))
                 .then_some(())
                 .ok_or(format!("{} {}", r.status, r.body))
         },
@@ -303,37 +309,55 @@ async fn token_attempts_past_the_limit_get_429_with_retry_after_even_with_the_ri
 }
 
 #[test]
-fn a_short_token_refuses_start_naming_its_variable() {
+fn a_short_token_refuses_start_naming_its_variable_or_its_agent() {
     let _share = crate::harness::machine::shared_blocking();
     let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("agent.token");
-    std::fs::write(&token_file, "short-agent-token\n").unwrap();
-    for (var, value) in [
-        ("CDNWATCH_ADMIN_TOKEN", "secret-admin".to_string()),
-        (
-            "CDNWATCH_AGENT_TOKEN_FILE",
-            token_file.display().to_string(),
-        ),
-    ] {
-        let out = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(dir.path().join("cdnwatch.toml"))
+    let serve = |config: &std::path::Path, env: Option<(&str, &str)>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(config)
             .arg("--data")
             .arg(dir.path().join("data"))
-            .env_remove("CDNWATCH_ADMIN_TOKEN")
-            .env_remove("CDNWATCH_AGENT_TOKEN")
-            .env(var, value)
-            .output()
-            .unwrap();
-        let err = String::from_utf8(out.stderr).unwrap();
-        assert!(!out.status.success(), "{err}");
-        assert!(err.contains(&format!("{var}: the token has")), "{err}");
-        assert!(err.contains("at least 32 are required"), "{err}");
+            .env_remove("CDNWATCH_ADMIN_TOKEN");
+        if let Some((var, value)) = env {
+            cmd.env(var, value);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success());
         assert!(
             !dir.path().join("data").exists(),
             "refused before anything started"
         );
-    }
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let config = dir.path().join("cdnwatch.toml");
+    let err = serve(&config, Some(("CDNWATCH_ADMIN_TOKEN", "secret-admin")));
+    assert!(err.contains("CDNWATCH_ADMIN_TOKEN: the token has"), "{err}");
+    assert!(err.contains("at least 32 are required"), "{err}");
+    // An agent's token file too short: the config names the agent and the file.
+    std::fs::write(dir.path().join("east.token"), "short-agent-token\n").unwrap();
+    let valid = std::fs::read_to_string(fixture("check-config-valid.toml")).unwrap();
+    let text = format!(
+        "{valid}\n[[agents]]\nid = \"agent-east\"\nregions = [\"{}\"]\ntoken_files = [\"east.token\"]\n",
+        first_region(&valid)
+    );
+    std::fs::write(&config, text).unwrap();
+    let err = serve(&config, None);
+    assert!(err.contains("agents[0].token_files[0]"), "{err}");
+    assert!(
+        err.contains("has 17 characters; at least 32 are required"),
+        "{err}"
+    );
+}
+
+/// The name of the first `[[regions]]` entry of a config's text.
+fn first_region(text: &str) -> String {
+    let at = text.find("[[regions]]").expect("a region");
+    text[at..]
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("name = \""))
+        .map(|n| n.trim_end_matches('"').to_string())
+        .expect("its name")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

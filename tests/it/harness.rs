@@ -3,6 +3,7 @@
 //! Prometheus, fake chat robots ([`robots`]), a headless Chromium, and the fixtures under `tests/fixtures/`. It asserts nothing
 //! of the product itself: what must hold is said in the capability modules.
 
+pub mod agents;
 pub mod alertmanager;
 pub mod app;
 pub mod chromium;
@@ -16,6 +17,7 @@ pub mod robots;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+pub use agents::{TestAgent, with_agent, with_an_agent_per_region};
 pub use app::{ADMIN_TOKEN, AGENT_TOKEN, TestApp, test_tokens, with_product_path};
 pub use document::{OTHER_VENDOR, PRIMARY, SAME_VENDOR, all_enabled, disabled, version};
 pub use lab::{TestLab, classes};

@@ -243,7 +243,7 @@ fn metric_names_are_read_from_promql_without_functions_labels_or_keywords() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_of_a_running_service_pass_promtool_carry_no_edge_ip_and_count_agent_results() {
-    let e = TestApp::stepped().await;
+    let e = TestApp::stepped_with(|c| with_agent(c, "agent-south", &["cn-south"])).await;
     e.wait_doc(SETTLE, "a first document", all_enabled).await;
     let text = wait_metrics(&e, "probes, a document and a written batch", |s| {
         let has = |n: &str| s.iter().any(|x| x.name == n && x.value > 0.0);
@@ -269,7 +269,7 @@ async fn the_metrics_of_a_running_service_pass_promtool_carry_no_edge_ip_and_cou
 
     let allowed = [
         "host", "path", "region", "resolver", "vendor", "outcome", "class", "phase", "source",
-        "endpoint", "le", "scope", "channel", "result",
+        "endpoint", "le", "scope", "channel", "result", "agent", "reason",
     ];
     for s in samples(&text) {
         for (k, v) in &s.labels {
@@ -289,16 +289,10 @@ async fn the_metrics_of_a_running_service_pass_promtool_carry_no_edge_ip_and_cou
     let (h, r) = (&config.hosts[0], &config.regions[2]);
     let report = prober.probe(h, &h.paths[0], r, &r.resolvers[0]).await;
     let posted = report.results.len() as f64;
-    let resp = e
-        .http
-        .post(format!("{}/api/v1/ingest", e.base))
-        .bearer_auth(AGENT_TOKEN)
-        .header("x-prober-id", "agent-south")
-        .body(serde_json::to_vec(&report.results).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
+    let mut agent = TestAgent::new(&e.base, "agent-south", &e.http);
+    agent.heartbeat(chrono::Utc::now().timestamp_millis()).await;
+    let resp = agent.send(report.results.clone()).await;
+    assert_eq!(resp.status(), 200);
     let received = "cdnwatch_results_received_total";
     let text = wait_metrics(&e, "the agent's results", |s| {
         sum_of(s, received, ("source", "agent")) == posted

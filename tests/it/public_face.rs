@@ -320,8 +320,8 @@ async fn the_public_listener_serves_exactly_the_app_clients_routes() {
         let r = exchange(public, request).await.expect("an answer");
         assert_eq!(r.status, 200, "public: {request}");
     }
-    let ingest = "POST /api/v1/ingest HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\
-        Content-Length: 2\r\nContent-Type: application/json\r\n\r\n[]";
+    let ingest = "POST /api/v1/agents/agent-1/results HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\
+        Content-Length: 2\r\nContent-Type: application/json\r\n\r\n{}";
     let mut others: Vec<String> = [
         "/",
         "/paths",

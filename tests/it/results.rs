@@ -1,16 +1,25 @@
-//! Results enter one way: what an agent posts to `/api/v1/ingest` is stored, counted and decided on
-//! exactly like what the service probes itself.
+//! Results enter one way: what agents send to `/api/v1/agents/{id}/results` is stored, counted and
+//! decided on exactly like what the service probes itself.
 
 use cdnwatch::model::{EdgeResult, Failure, FailureClass, Phase};
 use serde_json::Value;
 
-use crate::harness::{AGENT_TOKEN, OTHER_VENDOR, PRIMARY, SAME_VENDOR, TestApp, disabled};
+use crate::harness::{
+    OTHER_VENDOR, PRIMARY, SAME_VENDOR, TestAgent, TestApp, disabled, with_an_agent_per_region,
+};
 
-/// One failed result (HTTP 502 from one edge) per series of `vendor`'s hosts, dated `at`.
-fn failed_round(app: &TestApp, vendor: &str, at: chrono::DateTime<chrono::Utc>) -> Vec<EdgeResult> {
+/// One result per series of `region` (HTTP 502 from one edge on `vendor`'s hosts, 200 on the
+/// others), dated `at`.
+fn round_of(
+    app: &TestApp,
+    region: &str,
+    vendor: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<EdgeResult> {
     let config = &app.lab.config;
     let mut out = Vec::new();
-    for s in config.series().filter(|s| s.host.vendor == vendor) {
+    for s in config.series().filter(|s| s.region.name == region) {
+        let failing = s.host.vendor == vendor;
         out.push(EdgeResult {
             at,
             host: s.host.domain.clone(),
@@ -24,42 +33,41 @@ fn failed_round(app: &TestApp, vendor: &str, at: chrono::DateTime<chrono::Utc>) 
             first_byte_ms: Some(1.0),
             transfer_ms: Some(0.1),
             total_ms: Some(2.8),
-            status: Some(502),
+            status: Some(if failing { 502 } else { 200 }),
             body_bytes: 0,
             cert: None,
-            failure: Some(Failure::new(
-                FailureClass::HttpStatus,
-                Phase::Processing,
-                "status 502",
-            )),
+            failure: failing
+                .then(|| Failure::new(FailureClass::HttpStatus, Phase::Processing, "status 502")),
         });
     }
     out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agents_failing_results_vote_in_the_engine_like_local_ones() {
-    // The service's own probes find every host healthy; only the agent reports alpha failing.
-    let app = TestApp::stepped_with(|_| {}).await;
-    let url = format!("{}/api/v1/ingest", app.base);
+async fn agents_failing_results_vote_in_the_engine_like_local_ones() {
+    // Every region has an agent: the service probes nothing, the agents report alpha failing.
+    let app = TestApp::stepped_with(with_an_agent_per_region).await;
+    let mut agents: Vec<(TestAgent, &str)> = ["east", "north", "south"]
+        .iter()
+        .map(|r| {
+            (
+                TestAgent::new(&app.base, &format!("agent-{r}"), &app.http),
+                *r,
+            )
+        })
+        .collect();
     let mut doc = app.document().await.expect("the cold-start document");
     for _ in 0..20 {
         if disabled(&doc, PRIMARY) {
             break;
         }
-        // Stamped just after this round's own probes, so the agent's round is each series' newest.
-        let at = app.clock.now() + chrono::Duration::milliseconds(1);
-        let body = serde_json::to_vec(&failed_round(&app, "alpha", at)).unwrap();
-        let resp = app
-            .http
-            .post(&url)
-            .bearer_auth(AGENT_TOKEN)
-            .header("x-prober-id", "agent-east")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 202, "{}", resp.text().await.unwrap());
+        let at = app.clock.now();
+        for (agent, region) in &mut agents {
+            agent.heartbeat(at.timestamp_millis()).await;
+            let round = round_of(&app, &format!("cn-{region}"), "alpha", at);
+            let resp = agent.send(round).await;
+            assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+        }
         app.round().await;
         doc = app.document().await.unwrap();
     }

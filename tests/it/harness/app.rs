@@ -18,6 +18,7 @@ use super::lab::{TestLab, tighten};
 use super::machine::{Share, alone, shared};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123456789";
+/// The token of every agent the tests configure (`harness::agents::with_agent`).
 pub const AGENT_TOKEN: &str = "test-agent-token-9876543210fedcba9876543210";
 
 /// A running service on its own lab; `stop` shuts both down.
@@ -36,7 +37,6 @@ pub struct TestApp {
 pub fn test_tokens() -> Tokens {
     Tokens {
         admin: Some(TokenDigest::of(ADMIN_TOKEN)),
-        agent: Some(TokenDigest::of(AGENT_TOKEN)),
     }
 }
 

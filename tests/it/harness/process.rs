@@ -1,5 +1,5 @@
 //! The real `cdnwatch` binary as separate processes: a standalone lab (`cdnwatch lab`), `serve`
-//! and `demo`, each on port 0, each killed and reaped when dropped, even when a test panics.
+//! and `demo` (agents: `agents.rs`), each on port 0, each killed and reaped when dropped, even when a test panics.
 
 use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ pub struct Process {
 impl Process {
     /// Spawns `cmd` with its stdout piped and reads lines until `stop` holds for one (each line
     /// is shown to `stop`); returns the process and the rest of its stdout.
-    fn spawn_until(
+    pub(super) fn spawn_until(
         mut cmd: Command,
         mut stop: impl FnMut(&str) -> bool,
     ) -> (Process, Lines<BufReader<ChildStdout>>) {
