@@ -1,8 +1,11 @@
-//! `cdnwatch demo`: the simulated CDN and the full service in one process, with no setup.
+//! `cdnwatch demo`: the simulated CDN and the whole service with its real topology, no setup.
 //!
-//! It starts the lab on loopback, writes the lab's config and CA to the data directory, starts
-//! `serve` on that config, and prints a host × region matrix of the latest results each interval,
-//! with what to open and how to inject a fault.
+//! It starts the lab on loopback, writes the lab's config and CA to the data directory, gives each
+//! region an agent (a token file each, `[[agents]]` in the config), starts `serve` on that config
+//! — which then probes nothing itself — and one `cdnwatch agent` process per region, and prints a
+//! host × region matrix of the latest results each interval, with what to open, how to inject a
+//! fault and how to stop an agent. `demo --local` keeps everything in one process, the service
+//! probing every region itself.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+
+mod agents;
 
 use super::Signals;
 use crate::lab::{Lab, LabOptions};
@@ -37,6 +42,9 @@ pub(crate) struct DemoArgs {
     /// demo; the integration tests use it).
     #[arg(long)]
     pub interval_ms: Option<u64>,
+    /// One process: the service probes every region itself, no agents.
+    #[arg(long)]
+    pub local: bool,
 }
 
 pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -52,12 +60,17 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let config_path = args.data.join("cdnwatch.toml");
     lab.write_config(&config_path)
         .context("writing the lab config")?;
+    let mut config = crate::config::Config::load(&config_path)?;
     if let Some(ms) = args.interval_ms {
-        let mut config = crate::config::Config::load(&config_path)?;
         config.probe.interval_ms = ms;
-        std::fs::write(&config_path, config.to_toml())
-            .with_context(|| format!("writing {}", config_path.display()))?;
     }
+    let agents = if args.local {
+        Vec::new()
+    } else {
+        agents::configure(&mut config, &args.data)?
+    };
+    std::fs::write(&config_path, config.to_toml())
+        .with_context(|| format!("writing {}", config_path.display()))?;
     let running = startup::start(ServeOptions {
         config_path: config_path.clone(),
         data_dir: args.data.clone(),
@@ -71,7 +84,11 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     })
     .await?;
     print_banner(&running, &config_path, lab.api_addr());
+    let server = format!("http://{}", running.addr);
+    let children = agents::spawn(&agents, &server)?;
+    agents::print(&children);
     show_rounds(&running, &mut signals, args.rounds).await;
+    agents::stop(children).await;
     running.shutdown().await;
     lab.shutdown().await;
     Ok(ExitCode::SUCCESS)
