@@ -249,7 +249,16 @@ async fn spool_batch(parts: &Arc<Parts>, batch: Batch) {
     })
     .await;
     match written {
-        Ok(Ok(_)) => sealed.notify_one(),
+        Ok(Ok(b)) => {
+            // Said once it is durable: what a test of "nothing synced is lost" counts.
+            tracing::debug!(
+                "batch spooled: boot {} seq {} results {}",
+                b.boot,
+                b.seq,
+                b.results
+            );
+            sealed.notify_one();
+        }
         Ok(Err(e)) => tracing::error!(error = %e, "cannot spool a batch: its results are lost"),
         Err(e) => tracing::error!(error = %e, "spooling a batch panicked"),
     }
@@ -312,6 +321,8 @@ async fn assignments(
                         tracing::info!(assignment = %known, "new assignment applied");
                         parts.version.send_replace(Some(known.clone()));
                         let _ = reloads.send(new).await;
+                        // Tell the service at once which assignment runs now.
+                        parts.heartbeat_now.notify_one();
                     }
                     Err(why) => {
                         tracing::error!(%why, "the new assignment cannot be used; keeping the old one")

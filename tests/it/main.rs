@@ -43,6 +43,7 @@
 #[allow(unreachable_pub)]
 mod harness;
 
+mod agents;
 mod api;
 mod browser;
 mod check_config;

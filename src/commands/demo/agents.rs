@@ -74,7 +74,8 @@ pub(super) fn spawn(agents: &[DemoAgent], server: &str) -> anyhow::Result<Vec<Ch
     let exe = std::env::current_exe().context("finding this binary")?;
     let mut out = Vec::new();
     for a in agents {
-        let log = std::fs::File::create(&a.log).with_context(|| format!("creating {}", a.log.display()))?;
+        let log = std::fs::File::create(&a.log)
+            .with_context(|| format!("creating {}", a.log.display()))?;
         let process = tokio::process::Command::new(&exe)
             .args(["agent", "--server", server, "--id", &a.id, "--token-file"])
             .arg(&a.token_file)

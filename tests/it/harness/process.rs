@@ -152,12 +152,17 @@ pub struct ServeProcess {
 
 impl ServeProcess {
     pub fn start(config: &Path, data: &Path) -> ServeProcess {
+        Self::start_on(config, data, "127.0.0.1:0")
+    }
+
+    /// As [`ServeProcess::start`], listening on `listen` (a restart on the port agents know).
+    pub fn start_on(config: &Path, data: &Path, listen: &str) -> ServeProcess {
         let log = data.with_extension(format!("{}.log", rand::random::<u64>() % 1_000_000));
         let mut cmd = Command::new(BIN);
         cmd.args([
             "serve",
             "--listen",
-            "127.0.0.1:0",
+            listen,
             "--prober-id",
             "test",
             "--config",
