@@ -116,3 +116,103 @@ fn texts_fit(r: &EdgeResult) -> bool {
         .map_or(0, |c| c.issuer.len().max(c.subject.len()));
     failure <= MAX_TEXT_BYTES && cert <= MAX_TEXT_BYTES
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::wire::Probed;
+
+    fn result(region: &str, at: DateTime<Utc>) -> EdgeResult {
+        EdgeResult {
+            at,
+            host: "cdn.test".into(),
+            path: "/p".into(),
+            region: region.into(),
+            resolver: "isp".into(),
+            edge_ip: None,
+            dns_ms: None,
+            connect_ms: None,
+            tls_ms: None,
+            first_byte_ms: None,
+            transfer_ms: None,
+            total_ms: None,
+            status: Some(200),
+            body_bytes: 0,
+            cert: None,
+            failure: None,
+        }
+    }
+
+    fn batch(results: Vec<EdgeResult>) -> Batch {
+        Batch {
+            boot: "b".into(),
+            seq: 0,
+            assignment_version: String::new(),
+            results: results
+                .into_iter()
+                .map(|result| Probed {
+                    slot: result.at,
+                    result,
+                })
+                .collect(),
+            controls: Vec::new(),
+        }
+    }
+
+    fn series() -> HashSet<SeriesKey> {
+        let r = result("east", Utc::now());
+        HashSet::from([SeriesKey::of(&r)])
+    }
+
+    #[test]
+    fn a_skewed_agents_times_are_moved_onto_the_services_clock() {
+        let now = Utc::now();
+        let ahead = now + Duration::minutes(5);
+        let out = check(
+            &series(),
+            &["east".into()],
+            300_000.0,
+            now,
+            batch(vec![result("east", ahead)]),
+        );
+        assert!(out.refused.is_empty(), "{:?}", out.refused);
+        assert!((out.results[0].at - now).num_milliseconds().abs() < 5);
+        // Uncorrected, the same record would be an hour-ahead "future" one … and beyond the
+        // bound the agent's times are not trusted at all.
+        let out = check(
+            &series(),
+            &["east".into()],
+            0.0,
+            now,
+            batch(vec![result("east", ahead)]),
+        );
+        assert_eq!(out.refused.get(&Refusal::Future), Some(&1));
+        let far = now + Duration::minutes(11);
+        let out = check(
+            &series(),
+            &["east".into()],
+            660_000.0,
+            now,
+            batch(vec![result("east", far)]),
+        );
+        assert_eq!(out.refused.get(&Refusal::ClockSkew), Some(&1));
+        let old = now - Duration::hours(26);
+        let out = check(
+            &series(),
+            &["east".into()],
+            0.0,
+            now,
+            batch(vec![result("east", old)]),
+        );
+        assert_eq!(out.refused.get(&Refusal::TooOld), Some(&1));
+    }
+
+    #[test]
+    fn a_result_of_another_region_makes_the_batch_forged() {
+        let now = Utc::now();
+        let b = batch(vec![result("east", now), result("west", now)]);
+        let out = check(&series(), &["east".into()], 0.0, now, b);
+        assert!(out.foreign);
+        assert_eq!(out.refused.get(&Refusal::ForeignRegion), Some(&1));
+    }
+}

@@ -258,3 +258,50 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 mod reads;
+
+#[tokio::test]
+async fn an_agent_batch_is_stored_once_and_its_late_results_are_rolled_up_again() {
+    let (_d, store) = open().await;
+    // Two hours done: minutes and hours rolled up behind their watermarks.
+    let local: Vec<Record> = (0..720)
+        .map(|i| rec(result(T0 + i * 10_000, "cn-east", None)))
+        .collect();
+    store.write_batch(&local).await.unwrap();
+    let now = T0 + 2 * 3_600_000 + 120_000;
+    while store.roll_up(now).await.unwrap() != RollupReport::default() {}
+    // An agent's backlog arrives for the first minute, then the same batch again.
+    let key = BatchKey {
+        agent: "agent-east".into(),
+        boot: "b00t".into(),
+        seq: 7,
+    };
+    let late: Vec<Record> = (0..4)
+        .map(|i| Record {
+            prober: Arc::from("agent-east"),
+            result: result(T0 + 1_000 + i, "cn-east", Some(FailureClass::HttpStatus)),
+        })
+        .collect();
+    let first = store.write_agent_batch(&key, &late, now).await.unwrap();
+    let again = store.write_agent_batch(&key, &late, now).await.unwrap();
+    assert_eq!((first, again), (BatchStored::New, BatchStored::Duplicate));
+    assert_eq!(store.result_count().await.unwrap(), 724);
+    assert_eq!(store.agent_batches("agent-east").await.unwrap(), (1, 4));
+    let r = store.roll_up(now).await.unwrap();
+    assert_eq!(
+        (r.minutes, r.hours),
+        (1, 1),
+        "the late minute and its hour, again"
+    );
+    let series = SeriesKey::of(&late[0].result);
+    let minutes = store
+        .rollups(&series, false, T0, T0 + 60_000)
+        .await
+        .unwrap();
+    assert_eq!((minutes[0].agg.count, minutes[0].agg.failures), (10, 4));
+    let hours = store
+        .rollups(&series, true, T0, T0 + 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!((hours[0].agg.count, hours[0].agg.failures), (364, 4));
+    assert_eq!(store.roll_up(now).await.unwrap(), RollupReport::default());
+}

@@ -383,3 +383,138 @@ async fn a_reload_reaches_every_agent_within_2_s_and_unchanged_series_keep_their
     }
     pool.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_agents_spooled_while_the_service_was_stopped_or_killed_is_stored_exactly_once() {
+    let mut t = Topology::start(1000, |_| Vec::new());
+    t.wait_agents(Duration::from_secs(20), "every agent sending", |a| {
+        a["received"].as_u64() > Some(0)
+    })
+    .await;
+    // The service stops for 60 s while the agents probe on.
+    t.serve.process.signal("-STOP");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    t.serve.process.signal("-CONT");
+    drained(&t, Duration::from_secs(90)).await;
+    // It dies (kill -9) and comes back on the same port and data.
+    let listen = t.serve.base.trim_start_matches("http://").to_string();
+    t.serve.process.signal("-KILL");
+    let _ = t.serve.process.wait_exit(Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let data = t.dir.path().join("data");
+    t.serve = tokio::task::block_in_place(|| ServeProcess::start_on(&t.config, &data, &listen));
+    // An agent dies while spooling and starts again on the same spool.
+    let first_log = t.agents["agent-east"].log();
+    t.agents["agent-east"].process.signal("-KILL");
+    t.agents.remove("agent-east");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut logs: BTreeMap<String, String> = BTreeMap::new();
+    logs.insert("agent-east".into(), first_log);
+    tokio::task::block_in_place(|| t.start_agent("agent-east", &[]));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drained(&t, Duration::from_secs(60)).await;
+    // Every agent stops cleanly (SIGTERM: exit 0, its last batches sent).
+    for (id, agent) in &mut t.agents {
+        agent.process.signal("-TERM");
+        let status = agent
+            .process
+            .wait_exit(Duration::from_secs(20))
+            .expect("the agent stops");
+        assert!(status.success(), "{id}: {status:?}\n{}", agent.log());
+        logs.entry(id.clone()).or_default().push_str(&agent.log());
+        let left = std::fs::read_dir(&agent.spool).unwrap().count();
+        assert_eq!(left, 0, "{id}: {left} batches left in its spool");
+    }
+    for (id, log) in &logs {
+        let spooled = spooled(log);
+        let (batches, results) = stored(&t.db(), id).await;
+        assert!(
+            spooled.len() > 60,
+            "{id}: {} batches spooled",
+            spooled.len()
+        );
+        for (key, n) in &spooled {
+            assert_eq!(
+                batches.get(key),
+                Some(n),
+                "{id}: batch {key:?} of {n} results"
+            );
+        }
+        // Nothing twice: the store's result rows are exactly its batches' results.
+        assert_eq!(results, batches.values().sum::<u64>(), "{id}");
+        let boots: BTreeSet<&String> = batches.keys().map(|(b, _)| b).collect();
+        let want = if id == "agent-east" { 2 } else { 1 };
+        assert_eq!(boots.len(), want, "{id}: {boots:?}");
+    }
+}
+
+/// Waits until every agent is up and reports an empty backlog.
+async fn drained(t: &Topology, limit: Duration) {
+    t.wait_agents(limit, "every agent up with its backlog sent", |a| {
+        a["up"] == true && a["backlog_records"] == 0
+    })
+    .await;
+}
+
+/// A token of another agent than [`AGENT_TOKEN`]'s.
+const OTHER_TOKEN: &str = "other-agent-token-00000000000000000000000000";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_unknown_oversized_and_future_results_are_refused_with_their_reasons_and_never_stored()
+ {
+    let app = TestApp::stepped_with(|c| {
+        with_agent(c, "agent-east", &["cn-east"]);
+        with_agent(c, "agent-north", &["cn-north"]);
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(OTHER_TOKEN));
+        c.agents[1].token_sha256 = vec![digest];
+    })
+    .await;
+    let (config, prober) = (&app.lab.config, &app.lab.prober);
+    let probe = async |region: usize| {
+        let (h, r) = (&config.hosts[0], &config.regions[region]);
+        prober
+            .probe(h, &h.paths[0], r, &r.resolvers[0])
+            .await
+            .results
+    };
+    let (east, north) = (probe(0).await, probe(1).await);
+    let mut a = TestAgent::new(&app.base, "agent-east", &app.http);
+    a.heartbeat(chrono::Utc::now().timestamp_millis()).await;
+    // Agent east's token on agent north's routes: refused.
+    let b = TestAgent::new(&app.base, "agent-north", &app.http);
+    assert_eq!(
+        b.post(&b.batch(north.clone()), AGENT_TOKEN).await.status(),
+        403
+    );
+    // Agent east sending agent north's region: the batch is forged, refused whole.
+    let mut forged = east.clone();
+    forged.extend(north.clone());
+    let resp = a.send(forged).await;
+    assert_eq!(resp.status(), 403);
+    assert!(resp.text().await.unwrap().contains("does not speak for"));
+    // Unknown series, a 7 MiB path, a time an hour ahead: each refused with its reason.
+    let mut unknown = east[0].clone();
+    unknown.host = "evil.example".into();
+    let mut huge = east[0].clone();
+    huge.path = format!("/{}", "a".repeat(7 * 1024 * 1024));
+    let mut future = east[0].clone();
+    future.at = chrono::Utc::now() + chrono::Duration::hours(1);
+    let resp = a.send(vec![unknown, huge, future, east[0].clone()]).await;
+    assert_eq!(resp.status(), 200);
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(answer["stored"], 1, "{answer}");
+    for reason in ["unknown_series", "oversized", "future"] {
+        assert_eq!(answer["refused"][reason], 1, "{answer}");
+    }
+    let (_, results) = stored(&app.db_path(), "agent-east").await;
+    assert_eq!(results, 1, "only the good result is stored");
+    let metrics = (app.http.get(format!("{}/metrics", app.base)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!metrics.contains("evil.example") && !metrics.contains("aaaaaaaa"));
+    app.stop().await;
+}

@@ -139,7 +139,6 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// A `cdnwatch agent` process, its stderr in a log file beside its spool.
 pub struct AgentProcess {
     pub process: Process,
-    pub id: String,
     pub spool: PathBuf,
     log: PathBuf,
 }
@@ -155,13 +154,12 @@ impl AgentProcess {
             .arg(&spool)
             .args(extra)
             .env("CDNWATCH_AGENT_TOKEN", AGENT_TOKEN)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,cdnwatch::agent=debug")
             .stderr(std::fs::File::create(&log).unwrap())
             .stdout(Stdio::piped());
         let (process, _) = Process::spawn_until(cmd, |line| line.contains("reporting to"));
         AgentProcess {
             process,
-            id: id.to_string(),
             spool,
             log,
         }
