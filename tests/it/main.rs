@@ -13,6 +13,7 @@
 //! | [`hostile_peers`] | a hostile DNS, TCP or HTTP peer ends each probe within its timeout or cap |
 //! | [`scheduler`] | series spread over the interval, keep their rhythm, never overlap, stay bounded |
 //! | [`decisions_hold`] | overrides work frozen, the engine's memory outlives a restart, the document never lapses, keys rotate |
+//! | [`deploy`] | the systemd units in `deploy/` pass `systemd-analyze verify` and pass only flags the CLI has |
 //! | [`diagnosis`] | each lab fault named once, by the smallest scope that explains it |
 //! | [`notify`] | incidents told to a real Alertmanager and to the robots, once, through the outbox |
 //! | [`incidents`] | one fault is one incident: API, pages, metric, resolution, restart and kill -9 |
@@ -51,6 +52,7 @@ mod confirm;
 mod console;
 mod dashboard;
 mod decisions_hold;
+mod deploy;
 mod diagnosis;
 mod failover;
 mod failure_classes;
