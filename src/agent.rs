@@ -123,20 +123,8 @@ pub async fn run(opts: AgentOptions, stop: CancellationToken) -> Result<(), Agen
     ));
     let sealing = tasks.spawn(seal(parts.clone(), rx));
     drop(tx);
-    let uplink = Uplink {
-        link: parts.link.clone(),
-        spool: parts.spool.clone(),
-        sealed: parts.sealed.clone(),
-        heartbeat_now: parts.heartbeat_now.clone(),
-        assignment: parts.version.subscribe(),
-        stats: Arc::new(UplinkStats::default()),
-        now_ms: {
-            let clock = parts.clock.clone();
-            Arc::new(move || clock.now().timestamp_millis())
-        },
-    };
     let sender_stop = CancellationToken::new();
-    let sending = tasks.spawn(uplink.run(sender_stop.clone()));
+    let sending = tasks.spawn(uplink(&parts).run(sender_stop.clone()));
     stop.cancelled().await;
     tracing::info!("stopping: no new probes; finishing the running ones");
     probes.cancel();
@@ -149,6 +137,20 @@ pub async fn run(opts: AgentOptions, stop: CancellationToken) -> Result<(), Agen
     let left = parts.spool.lock().expect("spool").len();
     tracing::info!(spooled = left, "agent stopped");
     Ok(())
+}
+
+/// The sender of the spool, on the agent's handles.
+fn uplink(parts: &Parts) -> Uplink {
+    let clock = parts.clock.clone();
+    Uplink {
+        link: parts.link.clone(),
+        spool: parts.spool.clone(),
+        sealed: parts.sealed.clone(),
+        heartbeat_now: parts.heartbeat_now.clone(),
+        assignment: parts.version.subscribe(),
+        stats: Arc::new(UplinkStats::default()),
+        now_ms: Arc::new(move || clock.now().timestamp_millis()),
+    }
 }
 
 /// Something the scheduler finished: a probe's results or a control check.

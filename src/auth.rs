@@ -62,7 +62,7 @@ pub struct Tokens {
 pub enum AuthEndpoint {
     /// The admin JSON API (`POST /api/v1/overrides`, `DELETE /api/v1/overrides/{id}`).
     Admin,
-    /// `POST /api/v1/ingest` (the agent token).
+    /// The agents' API (`/api/v1/agents/{id}/…`, each agent's own token).
     Ingest,
     /// The config page's sign-in form.
     SignIn,

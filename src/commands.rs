@@ -73,7 +73,7 @@ enum Command {
         #[arg(long, default_value = "data")]
         data: PathBuf,
         /// Address of the HTTP server: every route, or with `--public-listen` the internal ones
-        /// (pages, config page, overrides, status, events, metrics, ingest, readyz).
+        /// (pages, config page, overrides, status, events, metrics, the agents' API, readyz).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
         /// Address of the public listener: only what app clients need (the host list, its

@@ -47,7 +47,7 @@ const SERIES: [&str; 5] = ["host", "path", "region", "resolver", "vendor"];
 pub enum Source {
     /// This process's scheduler.
     Local,
-    /// A remote regional agent, through `POST /api/v1/ingest`.
+    /// A regional agent, through `POST /api/v1/agents/{id}/results`.
     Agent,
 }
 

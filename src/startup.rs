@@ -42,7 +42,7 @@ pub struct ServeOptions {
     /// Where the database and the signing key live.
     pub data_dir: PathBuf,
     /// The HTTP server's address (port 0 picks one): every route, or with `public_listen` the
-    /// internal ones (pages, admin, status, metrics, ingest).
+    /// internal ones (pages, admin, status, metrics, the agents' API).
     pub listen: SocketAddr,
     /// The public listener's address: only what app clients need (README: "Listeners and
     /// limits"). `None`: `listen` serves everything.
@@ -169,19 +169,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         Some(stepper(&config, scheduler, &state, &opts.clock).await)
     } else {
         probes.spawn(scheduler.run(reload_rx, probes_token.clone()));
-        probes.spawn(decision_loop::run(
-            state.config.clone(),
-            state.latest().clone(),
-            (
-                state.store.clone(),
-                state.publisher.clone(),
-                state.incidents.clone(),
-                state.outbox.clone(),
-            ),
-            opts.clock.clone(),
-            probes_token.clone(),
-        ));
-        probes.spawn(watch_agents(state.clone(), probes_token.clone()));
+        spawn_deciding(&state, &opts.clock, &probes_token, &probes);
         None
     };
     let (http_token, http) = (CancellationToken::new(), TaskTracker::new());
@@ -202,6 +190,23 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         writer,
         http,
     })
+}
+
+/// Starts the decision loop and the agents' liveness checks on `tasks`, until `token`.
+fn spawn_deciding(state: &AppState, clock: &Clock, token: &CancellationToken, tasks: &TaskTracker) {
+    tasks.spawn(decision_loop::run(
+        state.config.clone(),
+        state.latest().clone(),
+        (
+            state.store.clone(),
+            state.publisher.clone(),
+            state.incidents.clone(),
+            state.outbox.clone(),
+        ),
+        clock.clone(),
+        token.clone(),
+    ));
+    tasks.spawn(watch_agents(state.clone(), token.clone()));
 }
 
 /// Serves every route on `listener`, or with a `public` listener the internal routes there and

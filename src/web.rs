@@ -34,7 +34,7 @@ pub enum Face {
     /// fallback API, the keys and `/healthz`. Nothing else is there (404).
     Public,
     /// Everything but the app clients' long poll and fallback API: pages, config page,
-    /// overrides, status, events, metrics, ingest, readiness, and the host-list reads the pages
+    /// overrides, status, events, metrics, the agents' API, readiness, and the host-list reads the pages
     /// link to.
     Internal,
 }

@@ -4,6 +4,7 @@
 //! only once it is durable in the store; a batch that comes again (its acknowledgement was lost)
 //! is recognised by its key and stored nothing twice. `GET /api/v1/agents` lists every agent.
 
+use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
 use super::guards::Refusal;
-use crate::agent::wire::{ASSIGNMENT_WAIT, Batch, BatchAnswer, Heartbeat};
+use crate::agent::wire::{ASSIGNMENT_WAIT, Batch, BatchAnswer, Heartbeat, Refusal as Refused};
 use crate::auth::AuthEndpoint;
 use crate::fleet::{AgentView, Member, Wait};
 use crate::store::{BatchKey, BatchStored};
@@ -156,17 +157,18 @@ pub(super) async fn results(
         }
         state.fleet.stored(&member, n, now.timestamp_millis());
     }
-    let refused = checked
-        .refused
-        .iter()
-        .map(|(why, n)| (why.as_str().to_string(), *n))
-        .collect();
-    let answer = BatchAnswer {
+    Ok(Json(answer(&checked.refused, duplicate, n)).into_response())
+}
+
+/// The answer to a batch of which `n` results stood (stored now unless `duplicate`).
+fn answer(refused: &BTreeMap<Refused, usize>, duplicate: bool, n: usize) -> BatchAnswer {
+    BatchAnswer {
         stored: if duplicate { 0 } else { n },
         duplicate,
-        refused,
-    };
-    Ok(Json(answer).into_response())
+        refused: (refused.iter())
+            .map(|(why, n)| (why.as_str().to_string(), *n))
+            .collect(),
+    }
 }
 
 /// `GET /api/v1/agents`: every agent as the `/agents` page shows it.

@@ -468,10 +468,7 @@ async fn signing_out_drops_the_cookie_and_ends_the_session_on_the_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_admin_token_the_page_says_admin_actions_are_disabled_and_refuses_sign_in() {
-    let tokens = cdnwatch::auth::Tokens {
-        admin: None,
-        ..test_tokens()
-    };
+    let tokens = cdnwatch::auth::Tokens { admin: None };
     let c = Console::with(TestApp::stepped_with_tokens(|_| {}, tokens).await);
     let (_, page) = c.page(None).await;
     assert!(page.contains("Admin actions are disabled"), "{page}");
