@@ -276,7 +276,7 @@ async fn an_agent_not_heard_is_down_with_its_regions_no_agent_then_its_page_and_
             assert_eq!(n, Some(want), "{id} {reason}");
         }
     }
-    for ((name, l), _) in &after {
+    for (name, l) in after.keys() {
         assert!(AGENT_FAMILIES.contains(&name.as_str()), "{name}");
         assert!(
             l.keys().all(|k| k == "agent" || k == "reason"),

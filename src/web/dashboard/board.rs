@@ -231,6 +231,30 @@ fn whole_regions(hosts: &[HostLine], regions: &[String], state: CellState) -> Ve
         .collect()
 }
 
+/// What is said of regions where every cell is invalid, without an agent, or without data.
+fn whole_region_phrases(hosts: &[HostLine], regions: &[String]) -> Vec<String> {
+    let mut parts = Vec::new();
+    let invalid = whole_regions(hosts, regions, CellState::Invalid);
+    if !invalid.is_empty() {
+        parts.push(format!(
+            "{} cannot vote (its control targets are unreachable)",
+            and_list(&invalid)
+        ));
+    }
+    let agentless = whole_regions(hosts, regions, CellState::NoAgent);
+    if !agentless.is_empty() {
+        parts.push(format!(
+            "no agent up for {} (no valid evidence until it is back)",
+            and_list(&agentless)
+        ));
+    }
+    let silent = whole_regions(hosts, regions, CellState::NoData);
+    if !silent.is_empty() {
+        parts.push(format!("no recent probes from {}", and_list(&silent)));
+    }
+    parts
+}
+
 /// The sentence at the top of the overview: whether anything is wrong right now; and true when
 /// nothing is.
 pub(super) fn summary(
@@ -275,24 +299,7 @@ pub(super) fn summary(
             parts.push(format!("{} is kept enabled{why}", h.host));
         }
     }
-    let invalid = whole_regions(hosts, regions, CellState::Invalid);
-    if !invalid.is_empty() {
-        parts.push(format!(
-            "{} cannot vote (its control targets are unreachable)",
-            and_list(&invalid)
-        ));
-    }
-    let agentless = whole_regions(hosts, regions, CellState::NoAgent);
-    if !agentless.is_empty() {
-        parts.push(format!(
-            "no agent up for {} (no valid evidence until it is back)",
-            and_list(&agentless)
-        ));
-    }
-    let silent = whole_regions(hosts, regions, CellState::NoData);
-    if !silent.is_empty() {
-        parts.push(format!("no recent probes from {}", and_list(&silent)));
-    }
+    parts.extend(whole_region_phrases(hosts, regions));
     parts.extend(by_region(hosts, regions, CellState::Failing));
     parts.extend(by_region(hosts, regions, CellState::Degraded));
     if parts.is_empty() {
