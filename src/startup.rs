@@ -287,6 +287,7 @@ async fn state(
         scheduler: state.scheduler.clone(),
         ingest: state.ingest.clone(),
         incidents: state.incidents.clone(),
+        fleet: state.fleet.clone(),
     })?;
     Ok((state, scheduler))
 }

@@ -1,5 +1,6 @@
 //! The metrics read at scrape time from state the service keeps anyway: the published document,
-//! the scheduler's and the store writer's counters, the open incidents. Nothing here is stored twice or updated on the
+//! the scheduler's and the store writer's counters, the open incidents, the regional agents (as
+//! the fleet's views, labelled by agent id only). Nothing here is stored twice or updated on the
 //! hot path; a scrape reads atomics, one small mutex-held histogram each, and the current document.
 
 use std::sync::Arc;
@@ -9,7 +10,9 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, LabelPair, Metric, MetricFamily, MetricType};
 
 use super::MetricsError;
+use crate::agent::wire::Refusal;
 use crate::config::LiveConfig;
+use crate::fleet::Fleet;
 use crate::hist::Histogram;
 use crate::incident::Board;
 use crate::publish::Publisher;
@@ -29,6 +32,8 @@ pub struct ServiceState {
     pub ingest: Ingest,
     /// The open incidents.
     pub incidents: Arc<Board>,
+    /// The regional agents.
+    pub fleet: Arc<Fleet>,
 }
 
 /// One family this collector exports.
@@ -147,7 +152,44 @@ const INCIDENTS_OPEN: Family = family(
     "Open incidents, by the kind of their scope (edge, resolver, region_vendor, vendor, prefix_vendor, origin, probe_network).",
 );
 
-const FAMILIES: [&Family; 15] = [
+const AGENT_UP: Family = family(
+    "cdnwatch_agent_up",
+    GAUGE,
+    &["agent"],
+    "Whether the regional agent is up (a heartbeat within its last three): 1 up, 0 down or not heard yet.",
+);
+const AGENT_LAST_SEEN: Family = family(
+    "cdnwatch_agent_last_seen_timestamp_seconds",
+    GAUGE,
+    &["agent"],
+    "Unix time (service clock) of the agent's last heartbeat; absent for an agent not heard since start.",
+);
+const AGENT_SKEW: Family = family(
+    "cdnwatch_agent_clock_skew_seconds",
+    GAUGE,
+    &["agent"],
+    "The agent's clock minus the service's, estimated from its heartbeats; absent until one came.",
+);
+const AGENT_BACKLOG: Family = family(
+    "cdnwatch_agent_backlog_records",
+    GAUGE,
+    &["agent"],
+    "Results the agent has spooled and not yet had acknowledged, as its last heartbeat said.",
+);
+const AGENT_RECEIVED: Family = family(
+    "cdnwatch_agent_results_received_total",
+    COUNTER,
+    &["agent"],
+    "Results of the agent stored since the service started.",
+);
+const AGENT_REFUSED: Family = family(
+    "cdnwatch_agent_records_refused_total",
+    COUNTER,
+    &["agent", "reason"],
+    "Results (and control checks) of the agent refused since the service started, by reason.",
+);
+
+const FAMILIES: [&Family; 21] = [
     &CONFIG_VERSION,
     &PUBLISHED,
     &HOST_DISABLED,
@@ -163,6 +205,12 @@ const FAMILIES: [&Family; 15] = [
     &WRITE_ERRORS,
     &WRITE_DURATION,
     &INCIDENTS_OPEN,
+    &AGENT_UP,
+    &AGENT_LAST_SEEN,
+    &AGENT_SKEW,
+    &AGENT_BACKLOG,
+    &AGENT_RECEIVED,
+    &AGENT_REFUSED,
 ];
 
 /// Latency histograms are read from the store's log-scale histograms at their exact doubling
@@ -218,8 +266,8 @@ impl StateCollector {
         vec![
             collect(&SERIES, vec![gauge(&[], load(&s.series) as f64)]),
             collect(&IN_FLIGHT, vec![gauge(&[], load(&s.in_flight) as f64)]),
-            collect(&STARTED, vec![counter(load(&s.started))]),
-            collect(&SKIPPED, vec![counter(load(&s.skipped_overlap))]),
+            collect(&STARTED, vec![counter(&[], load(&s.started))]),
+            collect(&SKIPPED, vec![counter(&[], load(&s.skipped_overlap))]),
             collect(&LAG, vec![histogram(&lag, load(&s.lag_sum_us))]),
         ]
     }
@@ -232,14 +280,49 @@ impl StateCollector {
         vec![
             collect(&QUEUE_DEPTH, vec![gauge(&[], ingest.depth() as f64)]),
             collect(&QUEUE_CAPACITY, vec![gauge(&[], ingest.capacity() as f64)]),
-            collect(&WRITTEN, vec![counter(load(&s.written))]),
-            collect(&DROPPED, vec![counter(load(&s.dropped))]),
-            collect(&WRITE_ERRORS, vec![counter(load(&s.write_errors))]),
+            collect(&WRITTEN, vec![counter(&[], load(&s.written))]),
+            collect(&DROPPED, vec![counter(&[], load(&s.dropped))]),
+            collect(&WRITE_ERRORS, vec![counter(&[], load(&s.write_errors))]),
             collect(
                 &WRITE_DURATION,
                 vec![histogram(&latency, load(&s.write_sum_us))],
             ),
         ]
+    }
+
+    /// Per agent: up, last heard, skew, backlog, received and refused (every reason, zeros too).
+    fn agents(&self) -> Vec<MetricFamily> {
+        let mut out: [Vec<Metric>; 6] = Default::default();
+        let [up, seen, skew, backlog, received, refused] = &mut out;
+        for v in self.state.fleet.views() {
+            let agent = [("agent", v.id.as_str())];
+            up.push(gauge(&agent, if v.up { 1.0 } else { 0.0 }));
+            if let Some(ms) = v.last_seen_ms {
+                seen.push(gauge(&agent, ms as f64 / 1e3));
+            }
+            if let Some(ms) = v.skew_ms {
+                skew.push(gauge(&agent, ms / 1e3));
+            }
+            backlog.push(gauge(&agent, v.backlog_records as f64));
+            received.push(counter(&agent, v.received));
+            for why in Refusal::ALL {
+                let n = v.refused.get(why.as_str()).copied().unwrap_or(0);
+                refused.push(counter(&[agent[0], ("reason", why.as_str())], n));
+            }
+        }
+        let families = [
+            &AGENT_UP,
+            &AGENT_LAST_SEEN,
+            &AGENT_SKEW,
+            &AGENT_BACKLOG,
+            &AGENT_RECEIVED,
+            &AGENT_REFUSED,
+        ];
+        families
+            .into_iter()
+            .zip(out)
+            .map(|(f, metrics)| collect(f, metrics))
+            .collect()
     }
 }
 
@@ -257,6 +340,7 @@ impl Collector for StateCollector {
             .iter()
             .map(|(kind, n)| gauge(&[("scope", kind)], *n as f64));
         out.push(collect(&INCIDENTS_OPEN, open.collect()));
+        out.extend(self.agents());
         out
     }
 }
@@ -274,26 +358,29 @@ fn gauge(labels: &[(&str, &str)], value: f64) -> Metric {
     let mut g = proto::Gauge::default();
     g.set_value(value);
     let mut m = Metric::from_gauge(g);
-    m.set_label(
-        labels
-            .iter()
-            .map(|(k, v)| {
-                let mut pair = LabelPair::default();
-                pair.set_name(k.to_string());
-                pair.set_value(v.to_string());
-                pair
-            })
-            .collect(),
-    );
+    m.set_label(label_pairs(labels));
     m
 }
 
-fn counter(value: u64) -> Metric {
+fn counter(labels: &[(&str, &str)], value: u64) -> Metric {
     let mut c = proto::Counter::default();
     c.set_value(value as f64);
     let mut m = Metric::default();
     m.set_counter(c);
+    m.set_label(label_pairs(labels));
     m
+}
+
+fn label_pairs(labels: &[(&str, &str)]) -> Vec<LabelPair> {
+    labels
+        .iter()
+        .map(|(k, v)| {
+            let mut pair = LabelPair::default();
+            pair.set_name(k.to_string());
+            pair.set_value(v.to_string());
+            pair
+        })
+        .collect()
 }
 
 fn histogram(h: &Histogram, sum_us: u64) -> Metric {

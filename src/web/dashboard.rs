@@ -1,13 +1,14 @@
 //! The on-call pages: the overview `/`, a host `/hosts/{host}`, the paths `/paths`, the decision
 //! timeline `/events` and its plain-text incident report `/events/incident`, the incidents
-//! `/incidents` (and their API, `/api/v1/incidents`).
+//! `/incidents` (and their API, `/api/v1/incidents`), the regional agents `/agents`.
 //!
 //! Server-rendered with askama (templates/), readable without JavaScript, refreshing themselves
 //! while open. Every HTML answer carries a Content-Security-Policy of `default-src 'self'` and
 //! `nosniff`; bad input gets a 4xx page naming what is wrong, a database failure a 503 page. The
 //! pages only read: what to show comes from the store, the config, the published version and the
-//! latest control-target verdicts (`results`).
+//! latest control-target verdicts (`results`), and what the fleet knows of its agents.
 
+mod agents;
 mod board;
 mod chart;
 mod dns;
@@ -50,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route("/events", get(events::page))
         .route("/events/incident", get(incident::report))
         .route("/incidents", get(incidents::page))
+        .route("/agents", get(agents::page))
         .route("/incidents/{id}", get(incidents::one))
         .route("/incidents/{id}/report", get(incidents::report))
         .route("/api/v1/incidents", get(incidents::api_list))

@@ -33,6 +33,7 @@
 //! | [`robots`] | each chat robot accepts our signed messages, refuses a wrong secret or token, throttles past its rate |
 //! | [`storm`] | 200 hosts of one vendor failing are at most 3 messages per robot in five minutes, none throttled, every host named or counted |
 //! | [`results`] | what an agent posts is stored, counted and decided on like local results |
+//! | [`agents_page`] | the agents on `/agents`, the overview's "no agent" cells, the agents on `/metrics` |
 //! | [`serve_process`] | `cdnwatch serve` as a process: status, SIGHUP, SIGTERM, kill -9 |
 //! | [`phase_timing`] | an injected delay is timed in its own phase within 2 ms; a slow body as transfer |
 //! | [`timeouts`] | a phase a timeout ends records the time it waited, in the total, histograms, store and pages |
@@ -45,6 +46,7 @@
 mod harness;
 
 mod agents;
+mod agents_page;
 mod api;
 mod browser;
 mod check_config;

@@ -21,6 +21,9 @@ pub(super) enum CellState {
     Invalid,
     /// No probe recent enough.
     NoData,
+    /// The region's agent is down or not heard yet: the region has no valid evidence, whatever
+    /// it last sent (neither failing nor healthy).
+    NoAgent,
 }
 
 impl CellState {
@@ -32,6 +35,7 @@ impl CellState {
             CellState::Failing => "failing",
             CellState::Invalid => "invalid",
             CellState::NoData => "nodata",
+            CellState::NoAgent => "noagent",
         }
     }
 
@@ -43,12 +47,14 @@ impl CellState {
             CellState::Failing => "✗",
             CellState::Invalid => "⊘",
             CellState::NoData => "–",
+            CellState::NoAgent => "◌",
         }
     }
 
     pub(super) fn label(self) -> &'static str {
         match self {
             CellState::NoData => "no data",
+            CellState::NoAgent => "no agent",
             other => other.as_str(),
         }
     }
@@ -117,6 +123,9 @@ impl CellCounts {
                 "control targets unreachable: the region's own network is down, its results do not count".into()
             }
             CellState::NoData => "no recent probe".into(),
+            CellState::NoAgent => {
+                "no agent: the region's agent is down or not heard yet, it has no valid evidence".into()
+            }
             CellState::Ok => format!("all {} probes ok", self.probes),
             _ => format!(
                 "{} of {} probes failed: {}",
@@ -222,6 +231,30 @@ fn whole_regions(hosts: &[HostLine], regions: &[String], state: CellState) -> Ve
         .collect()
 }
 
+/// What is said of regions where every cell is invalid, without an agent, or without data.
+fn whole_region_phrases(hosts: &[HostLine], regions: &[String]) -> Vec<String> {
+    let mut parts = Vec::new();
+    let invalid = whole_regions(hosts, regions, CellState::Invalid);
+    if !invalid.is_empty() {
+        parts.push(format!(
+            "{} cannot vote (its control targets are unreachable)",
+            and_list(&invalid)
+        ));
+    }
+    let agentless = whole_regions(hosts, regions, CellState::NoAgent);
+    if !agentless.is_empty() {
+        parts.push(format!(
+            "no agent up for {} (no valid evidence until it is back)",
+            and_list(&agentless)
+        ));
+    }
+    let silent = whole_regions(hosts, regions, CellState::NoData);
+    if !silent.is_empty() {
+        parts.push(format!("no recent probes from {}", and_list(&silent)));
+    }
+    parts
+}
+
 /// The sentence at the top of the overview: whether anything is wrong right now; and true when
 /// nothing is.
 pub(super) fn summary(
@@ -266,17 +299,7 @@ pub(super) fn summary(
             parts.push(format!("{} is kept enabled{why}", h.host));
         }
     }
-    let invalid = whole_regions(hosts, regions, CellState::Invalid);
-    if !invalid.is_empty() {
-        parts.push(format!(
-            "{} cannot vote (its control targets are unreachable)",
-            and_list(&invalid)
-        ));
-    }
-    let silent = whole_regions(hosts, regions, CellState::NoData);
-    if !silent.is_empty() {
-        parts.push(format!("no recent probes from {}", and_list(&silent)));
-    }
+    parts.extend(whole_region_phrases(hosts, regions));
     parts.extend(by_region(hosts, regions, CellState::Failing));
     parts.extend(by_region(hosts, regions, CellState::Degraded));
     if parts.is_empty() {
@@ -431,6 +454,24 @@ mod tests {
         assert_eq!(
             sentence(&hosts, &regions, Some(3)),
             "6 hosts degraded in 6 regions; serving version 3."
+        );
+    }
+
+    #[test]
+    fn a_region_without_a_live_agent_is_named_as_such_not_as_failing_or_healthy() {
+        let hosts = [
+            line("cdn.shop.test", [Ok, NoAgent, Ok]),
+            line("cdn-ss.shop.test", [Ok, NoAgent, Ok]),
+        ];
+        assert_eq!(
+            sentence(&hosts, &regions(), Some(4)),
+            "no agent up for cn-north (no valid evidence until it is back); serving version 4."
+        );
+        assert_eq!(NoAgent.label(), "no agent");
+        assert!(
+            CellCounts::default()
+                .title(NoAgent)
+                .starts_with("no agent:")
         );
     }
 

@@ -1,5 +1,5 @@
 //! `GET /`: every host a row, every region a column, each cell coloured (and marked with a
-//! symbol) by its newest probes; per host its vendor, role, enabled flag and why, availability
+//! symbol) by its newest probes (or "no agent" while the region's agent is down); per host its vendor, role, enabled flag and why, availability
 //! over 1 h and 24 h, p95 total time, days to certificate expiry; the version served; and one
 //! sentence on top saying whether anything is wrong right now.
 
@@ -195,7 +195,13 @@ impl RowContext<'_> {
                 mine.iter()
                     .filter(|g| &g.region == region)
                     .for_each(|g| counts.add(g));
-                let st = counts.state(self.state.latest().control_ok(region), ratio);
+                let latest = self.state.latest();
+                // An agent's silence makes its region's evidence invalid, whatever it last sent.
+                let st = if latest.unheard(region) {
+                    CellState::NoAgent
+                } else {
+                    counts.state(latest.control_ok(region), ratio)
+                };
                 Cell {
                     state: st,
                     title: format!("{region}: {}", counts.title(st)),
