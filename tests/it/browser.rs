@@ -40,7 +40,11 @@ const PAGES: &[(&str, &str, &str)] = &[
         "ol.timeline",
     ),
     ("/incidents/1", "http_status", "pre.report"),
-    ("/agents", "the service probes every region itself", "p.summary"),
+    (
+        "/agents",
+        "the service probes every region itself",
+        "p.summary",
+    ),
 ];
 
 /// The fault the pages are looked at under: every alpha edge answers 502.
