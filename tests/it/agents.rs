@@ -518,3 +518,27 @@ async fn forged_unknown_oversized_and_future_results_are_refused_with_their_reas
     assert!(!metrics.contains("evil.example") && !metrics.contains("aaaaaaaa"));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_token_is_rotated_with_two_valid_at_once_and_the_old_one_revoked_by_a_reload() {
+    let digest = |t: &str| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(t));
+    let app = TestApp::stepped_with(|c| {
+        with_agent(c, "agent-east", &["cn-east"]);
+        c.agents[0].token_sha256.push(digest(OTHER_TOKEN));
+    })
+    .await;
+    let a = TestAgent::new(&app.base, "agent-east", &app.http);
+    let now = chrono::Utc::now().timestamp_millis();
+    for token in [AGENT_TOKEN, OTHER_TOKEN] {
+        assert_eq!(a.heartbeat_with(now, token).await.status(), 200, "{token}");
+    }
+    // The old token is taken out of the file; a reload revokes it at once.
+    let path = &app.lab.config_path;
+    let mut c = Config::load(path).unwrap();
+    c.agents[0].token_sha256 = vec![digest(OTHER_TOKEN)];
+    std::fs::write(path, c.to_toml()).unwrap();
+    app.running().reload().await.unwrap();
+    assert_eq!(a.heartbeat_with(now, AGENT_TOKEN).await.status(), 403);
+    assert_eq!(a.heartbeat_with(now, OTHER_TOKEN).await.status(), 200);
+    app.stop().await;
+}

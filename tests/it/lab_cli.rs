@@ -144,11 +144,12 @@ fn the_lab_stops_cleanly_on_sigterm() {
 fn the_demo_runs_with_no_setup_and_prints_what_to_open_and_how_to_inject_a_fault() {
     let _machine = shared_blocking();
     let dir = tempfile::tempdir().unwrap();
+    // Its agents start, pull their assignments and send their first batches within a few rounds.
     let out = std::process::Command::new(BIN)
         .args([
             "demo",
             "--rounds",
-            "2",
+            "8",
             "--interval-ms",
             "500",
             "--listen",
@@ -173,10 +174,45 @@ fn the_demo_runs_with_no_setup_and_prints_what_to_open_and_how_to_inject_a_fault
         "lab fault add",
         "cdn.shop.test",
         "cn-south",
+        "agent-east probes cn-east",
+        "agent-south probes cn-south",
+        "stop one:",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
     }
     let last_matrix: Vec<&str> = stdout.lines().rev().take(3).collect();
     assert!(last_matrix.iter().all(|l| l.contains("ok ")), "{stdout}");
     assert!(dir.path().join("cdnwatch.db").exists());
+    // Every result came from an agent process, each with its own token file.
+    for r in ["east", "north", "south"] {
+        let token = dir.path().join(format!("agents/agent-{r}.token"));
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&token).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "{}", token.display());
+    }
+}
+
+#[test]
+fn the_local_demo_runs_in_one_process_and_probes_every_region_itself() {
+    let _machine = shared_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["demo", "--local", "--rounds", "4", "--interval-ms", "500"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--lab-api",
+            "127.0.0.1:0",
+            "--data",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("agents:     none (--local)"), "{stdout}");
+    let last_matrix: Vec<&str> = stdout.lines().rev().take(3).collect();
+    assert!(last_matrix.iter().all(|l| l.contains("ok ")), "{stdout}");
+    assert!(!dir.path().join("agents").exists());
 }

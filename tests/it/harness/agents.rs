@@ -57,23 +57,24 @@ impl TestAgent {
 
     /// A heartbeat sent at `sent_ms` on the agent's clock; asserts it was taken.
     pub async fn heartbeat(&self, sent_ms: i64) -> serde_json::Value {
+        let resp = self.heartbeat_with(sent_ms, AGENT_TOKEN).await;
+        let status = resp.status();
+        assert_eq!(status, 200, "heartbeat: {}", resp.text().await.unwrap());
+        resp.json().await.unwrap()
+    }
+
+    /// A heartbeat with `token`, its answer as it is.
+    pub async fn heartbeat_with(&self, sent_ms: i64, token: &str) -> reqwest::Response {
         let hb = serde_json::json!({
             "boot": self.boot, "version": "test", "assignmentVersion": null,
             "backlogRecords": 0, "inFlight": 0, "concurrency": 1, "sentMs": sent_ms, "previous": null,
         });
-        let resp = (self.http.post(self.url("heartbeat")))
-            .bearer_auth(AGENT_TOKEN)
+        (self.http.post(self.url("heartbeat")))
+            .bearer_auth(token)
             .json(&hb)
             .send()
             .await
-            .unwrap();
-        assert_eq!(
-            resp.status(),
-            200,
-            "heartbeat: {}",
-            resp.text().await.unwrap()
-        );
-        resp.json().await.unwrap()
+            .unwrap()
     }
 
     /// The next batch of `results` (slot = their `at`), gzip-compressed, with `token`.
