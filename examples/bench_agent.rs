@@ -82,6 +82,8 @@ fn serve(bin: &str, config: &Path, data: &Path) -> (std::process::Child, String)
             return (child, url.trim().to_string());
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("serve did not start");
 }
 

@@ -4,7 +4,7 @@
 //! resolver or hickory's client, because the prober must own what those hide: a fresh socket per
 //! probe (nothing cached or pooled between probes), the exact time of the one exchange, the rcode
 //! as sent, the EDNS client subnet, a TC reply retried over TCP, and replies with a wrong id ignored
-//! until the timeout. DoH goes through hickory-resolver, built per probe with its cache off.
+//! until the timeout. DoH is the same query POSTed over HTTP/1.1 and TLS (`doh`).
 
 mod answer;
 mod doh;
@@ -117,7 +117,7 @@ async fn exchange(
             let query = build_query(&qname, subnet)?;
             parse_answer(&qname, &tcp_exchange(*addr, &query).await?)
         }
-        Transport::Doh(url) => doh::resolve(url.as_str(), &qname, None).await,
+        Transport::Doh(url) => doh::resolve(url.as_str(), &qname, subnet, None).await,
     }
 }
 
