@@ -69,7 +69,8 @@ pub enum PostError {
 
 /// The TLS client config for receivers: `roots` (Mozilla's unless a test gives its CA).
 pub fn tls(roots: Arc<rustls::RootCertStore>) -> Arc<rustls::ClientConfig> {
-    crate::probe::tls::install_default_provider();
+    // The process's default provider (ring), as the prober installs it; once is enough.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();

@@ -148,17 +148,40 @@ mod tests {
         assert!(parse_url("http://127.0.0.1/").is_err());
     }
 
-    /// A DoH server on 127.0.0.1 (the lab CA's certificate for that IP) answering every query
-    /// with `answer` (an A record of 127.0.0.9 for the query's name) and counting the client
-    /// subnets it saw.
-    async fn doh_server() -> (std::net::SocketAddr, String) {
+    /// The answer of the test DoH server to one request: an A record of 127.0.0.9 for the
+    /// query's name (127.0.0.10 when the query carried a client subnet); FORMERR when the request
+    /// is not a POST of `application/dns-message`.
+    fn answer(post: bool, body: &[u8]) -> Bytes {
         use hickory_proto::op::{MessageType, ResponseCode};
         use hickory_proto::rr::{RData, Record, rdata::A};
+        let query = Message::from_vec(body).unwrap();
+        let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
+        reply.metadata.message_type = MessageType::Response;
+        reply.metadata.response_code = if post {
+            ResponseCode::NoError
+        } else {
+            ResponseCode::FormErr
+        };
+        let q = query.queries[0].clone();
+        let name = q.name().clone();
+        reply.add_query(q);
+        let subnet = (query.edns.as_ref()).is_some_and(|e| !e.options().as_ref().is_empty());
+        let ip = if subnet {
+            [127, 0, 0, 10]
+        } else {
+            [127, 0, 0, 9]
+        };
+        let a = RData::A(A::from(std::net::Ipv4Addr::from(ip)));
+        reply.add_answer(Record::from_rdata(name, 60, a));
+        Bytes::from(reply.to_vec().unwrap())
+    }
+
+    /// A DoH server on 127.0.0.1 (the lab CA's certificate for that IP) answering with
+    /// [`answer`]; its address and the CA.
+    async fn doh_server() -> (std::net::SocketAddr, String) {
         use http_body_util::{BodyExt as _, Full};
         let ca = crate::lab::LabCa::new().unwrap();
-        let config = ca
-            .server_config("127.0.0.1", crate::lab::CertVariant::Valid)
-            .unwrap();
+        let config = (ca.server_config("127.0.0.1", crate::lab::CertVariant::Valid)).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -170,46 +193,17 @@ mod tests {
                     };
                     let service = hyper::service::service_fn(
                         |req: hyper::Request<hyper::body::Incoming>| async move {
-                            let ok = req.method() == hyper::Method::POST
+                            let post = req.method() == hyper::Method::POST
                                 && req.headers()[hyper::header::CONTENT_TYPE]
                                     == "application/dns-message";
                             let body = req.into_body().collect().await.unwrap().to_bytes();
-                            let query = Message::from_vec(&body).unwrap();
-                            let mut reply =
-                                Message::response(query.metadata.id, query.metadata.op_code);
-                            reply.metadata.message_type = MessageType::Response;
-                            reply.metadata.response_code = if ok {
-                                ResponseCode::NoError
-                            } else {
-                                ResponseCode::FormErr
-                            };
-                            let q = query.queries[0].clone();
-                            let name = q.name().clone();
-                            reply.add_query(q);
-                            let subnet = query
-                                .edns
-                                .as_ref()
-                                .is_some_and(|e| !e.options().as_ref().is_empty());
-                            let ip = if subnet {
-                                [127, 0, 0, 10]
-                            } else {
-                                [127, 0, 0, 9]
-                            };
-                            reply.add_answer(Record::from_rdata(
-                                name,
-                                60,
-                                RData::A(A::from(std::net::Ipv4Addr::from(ip))),
-                            ));
-                            let bytes = Bytes::from(reply.to_vec().unwrap());
-                            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
-                                bytes,
-                            )))
+                            let reply = Full::new(answer(post, &body));
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(reply))
                         },
                     );
                     let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    let _ = http.serve_connection(io, service).await;
                 });
             }
         });
