@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use futures_util::TryStreamExt as _;
 use sqlx::{QueryBuilder, Row as _, Sqlite};
 
 use super::agg::{Agg, RawTimes};
@@ -165,17 +166,19 @@ impl Store {
 
     /// Rolls up the minute at `start` from its raw rows; `advance` moves the watermark past it.
     async fn roll_minute_with(&self, start: i64, advance: bool) -> Result<(), StoreError> {
-        let rows = sqlx::query(
+        let mut rows = sqlx::query(
             "SELECT series_id, dns_us, connect_us, tls_us, first_byte_us, transfer_us, total_us, failure, status
              FROM results WHERE at_ms >= ? AND at_ms < ?",
         )
         .bind(start)
         .bind(start + MINUTE_MS)
-        .fetch_all(&self.writer)
-        .await
-        .map_err(query_err("reading a minute of results"))?;
+        .fetch(&self.writer);
         let mut per_series: HashMap<i64, Agg> = HashMap::new();
-        for row in &rows {
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .map_err(query_err("reading a minute of results"))?
+        {
             let outcome = match row.get::<Option<String>, _>(7) {
                 None => None,
                 Some(class) => {
@@ -200,6 +203,7 @@ impl Store {
             };
             per_series.entry(row.get(0)).or_default().add(times);
         }
+        drop(rows);
         let end = advance.then_some(start + MINUTE_MS);
         self.write_rollups(Table::Minute, start, end, &per_series)
             .await
@@ -224,25 +228,31 @@ impl Store {
 
     /// Rolls up the hour at `start` from its minutes; `advance` moves the watermark past it.
     async fn roll_hour_with(&self, start: i64, advance: bool) -> Result<(), StoreError> {
-        let rows = sqlx::query(
+        // Streamed, row by row into each series' sum: an hour of thousands of series is hundreds
+        // of thousands of minute rows with their histograms, far too many to hold at once.
+        let mut rows = sqlx::query(
             "SELECT series_id, count, failures, by_class, hist FROM rollup_minute WHERE start_ms >= ? AND start_ms < ?",
         )
         .bind(start)
         .bind(start + HOUR_MS)
-        .fetch_all(&self.writer)
-        .await
-        .map_err(query_err("reading an hour of minute rollups"))?;
+        .fetch(&self.writer);
         let mut per_series: HashMap<i64, Agg> = HashMap::new();
-        for row in &rows {
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .map_err(query_err("reading an hour of minute rollups"))?
+        {
             let by_class: Option<String> = row.get(3);
-            let blob: Vec<u8> = row.get(4);
-            let agg = Agg::from_row(row.get(1), row.get(2), by_class.as_deref(), &blob)
-                .ok_or_else(|| StoreError::Corrupt {
+            let blob: &[u8] = row.get(4);
+            let agg = Agg::from_row(row.get(1), row.get(2), by_class.as_deref(), blob).ok_or_else(
+                || StoreError::Corrupt {
                     what: "rollup_minute",
                     detail: format!("series {} at {start}", row.get::<i64, _>(0)),
-                })?;
+                },
+            )?;
             per_series.entry(row.get(0)).or_default().merge(&agg);
         }
+        drop(rows);
         let end = advance.then_some(start + HOUR_MS);
         self.write_rollups(Table::Hour, start, end, &per_series)
             .await
