@@ -13,23 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bench_io::arg;
+use bench_io::{arg, cpu_and_peak_rss};
 use cdnwatch::agent::{self, AgentOptions};
 use cdnwatch::config::{AgentSettings, Config};
 use tokio_util::sync::CancellationToken;
-
-/// utime + stime of this process in seconds, and its peak RSS in MiB.
-fn cpu_and_peak_rss() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-        .split_whitespace()
-        .collect();
-    let cpu = (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0;
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let hwm = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    let kb: f64 = hwm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (cpu, kb / 1024.0)
-}
 
 /// The lab's config with only its first region, widened to `series` series (more paths per
 /// host: the query string makes each a distinct series), spoken for by `agent-bench`.

@@ -11,25 +11,12 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bench_io::arg;
+use bench_io::{arg, cpu_and_peak_rss};
 use cdnwatch::config::Config;
 use cdnwatch::startup::{self as service, ServeOptions};
 
 fn rss_mb() -> f64 {
     bench_io::rss_kib("self").expect("this process's /proc status") as f64 / 1024.0
-}
-
-/// utime + stime of this process in seconds, and its peak RSS in MiB.
-fn cpu_and_peak_rss() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-        .split_whitespace()
-        .collect();
-    let cpu = (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0;
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let hwm = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    let kb: f64 = hwm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (cpu, kb / 1024.0)
 }
 
 /// Widens the lab's config to `series` series: more paths per host (the query string makes each

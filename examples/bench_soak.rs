@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bench_io::{arg, read_response};
+use bench_io::{arg, lag_buckets_in, lag_p99_ms, read_response};
 use cdnwatch::hist::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -150,35 +150,7 @@ async fn lag_buckets(internal: &str) -> Vec<(f64, u64)> {
     let Some((_, _, text)) = get(internal, "/metrics").await else {
         return Vec::new();
     };
-    text.lines()
-        .filter(|l| l.starts_with("cdnwatch_scheduler_lag_seconds_bucket"))
-        .filter_map(|l| {
-            let le = l.split("le=\"").nth(1)?.split('"').next()?;
-            let le = if le == "+Inf" {
-                f64::INFINITY
-            } else {
-                le.parse().ok()?
-            };
-            let count = l.rsplit(' ').next()?.parse::<f64>().ok()? as u64;
-            Some((le, count))
-        })
-        .collect()
-}
-
-/// The p99 of the lags observed between two snapshots, as the upper bound of its bucket (ms).
-fn lag_p99_ms(before: &[(f64, u64)], after: &[(f64, u64)]) -> Option<f64> {
-    let diff: Vec<(f64, u64)> = after
-        .iter()
-        .map(|(le, n)| {
-            let was = before.iter().find(|(b, _)| b == le).map_or(0, |(_, n)| *n);
-            (*le, n.saturating_sub(was))
-        })
-        .collect();
-    let total = diff.last()?.1;
-    let want = (total as f64 * 0.99).ceil() as u64;
-    diff.iter()
-        .find(|(_, n)| *n >= want && total > 0)
-        .map(|(le, _)| le * 1000.0)
+    lag_buckets_in(&text)
 }
 
 #[tokio::main]
@@ -265,7 +237,7 @@ async fn report(c: &Counters, internal: &str, pid: &str, seconds: u64, every: u6
             t0.elapsed().as_secs(),
             (served - served_before) as f64 / window.as_secs_f64(),
             h.quantile_ms(0.99).unwrap_or(f64::NAN),
-            lag_p99_ms(&lag_before, &lag_after).map_or("n/a".into(), |ms| format!("{ms:.1}")),
+            lag_p99_ms(&lag_before, &lag_after).map_or("n/a".into(), |(ms, _)| format!("{ms:.1}")),
             c.slow_open.load(Ordering::Relaxed),
             c.slow_closed_by_server.load(Ordering::Relaxed),
             c.parked.load(Ordering::Relaxed),

@@ -283,7 +283,7 @@ async fn first_assignment(
         }
         tokio::select! {
             _ = stop.cancelled() => return None,
-            _ = tokio::time::sleep(wait.mul_f64(0.5 + rand::random::<f64>() * 0.5)) => {}
+            _ = tokio::time::sleep(uplink::jitter(wait)) => {}
         }
         wait = (wait * 2).min(Duration::from_secs(30));
     }
@@ -335,7 +335,7 @@ async fn assignments(
                 tracing::warn!(error = %e, "assignment poll failed");
                 tokio::select! {
                     _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(wait.mul_f64(0.5 + rand::random::<f64>() * 0.5)) => {}
+                    _ = tokio::time::sleep(uplink::jitter(wait)) => {}
                 }
                 wait = (wait * 2).min(Duration::from_secs(30));
             }

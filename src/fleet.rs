@@ -294,8 +294,7 @@ impl Fleet {
         let series = self.series.read().expect("series").clone();
         let checked = check::check(&series, &m.regions, skew, now, batch);
         for (why, n) in &checked.refused {
-            let i = Refusal::ALL.iter().position(|r| r == why).expect("listed");
-            m.refused[i].fetch_add(*n as u64, Ordering::Relaxed);
+            m.refused[why.index()].fetch_add(*n as u64, Ordering::Relaxed);
         }
         checked
     }
@@ -397,17 +396,6 @@ impl Member {
     /// Its valid tokens' digests.
     pub fn tokens(&self) -> &[TokenDigest] {
         &self.tokens
-    }
-
-    /// Whether `region` is one of its.
-    pub fn speaks_for(&self, region: &str) -> bool {
-        self.regions.iter().any(|r| r == region)
-    }
-
-    /// Counts results refused before the batch's checks (a forged batch refused whole).
-    pub fn count_refused(&self, why: Refusal, n: usize) {
-        let i = Refusal::ALL.iter().position(|r| *r == why).expect("listed");
-        self.refused[i].fetch_add(n as u64, Ordering::Relaxed);
     }
 
     fn view(&self, current: Option<&str>) -> AgentView {

@@ -221,16 +221,26 @@ impl Store {
             .begin()
             .await
             .map_err(query_err("starting a write"))?;
-        let mut rows = Vec::with_capacity(batch.len());
-        for rec in batch {
-            let series = self.series_id(&mut tx, SeriesKey::of(&rec.result)).await?;
-            let prober = self.prober_id(&mut tx, &rec.prober).await?;
+        self.insert_records(&mut tx, batch).await?;
+        tx.commit().await.map_err(query_err("committing results"))
+    }
+
+    /// Inserts `records` in `tx`, their series and probers registered as needed.
+    async fn insert_records(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        records: &[Record],
+    ) -> Result<(), StoreError> {
+        let mut rows = Vec::with_capacity(records.len());
+        for rec in records {
+            let series = self.series_id(tx, SeriesKey::of(&rec.result)).await?;
+            let prober = self.prober_id(tx, &rec.prober).await?;
             rows.push((series, prober, &rec.result));
         }
         for chunk in rows.chunks(ROWS_PER_INSERT) {
-            insert_results(&mut tx, chunk).await?;
+            insert_results(tx, chunk).await?;
         }
-        tx.commit().await.map_err(query_err("committing results"))
+        Ok(())
     }
 
     async fn series_id(

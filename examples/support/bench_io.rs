@@ -15,6 +15,54 @@ pub(crate) fn arg(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
+/// utime + stime of this process in seconds, and its peak RSS in MiB.
+pub(crate) fn cpu_and_peak_rss() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    let cpu = (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let hwm = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kb: f64 = hwm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (cpu, kb / 1024.0)
+}
+
+/// The scheduler's start-lag histogram in a `/metrics` text: (upper bound in seconds,
+/// cumulative count).
+pub(crate) fn lag_buckets_in(text: &str) -> Vec<(f64, u64)> {
+    text.lines()
+        .filter(|l| l.starts_with("cdnwatch_scheduler_lag_seconds_bucket"))
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            let count = l.rsplit(' ').next()?.parse::<f64>().ok()? as u64;
+            Some((le, count))
+        })
+        .collect()
+}
+
+/// The p99 of the lags observed between two snapshots of that histogram, as the upper bound of
+/// its bucket in ms, and how many lags there were; `None` when there were none.
+pub(crate) fn lag_p99_ms(before: &[(f64, u64)], after: &[(f64, u64)]) -> Option<(f64, u64)> {
+    let diff: Vec<(f64, u64)> = after
+        .iter()
+        .map(|(le, n)| {
+            let was = before.iter().find(|(b, _)| b == le).map_or(0, |(_, n)| *n);
+            (*le, n.saturating_sub(was))
+        })
+        .collect();
+    let total = diff.last()?.1;
+    let want = (total as f64 * 0.99).ceil() as u64;
+    diff.iter()
+        .find(|(_, n)| *n >= want && total > 0)
+        .map(|(le, _)| (le * 1000.0, total))
+}
+
 /// `VmRSS` of process `pid` ("self" for this one) in KiB; `None` once it is gone.
 pub(crate) fn rss_kib(pid: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -87,38 +87,16 @@ impl Api {
     pub(crate) async fn lag_buckets(&self) -> Vec<(f64, u64)> {
         let (status, text) = self.get("/metrics").await;
         assert_eq!(status, 200, "GET /metrics");
-        text.lines()
-            .filter(|l| l.starts_with("cdnwatch_scheduler_lag_seconds_bucket"))
-            .filter_map(|l| {
-                let le = l.split("le=\"").nth(1)?.split('"').next()?;
-                let le = if le == "+Inf" {
-                    f64::INFINITY
-                } else {
-                    le.parse().ok()?
-                };
-                let count = l.rsplit(' ').next()?.parse::<f64>().ok()? as u64;
-                Some((le, count))
-            })
-            .collect()
+        crate::bench_io::lag_buckets_in(&text)
     }
 }
 
 /// `start lag p99 <= 3.1 ms over 12,000 probes` between two snapshots of the histogram: the p99
 /// is the upper bound of the bucket it falls in.
 pub(crate) fn lag_p99(before: &[(f64, u64)], after: &[(f64, u64)]) -> String {
-    let diff: Vec<(f64, u64)> = after
-        .iter()
-        .map(|(le, n)| {
-            let was = before.iter().find(|(b, _)| b == le).map_or(0, |(_, n)| *n);
-            (*le, n.saturating_sub(was))
-        })
-        .collect();
-    let total = diff.last().map_or(0, |d| d.1);
-    let want = (total as f64 * 0.99).ceil() as u64;
-    match diff.iter().find(|(_, n)| *n >= want && total > 0) {
-        Some((le, _)) => format!(
-            "start lag p99 <= {:.1} ms over {} probes",
-            le * 1000.0,
+    match crate::bench_io::lag_p99_ms(before, after) {
+        Some((ms, total)) => format!(
+            "start lag p99 <= {ms:.1} ms over {} probes",
             thousands(total)
         ),
         None => "start lag: NO probes of its own started".to_string(),

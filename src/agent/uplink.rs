@@ -196,6 +196,6 @@ impl Uplink {
 
 /// A wait drawn evenly from half of `backoff` up to all of it (so agents that lost the service
 /// together do not all come back at the same instant).
-fn jitter(backoff: Duration) -> Duration {
+pub(super) fn jitter(backoff: Duration) -> Duration {
     backoff.mul_f64(0.5 + rand::random::<f64>() * 0.5)
 }

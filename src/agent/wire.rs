@@ -182,6 +182,11 @@ impl Refusal {
         Refusal::ClockSkew,
     ];
 
+    /// Its place in [`Refusal::ALL`] (a counter per reason is an array indexed by it).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The one spelling, as in the label and the answer.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -5,7 +5,7 @@
 
 use sqlx::Row as _;
 
-use super::{ROWS_PER_INSERT, Record, Store, StoreError, insert_results, query_err};
+use super::{Record, Store, StoreError, query_err};
 use crate::period::MINUTE_MS;
 
 /// A batch's idempotency key.
@@ -58,17 +58,7 @@ impl Store {
         if claimed.rows_affected() == 0 {
             return Ok(BatchStored::Duplicate);
         }
-        let mut rows = Vec::with_capacity(records.len());
-        for rec in records {
-            let series = self
-                .series_id(&mut tx, crate::series::SeriesKey::of(&rec.result))
-                .await?;
-            let prober = self.prober_id(&mut tx, &rec.prober).await?;
-            rows.push((series, prober, &rec.result));
-        }
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
-            insert_results(&mut tx, chunk).await?;
-        }
+        self.insert_records(&mut tx, records).await?;
         mark_late_minutes(&mut tx, records).await?;
         tx.commit()
             .await

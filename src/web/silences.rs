@@ -274,16 +274,8 @@ fn cleared(r: &SilenceRow, now: DateTime<Utc>) -> Event {
 
 fn audit(host: Option<String>, reason: Reason, detail: String, now: DateTime<Utc>) -> Event {
     Event {
-        at: now,
         host,
-        old_enabled: None,
-        new_enabled: None,
-        reason,
-        detail,
-        evidence: Default::default(),
-        samples: Vec::new(),
-        incident: None,
-        prefix: None,
+        ..Event::bare(now, reason, detail)
     }
 }
 
