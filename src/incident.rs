@@ -240,6 +240,10 @@ pub struct Incident {
     pub id: i64,
     /// Its scope now (the widest diagnosed in its latest failing round).
     pub scope: FaultScope,
+    /// The widest scope it has had, when wider than its scope now: a vendor's incident that
+    /// narrowed to one edge as it recovers still takes in its vendor's other failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widest: Option<FaultScope>,
     /// Open or resolved.
     pub state: IncidentState,
     /// When its diagnosis first held.

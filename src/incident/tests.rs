@@ -266,6 +266,98 @@ fn a_resolver_and_an_edge_in_one_region_are_two_faults() {
     assert_eq!(open(&tr).len(), 2);
 }
 
+/// A vendor failing everywhere, recovering: in a round where only some series still fail, the
+/// diagnosis names a prefix or one resolver on its hosts. That is the same fault, not new ones.
+#[test]
+fn a_recovering_vendor_seen_through_a_prefix_or_a_resolver_stays_one_incident() {
+    let mut tr = Tracker::new(Vec::new(), 1);
+    let hosts = ["cdn", "cdn-ss"];
+    let v = diagnosis(vendor("alpha"), &hosts, &["east", "west"]);
+    tr.observe(&[v], &[], cx(0));
+    let prefix = |vendor: &str| FaultScope::PrefixVendor {
+        prefix: "/image".into(),
+        vendor: vendor.into(),
+    };
+    let resolver = |region: &str| FaultScope::Resolver {
+        region: region.into(),
+        resolver: "isp".into(),
+    };
+    tr.observe(
+        &[
+            diagnosis(prefix("alpha"), &hosts, &["east"]),
+            diagnosis(resolver("west"), &["cdn-ss"], &["west"]),
+        ],
+        &[],
+        cx(10),
+    );
+    let scope = [(1, "vendor alpha in every region".to_string())];
+    assert_eq!(open(&tr), scope, "what it absorbs never becomes its scope");
+    tr.observe(&[diagnosis(resolver("east"), &["cdn"], &["east"])], &[], cx(20));
+    assert_eq!(open(&tr), scope);
+    // Not the vendor's: a resolver failing on another vendor's host too, in a region the incident
+    // never failed in, and a prefix on another vendor.
+    tr.observe(
+        &[
+            diagnosis(resolver("east"), &["cdn", "cdn-bak"], &["east"]),
+            diagnosis(resolver("north"), &["cdn"], &["north"]),
+            diagnosis(prefix("beta"), &["cdn-bak"], &["east"]),
+        ],
+        &[],
+        cx(30),
+    );
+    assert_eq!(open(&tr).len(), 4, "{:?}", open(&tr));
+}
+
+/// A vendor's incident narrowed to one edge as the vendor recovers (its other edges answer
+/// again first) still takes in the vendor's other failures of the next rounds: a prefix on it, a
+/// resolver on its hosts, its other region.
+#[test]
+fn a_vendor_incident_narrowed_to_an_edge_still_takes_in_its_vendor() {
+    let mut tr = Tracker::new(Vec::new(), 1);
+    let hosts = ["cdn", "cdn-ss"];
+    tr.observe(
+        &[diagnosis(vendor("alpha"), &hosts, &["east", "west"])],
+        &[],
+        cx(0),
+    );
+    tr.observe(
+        &[diagnosis(edge("west", "127.21.2.2"), &["cdn-ss"], &["west"])],
+        &[],
+        cx(10),
+    );
+    assert_eq!(open(&tr), [(1, "edge 127.21.2.2 (west)".into())]);
+    let i = tr.get(1).unwrap();
+    assert_eq!(i.widest, Some(vendor("alpha")));
+    tr.observe(
+        &[
+            diagnosis(
+                FaultScope::PrefixVendor {
+                    prefix: "/image".into(),
+                    vendor: "alpha".into(),
+                },
+                &hosts,
+                &["east"],
+            ),
+            diagnosis(
+                FaultScope::Resolver {
+                    region: "east".into(),
+                    resolver: "isp".into(),
+                },
+                &["cdn"],
+                &["east"],
+            ),
+            diagnosis(region_vendor("east", "alpha"), &hosts, &["east"]),
+        ],
+        &[],
+        cx(20),
+    );
+    assert_eq!(open(&tr), [(1, "alpha in east".into())]);
+    assert_eq!(tr.get(1).unwrap().widest, Some(vendor("alpha")));
+    tr.observe(&[diagnosis(vendor("alpha"), &hosts, &["east", "west"])], &[], cx(30));
+    assert_eq!(tr.get(1).unwrap().widest, None, "its scope is its widest again");
+    assert_eq!(tr.incidents().count(), 1);
+}
+
 #[test]
 fn decisions_are_linked_and_take_the_version_they_published() {
     let mut tr = Tracker::new(Vec::new(), 7);

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::relate::{belongs, rank, under};
+use super::relate::{belongs, may_rescope, rank, under};
 use super::{Decision, Entry, Happening, Incident, IncidentState, Refusal};
 use crate::engine::{Diagnosis, Event, FaultScope, Reason};
 
@@ -194,6 +194,7 @@ impl Tracker {
         let mut incident = Incident {
             id,
             scope: d.scope.clone(),
+            widest: None,
             state: IncidentState::Open,
             opened_at: cx.now,
             updated_at: cx.now,
@@ -340,9 +341,16 @@ fn failed_again(incident: &mut Incident, ds: &[&Diagnosis], cx: Context) {
     let widest = ds
         .iter()
         .map(|d| &d.scope)
+        .filter(|s| may_rescope(&incident.scope, s))
         .max_by_key(|s| (rank(s), *s == &incident.scope))
         .cloned();
     if let Some(scope) = widest.filter(|s| *s != incident.scope) {
+        let was = incident.widest.as_ref().unwrap_or(&incident.scope);
+        if rank(&scope) >= rank(was) {
+            incident.widest = None;
+        } else if incident.widest.is_none() {
+            incident.widest = Some(incident.scope.clone());
+        }
         let what = if rank(&scope) > rank(&incident.scope) {
             Happening::Widened {
                 scope: scope.clone(),

@@ -267,6 +267,7 @@ mod tests {
         Incident {
             id: 1,
             scope,
+            widest: None,
             state: IncidentState::Resolved,
             opened_at: at(0),
             updated_at: at(60),

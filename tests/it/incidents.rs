@@ -253,11 +253,26 @@ async fn incidents_become(db: &Path, want: &[(i64, &str)], s: &ServeProcess) {
         if rows == want {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "incidents {rows:?}, want {want:?}; log:\n{}",
-            s.log()
-        );
+        if Instant::now() >= deadline {
+            let events = sql(
+                db,
+                "SELECT id, at_ms || ' ' || reason || ' ' || coalesce(host, '-') || ' ' || detail \
+                 || ' evidence ' || evidence || ' samples ' || substr(samples, 1, 1500) \
+                 FROM events ORDER BY id DESC LIMIT 12",
+            )
+            .await;
+            let opened = sql(
+                db,
+                "SELECT id, kind || ' opened ' || opened_at_ms || ' ' || substr(body, 1, 1200) \
+                 FROM incidents ORDER BY id",
+            )
+            .await;
+            let memory = sql(db, "SELECT saved_at_ms, state FROM engine_state").await;
+            panic!(
+                "incidents {rows:?}, want {want:?}; {opened:#?}; newest events {events:#?}\nkept memory {memory:?}\nlog:\n{}",
+                s.log()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
