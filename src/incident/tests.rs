@@ -292,7 +292,11 @@ fn a_recovering_vendor_seen_through_a_prefix_or_a_resolver_stays_one_incident() 
     );
     let scope = [(1, "vendor alpha in every region".to_string())];
     assert_eq!(open(&tr), scope, "what it absorbs never becomes its scope");
-    tr.observe(&[diagnosis(resolver("east"), &["cdn"], &["east"])], &[], cx(20));
+    tr.observe(
+        &[diagnosis(resolver("east"), &["cdn"], &["east"])],
+        &[],
+        cx(20),
+    );
     assert_eq!(open(&tr), scope);
     // Not the vendor's: a resolver failing on another vendor's host too, in a region the incident
     // never failed in, and a prefix on another vendor.
@@ -321,7 +325,11 @@ fn a_vendor_incident_narrowed_to_an_edge_still_takes_in_its_vendor() {
         cx(0),
     );
     tr.observe(
-        &[diagnosis(edge("west", "127.21.2.2"), &["cdn-ss"], &["west"])],
+        &[diagnosis(
+            edge("west", "127.21.2.2"),
+            &["cdn-ss"],
+            &["west"],
+        )],
         &[],
         cx(10),
     );
@@ -353,8 +361,16 @@ fn a_vendor_incident_narrowed_to_an_edge_still_takes_in_its_vendor() {
     );
     assert_eq!(open(&tr), [(1, "alpha in east".into())]);
     assert_eq!(tr.get(1).unwrap().widest, Some(vendor("alpha")));
-    tr.observe(&[diagnosis(vendor("alpha"), &hosts, &["east", "west"])], &[], cx(30));
-    assert_eq!(tr.get(1).unwrap().widest, None, "its scope is its widest again");
+    tr.observe(
+        &[diagnosis(vendor("alpha"), &hosts, &["east", "west"])],
+        &[],
+        cx(30),
+    );
+    assert_eq!(
+        tr.get(1).unwrap().widest,
+        None,
+        "its scope is its widest again"
+    );
     assert_eq!(tr.incidents().count(), 1);
 }
 
