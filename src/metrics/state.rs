@@ -262,13 +262,12 @@ impl StateCollector {
     fn scheduler(&self) -> Vec<MetricFamily> {
         let s = &self.state.scheduler;
         let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-        let lag = s.lag.lock().expect("lag histogram").clone();
         vec![
             collect(&SERIES, vec![gauge(&[], load(&s.series) as f64)]),
             collect(&IN_FLIGHT, vec![gauge(&[], load(&s.in_flight) as f64)]),
             collect(&STARTED, vec![counter(&[], load(&s.started))]),
             collect(&SKIPPED, vec![counter(&[], load(&s.skipped_overlap))]),
-            collect(&LAG, vec![histogram(&lag, load(&s.lag_sum_us))]),
+            collect(&LAG, vec![prometheus::core::Metric::metric(&s.lag_seconds)]),
         ]
     }
 
