@@ -163,15 +163,7 @@ enum Done {
 fn schedule(config: &Config, prober: Arc<Prober>, tx: &mpsc::Sender<Done>) -> Scheduler {
     let to_seal = tx.clone();
     let sink: Sink = Arc::new(move |_spec, report| {
-        let late = chrono::Duration::from_std(report.started_late).unwrap_or_default();
-        let probed = report
-            .results
-            .into_iter()
-            .map(|result| Probed {
-                slot: result.at - late,
-                result,
-            })
-            .collect();
+        let probed = Probed::probe(report.results, report.started_late);
         if to_seal.try_send(Done::Probe(probed)).is_err() {
             tracing::warn!("too many results waiting to be sealed: a probe's results were dropped");
         }

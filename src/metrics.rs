@@ -278,10 +278,10 @@ impl Metrics {
 
     /// Counts results that may mix probes and series (a remote agent's batch): grouped by series and
     /// probe start. A host `vendor_of` does not know is skipped (the caller validated them).
-    pub fn observe_results<'c>(
+    pub fn observe_results<'c, 'r>(
         &self,
         source: Source,
-        results: &[EdgeResult],
+        results: impl IntoIterator<Item = &'r EdgeResult>,
         vendor_of: impl Fn(&str) -> Option<&'c str>,
     ) {
         type Probe<'a> = (&'a str, &'a str, &'a str, &'a str, DateTime<Utc>);

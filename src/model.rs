@@ -365,6 +365,32 @@ impl EdgeResult {
     }
 }
 
+/// One probe's edge result with the slot the schedule planned it for: results are aligned to
+/// their slot, so a round compares the same round in every region (a probe that started late
+/// still belongs to the round it was planned in).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probed {
+    /// The probe's planned start in the schedule (on the prober's clock until the service
+    /// re-stamps an agent's onto its own).
+    pub slot: DateTime<Utc>,
+    /// The edge result (its `at` is the probe's actual start).
+    pub result: EdgeResult,
+}
+
+impl Probed {
+    /// One probe's results, planned `late` before they started.
+    pub fn probe(results: Vec<EdgeResult>, late: std::time::Duration) -> Vec<Probed> {
+        let late = chrono::Duration::from_std(late).unwrap_or_default();
+        results
+            .into_iter()
+            .map(|result| Probed {
+                slot: result.at - late,
+                result,
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,10 +3,12 @@
 //! for the decision loop, and queues them for the store. Nothing else feeds any of the three.
 //!
 //! What a result must be to **vote** (to be seen by the engine): its series — host, path, region
-//! and resolver — is one the config in force probes, and it is not older than two probe intervals
-//! when the decision loop reads it (older rounds are ignored there, see [`LatestResults`]). A result
-//! of a series the config does not have is still stored and counted, but never votes. A late result
-//! never replaces a newer one of the same series. Whether a region's own network works (its control
+//! and resolver — is one the config in force probes, and its **slot** (when the schedule planned it,
+//! on the service's clock: an agent's are re-stamped) is not older than two probe intervals when
+//! the decision loop reads it (older rounds are ignored there, see [`LatestResults`]). Results
+//! are aligned to their slot, not their actual start, so every region's round is the same round. A result
+//! of a series the config does not have is still stored and counted, but never votes. A result of
+//! an earlier slot never replaces a later one of the same series. Whether a region's own network works (its control
 //! targets) comes in beside the results, through [`Results::accept_control`].
 //!
 //! Beside each series' newest round it counts the series' failed probes in a row: those after the
@@ -28,15 +30,15 @@ use tokio::sync::Notify;
 
 use crate::config::{Config, LiveConfig};
 use crate::metrics::{Metrics, Source};
-use crate::model::EdgeResult;
+use crate::model::{EdgeResult, Probed};
 use crate::series::{SeriesKey, probe_failed};
 use crate::store::writer::{Busy, Ingest};
 use crate::store::{BatchKey, BatchStored, Record};
 
-/// A series' newest probe: when it started, its edge results, and the failed probes in a row it
-/// ends (0 when it passed).
+/// A series' newest probe: the slot it was planned for, its edge results, and the failed probes in
+/// a row it ends (0 when it passed).
 struct Newest {
-    at: DateTime<Utc>,
+    slot: DateTime<Utc>,
     results: Vec<EdgeResult>,
     failed_in_a_row: u32,
 }
@@ -64,13 +66,12 @@ pub struct LatestResults {
 }
 
 impl LatestResults {
-    /// Keeps `results` as the newest round of `key`, unless a newer one is already kept; returns
-    /// the series' failed confirmations when it was kept.
-    fn put(&self, key: SeriesKey, results: Vec<EdgeResult>) -> Option<u32> {
-        let at = results.first().map_or_else(Utc::now, |r| r.at);
+    /// Keeps `results`, planned for `slot`, as the newest round of `key`, unless one of a later
+    /// slot is already kept; returns the series' failed confirmations when it was kept.
+    fn put(&self, key: SeriesKey, slot: DateTime<Utc>, results: Vec<EdgeResult>) -> Option<u32> {
         let mut by_series = self.by_series.lock().expect("latest results");
         let before = match by_series.get(&key) {
-            Some(newest) if newest.at > at => return None,
+            Some(newest) if newest.slot > slot => return None,
             Some(newest) => newest.failed_in_a_row,
             None => 0,
         };
@@ -80,7 +81,7 @@ impl LatestResults {
             0
         };
         let newest = Newest {
-            at,
+            slot,
             results,
             failed_in_a_row,
         };
@@ -151,8 +152,10 @@ impl LatestResults {
             .insert(region.to_string(), (at, ok));
     }
 
-    /// Results not older than `max_age` at `now`, by region, each with its series' failed
-    /// confirmations.
+    /// Results whose slot is not older than `max_age` at `now`, by region, each with its series'
+    /// failed confirmations. The slot, not the actual start, says which round a result is of: a
+    /// probe that started late (a starved prober, an agent's queue) does not carry an old round's
+    /// evidence into a new one.
     pub fn fresh_by_region(
         &self,
         now: DateTime<Utc>,
@@ -162,7 +165,7 @@ impl LatestResults {
         let mut out: BTreeMap<String, Vec<(EdgeResult, u32)>> = BTreeMap::new();
         let unheard = self.unheard.lock().expect("unheard").clone();
         for (key, newest) in self.by_series.lock().expect("latest results").iter() {
-            if now - newest.at <= max_age && !unheard.contains(&key.region) {
+            if now - newest.slot <= max_age && !unheard.contains(&key.region) {
                 let confirmations = newest.confirmations();
                 out.entry(key.region.clone())
                     .or_default()
@@ -207,16 +210,16 @@ impl Results {
         &self.latest
     }
 
-    /// Takes in the results of `prober` (this process's id, or an agent's): one probe's or a batch
-    /// mixing series and probes. Every result is counted and queued for the store; each configured
-    /// series' newest round is kept for the engine.
-    pub fn accept(&self, source: Source, prober: &Arc<str>, results: Vec<EdgeResult>) -> Accepted {
+    /// Takes in the results of `prober` (this process's id, or an agent's), each with its slot: one
+    /// probe's or a batch mixing series and probes. Every result is counted and queued for the
+    /// store; each configured series' newest round (by slot) is kept for the engine.
+    pub fn accept(&self, source: Source, prober: &Arc<str>, results: Vec<Probed>) -> Accepted {
         self.observe(source, &results);
         let mut accepted = Accepted::default();
-        for result in results {
+        for probed in results {
             let record = Record {
                 prober: prober.clone(),
-                result,
+                result: probed.result,
             };
             match self.ingest.submit(record) {
                 Ok(()) => accepted.queued += 1,
@@ -227,14 +230,15 @@ impl Results {
     }
 
     /// Counts `results` on `/metrics` and keeps each configured series' newest round.
-    fn observe(&self, source: Source, results: &[EdgeResult]) {
+    fn observe(&self, source: Source, results: &[Probed]) {
         let config = self.config.get();
-        self.metrics.observe_results(source, results, |host| {
+        let edges = results.iter().map(|p| &p.result);
+        self.metrics.observe_results(source, edges, |host| {
             config.host(host).map(|h| h.vendor.as_str())
         });
         let fall = u32::try_from(config.engine.fall_rounds).unwrap_or(u32::MAX);
-        for (key, round) in by_series(results) {
-            if is_configured(&config, &key) && self.latest.put(key, round) == Some(fall) {
+        for (key, (slot, round)) in by_series(results) {
+            if is_configured(&config, &key) && self.latest.put(key, slot, round) == Some(fall) {
                 self.latest.note_fall();
             }
         }
@@ -248,13 +252,13 @@ impl Results {
         &self,
         key: BatchKey,
         prober: &Arc<str>,
-        results: Vec<EdgeResult>,
+        results: Vec<Probed>,
     ) -> Result<BatchStored, Busy> {
         let records = results
             .iter()
-            .map(|r| Record {
+            .map(|p| Record {
                 prober: prober.clone(),
-                result: r.clone(),
+                result: p.result.clone(),
             })
             .collect();
         let stored = self.ingest.submit_agent_batch(key, records)?;
@@ -271,22 +275,21 @@ impl Results {
     }
 }
 
-/// The results grouped by series, each group the newest probe of its series in the batch.
-fn by_series(results: &[EdgeResult]) -> HashMap<SeriesKey, Vec<EdgeResult>> {
-    let mut out: HashMap<SeriesKey, Vec<EdgeResult>> = HashMap::new();
-    for r in results {
-        let key = SeriesKey {
-            host: r.host.clone(),
-            path: r.path.clone(),
-            region: r.region.clone(),
-            resolver: r.resolver.clone(),
-        };
-        let round = out.entry(key).or_default();
+/// The results grouped by series, each group the probe of its series with the latest slot in the
+/// batch, with that slot.
+fn by_series(results: &[Probed]) -> HashMap<SeriesKey, (DateTime<Utc>, Vec<EdgeResult>)> {
+    let mut out: HashMap<SeriesKey, (DateTime<Utc>, Vec<EdgeResult>)> = HashMap::new();
+    for Probed { slot, result: r } in results {
+        let (newest, round) = out
+            .entry(SeriesKey::of(r))
+            .or_insert_with(|| (*slot, Vec::new()));
         // A batch may hold several probes of one series: keep only the newest one's edges.
-        match round.first().map(|first| first.at) {
-            Some(at) if r.at < at => continue,
-            Some(at) if r.at > at => round.clear(),
-            _ => {}
+        if slot < newest {
+            continue;
+        }
+        if slot > newest {
+            *newest = *slot;
+            round.clear();
         }
         round.push(r.clone());
     }
@@ -342,52 +345,75 @@ mod tests {
         }
     }
 
+    fn probed(r: EdgeResult) -> Probed {
+        Probed {
+            slot: r.at,
+            result: r,
+        }
+    }
+
+    fn key() -> SeriesKey {
+        SeriesKey {
+            host: "a".into(),
+            path: "/p".into(),
+            region: "east".into(),
+            resolver: "isp".into(),
+        }
+    }
+
     #[test]
     fn a_batch_keeps_only_the_newest_probe_of_each_series() {
         let t = Utc::now();
         let older = t - chrono::Duration::seconds(10);
-        let batch = vec![
+        let batch: Vec<Probed> = [
             result("a", "east", older, 1),
             result("a", "east", t, 2),
             result("a", "east", t, 3),
             result("a", "east", older, 4),
             result("a", "west", older, 5),
-        ];
+        ]
+        .into_iter()
+        .map(probed)
+        .collect();
         let groups = by_series(&batch);
         assert_eq!(groups.len(), 2);
-        let east: Vec<_> = groups
-            .iter()
-            .find(|(k, _)| k.region == "east")
-            .unwrap()
-            .1
-            .iter()
-            .map(|r| r.edge_ip)
-            .collect();
-        assert_eq!(east, vec![batch[1].edge_ip, batch[2].edge_ip]);
+        let (slot, east) = &groups[&key()];
+        assert_eq!(*slot, t);
+        let edges: Vec<_> = east.iter().map(|r| r.edge_ip).collect();
+        assert_eq!(edges, vec![batch[1].result.edge_ip, batch[2].result.edge_ip]);
     }
 
     #[test]
     fn a_late_round_never_replaces_a_newer_one() {
         let latest = LatestResults::default();
         let t = Utc::now();
-        let key = SeriesKey {
-            host: "a".into(),
-            path: "/p".into(),
-            region: "east".into(),
-            resolver: "isp".into(),
-        };
-        latest.put(key.clone(), vec![result("a", "east", t, 1)]);
-        latest.put(
-            key.clone(),
-            vec![result("a", "east", t - chrono::Duration::seconds(5), 2)],
-        );
+        latest.put(key(), t, vec![result("a", "east", t, 1)]);
+        let earlier = t - chrono::Duration::seconds(5);
+        latest.put(key(), earlier, vec![result("a", "east", earlier, 2)]);
         let fresh = latest.fresh_by_region(t, Duration::from_secs(60));
         assert_eq!(fresh["east"][0].0.edge_ip, Some([127, 0, 0, 1].into()));
-        latest.put(
-            key,
-            vec![result("a", "east", t + chrono::Duration::seconds(5), 3)],
-        );
+        let later = t + chrono::Duration::seconds(5);
+        latest.put(key(), later, vec![result("a", "east", later, 3)]);
         let fresh = latest.fresh_by_region(t, Duration::from_secs(600));
         assert_eq!(fresh["east"][0].0.edge_ip, Some([127, 0, 0, 3].into()));
+    }
+
+    /// A probe planned three intervals ago that only started now (a starved prober or agent) is
+    /// of that old round: it does not vote in this one, nor does it displace a probe of a later
+    /// slot that started before it.
+    #[test]
+    fn results_are_aligned_to_their_slot_not_their_start() {
+        let latest = LatestResults::default();
+        let now = Utc::now();
+        let interval = chrono::Duration::seconds(10);
+        let stale = now - interval * 3;
+        latest.put(key(), stale, vec![result("a", "east", now, 1)]);
+        let window = Duration::from_secs(20);
+        assert!(latest.fresh_by_region(now, window).is_empty(), "an old slot does not vote");
+        let slot = now - interval;
+        latest.put(key(), slot, vec![result("a", "east", slot, 2)]);
+        latest.put(key(), stale, vec![result("a", "east", now, 3)]);
+        let fresh = latest.fresh_by_region(now, window);
+        assert_eq!(fresh["east"][0].0.edge_ip, Some([127, 0, 0, 2].into()));
     }
 }

@@ -25,6 +25,7 @@ use crate::engine::Evaluation;
 use crate::fleet::Fleet;
 use crate::incident::Board;
 use crate::metrics::{Metrics, ServiceState, Source};
+use crate::model::Probed;
 use crate::notify::dispatch::{self, Outbox, Shared};
 use crate::probe::{ProbeSetupError, Prober};
 use crate::publish::{self, Publisher};
@@ -335,7 +336,8 @@ fn scheduler(
     let prober_id: Arc<str> = Arc::from(prober_id);
     let to_results = results.clone();
     let sink: Sink = Arc::new(move |_spec, report| {
-        to_results.accept(Source::Local, &prober_id, report.results);
+        let probed = Probed::probe(report.results, report.started_late);
+        to_results.accept(Source::Local, &prober_id, probed);
     });
     let to_results = results.clone();
     let control: ControlSink =

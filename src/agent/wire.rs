@@ -15,7 +15,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::EdgeResult;
 
 /// How long the service holds an assignment long poll before answering 304.
 pub const ASSIGNMENT_WAIT: Duration = Duration::from_secs(25);
@@ -42,15 +41,9 @@ pub struct Assignment {
     pub ca_certificates: BTreeMap<String, String>,
 }
 
-/// One probe's edge result as an agent sends it: when its slot in the schedule was, and the
-/// result (whose `at` is its actual start, on the agent's clock).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Probed {
-    /// The probe's planned start in the schedule (agent clock).
-    pub slot: DateTime<Utc>,
-    /// The edge result.
-    pub result: EdgeResult,
-}
+/// One probe's edge result as an agent sends it: when its slot in the schedule was (agent clock),
+/// and the result (whose `at` is its actual start, on the agent's clock).
+pub use crate::model::Probed;
 
 /// One check of a region's control targets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

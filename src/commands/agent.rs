@@ -39,6 +39,21 @@ pub(crate) struct AgentArgs {
     /// Tests only: this agent's clock runs this many ms off the system's.
     #[arg(long, hide = true, default_value_t = 0, allow_hyphen_values = true)]
     clock_offset_ms: i64,
+    /// Stop (as on SIGTERM) when this process's parent is no longer this pid: `demo` starts its
+    /// agents with its own, so a demo killed with -9 leaves no agent behind (a pid, not "the
+    /// parent at start": a demo killed while the agent was still starting is gone already then).
+    #[arg(long, hide = true)]
+    parent_pid: Option<u32>,
+}
+
+/// Resolves once this process's parent is no longer `parent` (it died: the process was
+/// re-parented). Polled each second: std has no parent-death signal, and a second is soon enough
+/// for a demo's agents.
+async fn parent_gone(parent: u32) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    while std::os::unix::process::parent_id() == parent {
+        every.tick().await;
+    }
 }
 
 /// Runs the agent until SIGTERM/SIGINT; exit 0 after a clean stop, 2 on bad input.
@@ -77,8 +92,17 @@ pub(super) async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let running = tokio::spawn(agent::run(opts, stop.clone()));
     println!("cdnwatch agent {} reporting to {}", args.id, args.server);
     let mut running = running;
+    let orphaned = async {
+        if let Some(parent) = args.parent_pid {
+            parent_gone(parent).await;
+            tracing::info!("the process that started this agent is gone: stopping");
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
     tokio::select! {
         () = signals.stopped() => {}
+        () = orphaned => {}
         // It stops by itself only on an error (a spool it cannot open).
         done = &mut running => { done??; return Ok(ExitCode::SUCCESS); }
     }

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::agent::wire::{Batch, ControlCheck, Refusal};
+use crate::agent::wire::{Batch, ControlCheck, Probed, Refusal};
 use crate::model::EdgeResult;
 use crate::series::SeriesKey;
 
@@ -31,8 +31,8 @@ pub const MAX_NAME_BYTES: usize = 2_048;
 /// A batch after its checks.
 #[derive(Debug, Default)]
 pub struct Checked {
-    /// The results that stand, re-stamped onto the service's clock.
-    pub results: Vec<EdgeResult>,
+    /// The results that stand, re-stamped (start and slot) onto the service's clock.
+    pub results: Vec<Probed>,
     /// The control checks that stand, re-stamped.
     pub controls: Vec<ControlCheck>,
     /// The refused ones, by reason.
@@ -68,13 +68,18 @@ pub fn check(
         } else if untrusted {
             Some(Refusal::ClockSkew)
         } else {
-            dated(r.at - shift, now).err()
+            dated(r.at - shift, now)
+                .and_then(|()| slotted(probed.slot, r.at))
+                .err()
         };
         match refusal {
             Some(why) => *out.refused.entry(why).or_default() += 1,
-            None => out.results.push(EdgeResult {
-                at: r.at - shift,
-                ..r
+            None => out.results.push(Probed {
+                slot: probed.slot - shift,
+                result: EdgeResult {
+                    at: r.at - shift,
+                    ..r
+                },
             }),
         }
     }
@@ -90,6 +95,18 @@ pub fn check(
         }
     }
     out
+}
+
+/// A probe's slot is when it was planned: never after it started (`future`), and not before the
+/// oldest start a result may have (`too_old`) — a forged slot must not pin a series' round.
+fn slotted(slot: DateTime<Utc>, at: DateTime<Utc>) -> Result<(), Refusal> {
+    if slot > at {
+        Err(Refusal::Future)
+    } else if slot < at - MAX_AGE {
+        Err(Refusal::TooOld)
+    } else {
+        Ok(())
+    }
 }
 
 fn dated(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Refusal> {
@@ -120,7 +137,6 @@ fn texts_fit(r: &EdgeResult) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::wire::Probed;
 
     fn result(region: &str, at: DateTime<Utc>) -> EdgeResult {
         EdgeResult {
@@ -176,7 +192,7 @@ mod tests {
             batch(vec![result("east", ahead)]),
         );
         assert!(out.refused.is_empty(), "{:?}", out.refused);
-        assert!((out.results[0].at - now).num_milliseconds().abs() < 5);
+        assert!((out.results[0].result.at - now).num_milliseconds().abs() < 5);
         // Uncorrected, the same record would be an hour-ahead "future" one … and beyond the
         // bound the agent's times are not trusted at all.
         let out = check(
@@ -214,5 +230,27 @@ mod tests {
         let out = check(&series(), &["east".into()], 0.0, now, b);
         assert!(out.foreign);
         assert_eq!(out.refused.get(&Refusal::ForeignRegion), Some(&1));
+    }
+
+    /// The slot is re-stamped with the start; a slot after its own start, or a day before it,
+    /// is forged (it would pin the series' round) and refused.
+    #[test]
+    fn a_slot_is_re_stamped_and_a_forged_one_refused() {
+        let now = Utc::now();
+        let mut b = batch(vec![
+            result("east", now),
+            result("east", now),
+            result("east", now),
+        ]);
+        b.results[0].slot = now - Duration::milliseconds(40);
+        b.results[1].slot = now + Duration::seconds(1);
+        b.results[2].slot = now - Duration::hours(26);
+        let out = check(&series(), &["east".into()], 60_000.0, now, b);
+        assert_eq!(out.results.len(), 1);
+        let kept = &out.results[0];
+        assert_eq!(kept.result.at - kept.slot, Duration::milliseconds(40));
+        assert_eq!(kept.result.at, now - Duration::minutes(1));
+        assert_eq!(out.refused.get(&Refusal::Future), Some(&1));
+        assert_eq!(out.refused.get(&Refusal::TooOld), Some(&1));
     }
 }

@@ -1,10 +1,10 @@
 //! `cdnwatch lab`, `cdnwatch lab fault …` and `cdnwatch probe` as an on-call engineer runs them:
 //! the real binary, a standalone lab process, loopback only.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::harness::machine::shared_blocking;
-use crate::harness::process::{BIN, LabProcess, run};
+use crate::harness::process::{BIN, DemoProcess, LabProcess, run};
 
 #[test]
 fn an_engineer_injects_a_fault_sees_it_in_probe_and_clears_it() {
@@ -190,6 +190,34 @@ fn the_demo_runs_with_no_setup_and_prints_what_to_open_and_how_to_inject_a_fault
             &std::fs::metadata(&token).unwrap().permissions(),
         );
         assert_eq!(mode & 0o777, 0o600, "{}", token.display());
+    }
+}
+
+/// Whether process `pid` still runs (an exited one not reaped yet is a zombie: it does not).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat.rsplit(')').next()?.split_whitespace().next()?.to_string();
+            Some(state != "Z")
+        })
+        .unwrap_or(false)
+}
+
+/// A demo killed with -9 cannot stop its agents: each notices its parent is gone and stops by
+/// itself (they used to probe on, orphaned, until the machine rebooted).
+#[test]
+fn the_demo_killed_with_9_leaves_no_agent_running() {
+    let _machine = shared_blocking();
+    let mut demo = DemoProcess::start();
+    assert_eq!(demo.agents.len(), 3, "one agent per region");
+    assert!(demo.agents.iter().all(|pid| running(*pid)));
+    demo.process.signal("-KILL");
+    demo.process.wait_exit(Duration::from_secs(5)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while demo.agents.iter().any(|pid| running(*pid)) {
+        assert!(Instant::now() < deadline, "agents still running: {:?}", demo.agents);
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -81,6 +81,8 @@ pub(super) fn spawn(agents: &[DemoAgent], server: &str) -> anyhow::Result<Vec<Ch
             .arg(&a.token_file)
             .arg("--spool")
             .arg(&a.spool)
+            .arg("--parent-pid")
+            .arg(std::process::id().to_string())
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true)

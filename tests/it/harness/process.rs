@@ -203,9 +203,11 @@ impl ServeProcess {
 /// A `cdnwatch demo` process (the README's main command) with no tokens in its environment,
 /// probing every second.
 pub struct DemoProcess {
-    _process: Process,
+    pub process: Process,
     /// Where its dashboard (and `/metrics`) listens.
     pub addr: std::net::SocketAddr,
+    /// Its agent processes' ids, as it printed them.
+    pub agents: Vec<u32>,
     _dir: tempfile::TempDir,
 }
 
@@ -227,22 +229,25 @@ impl DemoProcess {
         .env_remove("CDNWATCH_ADMIN_TOKEN")
         .env_remove("CDNWATCH_AGENT_TOKEN")
         .stderr(Stdio::null());
-        let mut addr = None;
+        let (mut addr, mut agents) = (None, Vec::new());
+        // The banner, then a line per agent (`… (pid N, log …)`), then how to stop one.
         let (process, lines) = Process::spawn_until(cmd, |line| {
-            addr = line.trim().strip_prefix("dashboard:").map(|url| {
-                url.trim()
-                    .trim_start_matches("http://")
-                    .trim_end_matches('/')
-                    .parse()
-                    .unwrap()
-            });
-            addr.is_some()
+            let line = line.trim();
+            if let Some(url) = line.strip_prefix("dashboard:") {
+                let url = url.trim().trim_start_matches("http://");
+                addr = Some(url.trim_end_matches('/').parse().unwrap());
+            }
+            if let Some(pid) = line.split("(pid ").nth(1).and_then(|r| r.split(',').next()) {
+                agents.push(pid.parse().unwrap());
+            }
+            line.starts_with("stop one:")
         });
         // The demo prints a matrix every interval: keep reading, or it dies on a closed pipe.
         std::thread::spawn(move || lines.for_each(drop));
         DemoProcess {
-            _process: process,
+            process,
             addr: addr.expect("the demo printed its dashboard address"),
+            agents,
             _dir: dir,
         }
     }
