@@ -110,7 +110,8 @@ async fn main() {
     let series: usize = arg("--series", "5000").parse().unwrap();
     let interval_ms: u64 = arg("--interval-ms", "10000").parse().unwrap();
     let seconds: u64 = arg("--seconds", "60").parse().unwrap();
-    let max_edges: Option<usize> = Some(arg("--max-edges", "0").parse().unwrap()).filter(|n| *n > 0);
+    let max_edges: Option<usize> =
+        Some(arg("--max-edges", "0").parse().unwrap()).filter(|n| *n > 0);
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("agent.token");
     let token = hex::encode(rand::random::<[u8; 32]>());

@@ -445,3 +445,87 @@ fn read_tokens(a: &AgentSettings, config: &Config) -> Result<Vec<TokenDigest>, S
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fleet(agents: usize) -> Fleet {
+        let mut text = String::from(
+            "[[vendors]]\nname = \"a\"\n[[hosts]]\ndomain = \"cdn.x.test\"\nvendor = \"a\"\nrole = \"primary\"\npaths = [{ path = \"/p\" }]\n",
+        );
+        for i in 0..agents {
+            let digest = "ab".repeat(32);
+            text.push_str(&format!(
+                "[[regions]]\nname = \"r{i}\"\nresolvers = [{{ name = \"isp\", udp = \"127.0.0.1:53\" }}]\n[[agents]]\nid = \"agent-{i}\"\nregions = [\"r{i}\"]\ntoken_sha256 = [\"{digest}\"]\n"
+            ));
+        }
+        let config = Config::parse(&text, "t", std::path::Path::new(".")).unwrap();
+        Fleet::new(&config, Utc::now()).unwrap()
+    }
+
+    /// An agent heard once: its clock is known, so only its rate and its queue share hold it.
+    fn heard(fleet: &Fleet, id: &str) -> Arc<Member> {
+        let m = fleet.member(id).unwrap();
+        let now = Utc::now().timestamp_millis();
+        let hb = Heartbeat {
+            boot: "b".into(),
+            version: "test".into(),
+            assignment_version: None,
+            backlog_records: 0,
+            in_flight: 0,
+            concurrency: 1,
+            sent_ms: now,
+            previous: None,
+            spool_dropped: 0,
+        };
+        fleet.heartbeat(&m, &hb, now);
+        m
+    }
+
+    #[test]
+    fn an_agent_past_its_burst_waits_for_its_rate() {
+        let fleet = fleet(1);
+        let m = heard(&fleet, "agent-0");
+        let burst = RECORDS_BURST as usize;
+        drop(
+            fleet
+                .admit(&m, burst)
+                .expect("a backlog's first batches go at once"),
+        );
+        match fleet.admit(&m, 5_000) {
+            Err(Wait::Rate(wait)) => {
+                let want = 5_000.0 / RECORDS_PER_SEC;
+                assert!((wait.as_secs_f64() - want).abs() < 0.05, "{wait:?}");
+            }
+            other => panic!("past its burst: {:?}", other.err()),
+        }
+    }
+
+    /// Each agent holds at most its share of the agents' queue (64 batches among the agents,
+    /// at least two each), so one agent's backlog never takes another's room.
+    #[test]
+    fn an_agent_holds_only_its_share_of_the_queue() {
+        let fleet = fleet(4);
+        let (a, b) = (heard(&fleet, "agent-0"), heard(&fleet, "agent-1"));
+        let share = crate::store::writer::AGENT_BATCHES_QUEUED / 4;
+        let held: Vec<Admitted> = (0..share).map(|_| fleet.admit(&a, 1).unwrap()).collect();
+        assert_eq!(fleet.admit(&a, 1).err(), Some(Wait::Queue));
+        assert!(
+            fleet.admit(&b, 1).is_ok(),
+            "another agent's share is its own"
+        );
+        drop(held);
+        assert!(
+            fleet.admit(&a, 1).is_ok(),
+            "a written batch frees its place"
+        );
+    }
+
+    #[test]
+    fn an_agent_never_heard_is_told_to_send_its_heartbeat_first() {
+        let fleet = fleet(1);
+        let m = fleet.member("agent-0").unwrap();
+        assert_eq!(fleet.admit(&m, 1).err(), Some(Wait::Clock));
+    }
+}

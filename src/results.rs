@@ -380,7 +380,10 @@ mod tests {
         let (slot, east) = &groups[&key()];
         assert_eq!(*slot, t);
         let edges: Vec<_> = east.iter().map(|r| r.edge_ip).collect();
-        assert_eq!(edges, vec![batch[1].result.edge_ip, batch[2].result.edge_ip]);
+        assert_eq!(
+            edges,
+            vec![batch[1].result.edge_ip, batch[2].result.edge_ip]
+        );
     }
 
     #[test]
@@ -409,7 +412,10 @@ mod tests {
         let stale = now - interval * 3;
         latest.put(key(), stale, vec![result("a", "east", now, 1)]);
         let window = Duration::from_secs(20);
-        assert!(latest.fresh_by_region(now, window).is_empty(), "an old slot does not vote");
+        assert!(
+            latest.fresh_by_region(now, window).is_empty(),
+            "an old slot does not vote"
+        );
         let slot = now - interval;
         latest.put(key(), slot, vec![result("a", "east", slot, 2)]);
         latest.put(key(), stale, vec![result("a", "east", now, 3)]);

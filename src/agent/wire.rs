@@ -15,7 +15,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-
 /// How long the service holds an assignment long poll before answering 304.
 pub const ASSIGNMENT_WAIT: Duration = Duration::from_secs(25);
 /// How often an agent sends its heartbeat.

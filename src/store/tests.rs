@@ -305,3 +305,79 @@ async fn an_agent_batch_is_stored_once_and_its_late_results_are_rolled_up_again(
     assert_eq!((hours[0].agg.count, hours[0].agg.failures), (364, 4));
     assert_eq!(store.roll_up(now).await.unwrap(), RollupReport::default());
 }
+
+/// Agents filling their whole share of the writer (every queued batch 5,000 results) neither
+/// drop a local result nor hold one up behind their backlog: the writer takes what the local
+/// probers queued before each next agent batch, and the agents' queue refuses at once when full
+/// (the agent keeps its batch) instead of taking the local queue's room.
+#[tokio::test]
+async fn agents_filling_their_queue_never_drop_or_delay_a_local_result() {
+    let (_d, store) = open().await;
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let ingest = writer::spawn(
+        store.clone(),
+        writer_settings(10_000),
+        token.clone(),
+        &tracker,
+    );
+    let mut pending = Vec::new();
+    let mut refused = 0;
+    for seq in 0..writer::AGENT_BATCHES_QUEUED as u64 + 8 {
+        let key = BatchKey {
+            agent: "agent-east".into(),
+            boot: "b00t".into(),
+            seq,
+        };
+        let records = (0..5_000)
+            .map(|i| Record {
+                prober: Arc::from("agent-east"),
+                result: result(T0 + seq as i64 * 5_000 + i, "cn-east", None),
+            })
+            .collect();
+        match ingest.submit_agent_batch(key, records) {
+            Ok(done) => pending.push(done),
+            Err(writer::Busy) => refused += 1,
+        }
+    }
+    assert!(
+        refused >= 7,
+        "a full agents' queue refuses at once ({refused} refused)"
+    );
+    let accepted = pending.len() as i64;
+    for i in 0..3_000 {
+        let local = result(T0 + 10_000_000 + i, "cn-north", None);
+        ingest
+            .submit(rec(local))
+            .expect("a local result is never dropped");
+    }
+    assert!(
+        ingest.flush(Duration::from_secs(60)).await,
+        "the local results are written"
+    );
+    let stats = ingest.stats();
+    assert_eq!(stats.dropped.load(std::sync::atomic::Ordering::Relaxed), 0);
+    let mut behind = Vec::new();
+    for mut done in pending {
+        match done.try_recv() {
+            Ok(stored) => assert_eq!(stored, BatchStored::New),
+            Err(_) => behind.push(done),
+        }
+    }
+    assert!(
+        behind.len() >= writer::AGENT_BATCHES_QUEUED / 2,
+        "the local results went before the agents' backlog ({} batches still queued)",
+        behind.len()
+    );
+    for done in behind {
+        let stored = tokio::time::timeout(Duration::from_secs(120), done).await;
+        assert!(matches!(stored, Ok(Ok(BatchStored::New))), "{stored:?}");
+    }
+    assert_eq!(
+        store.result_count().await.unwrap(),
+        3_000 + accepted * 5_000
+    );
+    token.cancel();
+    tracker.close();
+    tracker.wait().await;
+}

@@ -198,7 +198,12 @@ fn running(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|stat| {
-            let state = stat.rsplit(')').next()?.split_whitespace().next()?.to_string();
+            let state = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .next()?
+                .to_string();
             Some(state != "Z")
         })
         .unwrap_or(false)
@@ -216,7 +221,11 @@ fn the_demo_killed_with_9_leaves_no_agent_running() {
     demo.process.wait_exit(Duration::from_secs(5)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while demo.agents.iter().any(|pid| running(*pid)) {
-        assert!(Instant::now() < deadline, "agents still running: {:?}", demo.agents);
+        assert!(
+            Instant::now() < deadline,
+            "agents still running: {:?}",
+            demo.agents
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
