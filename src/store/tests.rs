@@ -306,21 +306,11 @@ async fn an_agent_batch_is_stored_once_and_its_late_results_are_rolled_up_again(
     assert_eq!(store.roll_up(now).await.unwrap(), RollupReport::default());
 }
 
-/// Agents filling their whole share of the writer (every queued batch 5,000 results) neither
-/// drop a local result nor hold one up behind their backlog: the writer takes what the local
-/// probers queued before each next agent batch, and the agents' queue refuses at once when full
-/// (the agent keeps its batch) instead of taking the local queue's room.
-#[tokio::test]
-async fn agents_filling_their_queue_never_drop_or_delay_a_local_result() {
-    let (_d, store) = open().await;
-    let token = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    let ingest = writer::spawn(
-        store.clone(),
-        writer_settings(10_000),
-        token.clone(),
-        &tracker,
-    );
+/// Agents' batches of 5,000 results offered until their queue is full and 8 more: the answers
+/// to come of those queued, and how many were refused at once.
+fn fill_agents_queue(
+    ingest: &writer::Ingest,
+) -> (Vec<tokio::sync::oneshot::Receiver<BatchStored>>, usize) {
     let mut pending = Vec::new();
     let mut refused = 0;
     for seq in 0..writer::AGENT_BATCHES_QUEUED as u64 + 8 {
@@ -340,6 +330,25 @@ async fn agents_filling_their_queue_never_drop_or_delay_a_local_result() {
             Err(writer::Busy) => refused += 1,
         }
     }
+    (pending, refused)
+}
+
+/// Agents filling their whole share of the writer (every queued batch 5,000 results) neither
+/// drop a local result nor hold one up behind their backlog: the writer takes what the local
+/// probers queued before each next agent batch, and the agents' queue refuses at once when full
+/// (the agent keeps its batch) instead of taking the local queue's room.
+#[tokio::test]
+async fn agents_filling_their_queue_never_drop_or_delay_a_local_result() {
+    let (_d, store) = open().await;
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let ingest = writer::spawn(
+        store.clone(),
+        writer_settings(10_000),
+        token.clone(),
+        &tracker,
+    );
+    let (pending, refused) = fill_agents_queue(&ingest);
     assert!(
         refused >= 7,
         "a full agents' queue refuses at once ({refused} refused)"
