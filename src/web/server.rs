@@ -288,15 +288,16 @@ async fn connection(
     let shared = slot.shared.clone();
     let watched = activity.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let busy = watched.busy();
         match answer_now(&req, &shared) {
             // Answered in place: nothing of the listener's shared state is cloned, whose count
-            // would bounce between the threads' cores on every poll.
+            // would bounce between the threads' cores on every poll, and the watchdog's
+            // activity is noted with plain stores (no guard to count and drop).
             Some(response) => {
-                drop(busy);
+                watched.answered_at_once();
                 Either::Left(std::future::ready(Ok::<_, Infallible>(response)))
             }
             None => {
+                let busy = watched.busy();
                 let shared = shared.clone();
                 Either::Right(async move {
                     let response = route(req, &shared, peer).await;

@@ -4,8 +4,8 @@
 //! sent (so it would make the idle timeout the header timeout): the two are kept here instead.
 //!
 //! The socket is read through [`Watched`], which notes the first byte of a head; the service
-//! holds a [`Busy`] while it answers. All of it is a few relaxed atomics on the connection's
-//! own task, and one clock read per request.
+//! holds a [`Busy`] while it answers, or notes a request it answered in place. All of it is a few
+//! relaxed atomics on the connection's own task, and one clock read per request.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -71,6 +71,21 @@ impl Activity {
             self.head_since_ms
                 .store(self.ms(Instant::now()), Ordering::Relaxed);
         }
+    }
+
+    /// A request answered in place, with no await in between (the host-list fast path): the
+    /// connection waits for its next one from when this one's head began to arrive — the answer
+    /// took no time — so it needs no guard, no reference count and no clock read; plain stores
+    /// on the connection's own task.
+    pub(super) fn answered_at_once(&self) {
+        let head = self.head_since_ms.load(Ordering::Relaxed);
+        self.head_since_ms.store(NONE, Ordering::Relaxed);
+        let since = if head == NONE {
+            self.ms(Instant::now())
+        } else {
+            head
+        };
+        self.waiting_since_ms.store(since, Ordering::Relaxed);
     }
 
     /// A request is being answered until the guard is dropped.
@@ -228,5 +243,20 @@ mod tests {
         let begun = a.head_since_ms.load(Ordering::Relaxed);
         let due = o + Duration::from_millis(begun) + LIMITS.header;
         assert_eq!(a.verdict(due, LIMITS), Verdict::SlowHead);
+    }
+
+    #[test]
+    fn a_request_answered_in_place_waits_for_the_next_from_its_head() {
+        let a = Activity::new();
+        let o = a.origin;
+        a.read();
+        let begun = a.head_since_ms.load(Ordering::Relaxed);
+        a.answered_at_once();
+        let idle_at = o + Duration::from_millis(begun) + LIMITS.idle;
+        assert!(matches!(
+            a.verdict(idle_at - Duration::from_secs(1), LIMITS),
+            Verdict::Wait(_)
+        ));
+        assert_eq!(a.verdict(idle_at, LIMITS), Verdict::Idle, "no head is pending");
     }
 }
