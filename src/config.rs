@@ -42,7 +42,9 @@ pub use locate::FieldPath;
 pub use notify::*;
 pub use origins::original_path;
 pub use problem::{ConfigError, Problem};
-pub use regions::{ClientSubnet, DohUrl, Region, ResolverConfig, Transport, ValueError};
+pub use regions::{
+    ClientSubnet, DohUrl, Region, ResolverConfig, Transport, ValueError, split_doh_url,
+};
 pub use settings::*;
 pub use summary::Summary;
 

@@ -35,9 +35,9 @@ pub enum ValueError {
     /// Not `ip:port`.
     #[error("`{0}` is not an ip:port address")]
     NotAnAddress(String),
-    /// Not an `https://` URL.
-    #[error("`{0}` is not an https:// URL")]
-    NotHttps(String),
+    /// Not a DoH URL this prober can use: what is wrong with it.
+    #[error("{0}")]
+    BadDoh(String),
 }
 
 /// An EDNS client subnet: an address and a prefix length that fits its family.
@@ -90,12 +90,44 @@ impl FromStr for DohUrl {
     type Err = ValueError;
 
     fn from_str(s: &str) -> Result<Self, ValueError> {
-        if s.starts_with("https://") {
-            Ok(DohUrl(s.to_owned()))
-        } else {
-            Err(ValueError::NotHttps(s.to_owned()))
-        }
+        split_doh_url(s).map_err(ValueError::BadDoh)?;
+        Ok(DohUrl(s.to_owned()))
     }
+}
+
+/// Splits `https://IP[:PORT][/PATH]` into the server's IP, its port (443) and the path
+/// (`/dns-query`). The host must be an IP address: a DoH server named by host name would need
+/// another resolver to find it, which would blur whose answer a probe's is.
+pub fn split_doh_url(url: &str) -> Result<(IpAddr, u16, String), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| format!("`{url}` is not an https:// URL"))?;
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, "/dns-query".to_string()), |(a, p)| {
+            (a, format!("/{p}"))
+        });
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, rest) = v6
+            .split_once(']')
+            .ok_or_else(|| format!("`{authority}` has no closing `]`"))?;
+        (h, rest.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| format!("`{p}` is not a port"))?,
+        None => 443,
+    };
+    let ip: IpAddr = host
+        .parse()
+        .map_err(|_| format!("the DoH host `{host}` must be an IP address"))?;
+    Ok((ip, port, path))
 }
 
 impl fmt::Display for DohUrl {
@@ -202,8 +234,7 @@ fn resolvers(doc: &RegionDoc, at: &FieldPath, out: &mut Findings) -> Vec<Resolve
                 ),
             ));
         }
-        let has_subnet = doc.client_subnet.is_some();
-        parsed.extend(ResolverConfig::from_doc(res, has_subnet, &rat, out));
+        parsed.extend(ResolverConfig::from_doc(res, &rat, out));
     }
     parsed
 }
@@ -260,25 +291,12 @@ impl From<ResolverConfig> for ResolverDoc {
 }
 
 impl ResolverConfig {
-    /// Parses a resolver as written; `has_subnet` says its region sends a client subnet, which
-    /// DoH cannot carry here.
-    fn from_doc(
-        doc: &ResolverDoc,
-        has_subnet: bool,
-        at: &FieldPath,
-        out: &mut Findings,
-    ) -> Option<ResolverConfig> {
+    /// Parses a resolver as written (a DoH query carries the region's client subnet too).
+    fn from_doc(doc: &ResolverDoc, at: &FieldPath, out: &mut Findings) -> Option<ResolverConfig> {
         let transport = match (&doc.udp, &doc.tcp, &doc.doh) {
             (Some(a), None, None) => found(socket_addr(a), at.key("udp"), out).map(Transport::Udp),
             (None, Some(a), None) => found(socket_addr(a), at.key("tcp"), out).map(Transport::Tcp),
-            (None, None, Some(u)) => {
-                let url = found(u.parse(), at.key("doh"), out);
-                if has_subnet {
-                    out.push((at.key("doh"), "an EDNS client subnet cannot be sent over DoH here; use udp or tcp in a region with client_subnet".into()));
-                    return None;
-                }
-                url.map(Transport::Doh)
-            }
+            (None, None, Some(u)) => found(u.parse(), at.key("doh"), out).map(Transport::Doh),
             _ => {
                 out.push((
                     at.clone(),

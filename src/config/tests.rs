@@ -157,7 +157,7 @@ fn an_unknown_section_is_an_error() {
 }
 
 #[test]
-fn a_resolver_with_two_transports_and_a_doh_resolver_with_ecs_are_refused() {
+fn a_resolver_with_two_transports_and_a_doh_resolver_named_by_host_are_refused() {
     let bad = GOOD.replace(
         "tcp = \"127.0.0.1:5301\"",
         "tcp = \"127.0.0.1:5301\"\nudp = \"127.0.0.1:5301\"",
@@ -165,12 +165,40 @@ fn a_resolver_with_two_transports_and_a_doh_resolver_with_ecs_are_refused() {
     let p = problems(&bad);
     assert_eq!(p[0].field, "regions[0].resolvers[1]");
     assert!(p[0].message.contains("exactly one of udp, tcp or doh"));
+    // DoH carries the region's client subnet like udp and tcp; its server is an IP address.
     let doh = GOOD.replace(
         "tcp = \"127.0.0.1:5301\"",
         "doh = \"https://127.0.0.1:5301/dns-query\"",
     );
-    let p = problems(&doh);
-    assert!(p[0].message.contains("client subnet"), "{p:?}");
+    let c = parse(&doh).expect("a DoH resolver in a region with a client subnet");
+    assert!(matches!(
+        c.regions[0].resolvers[1].transport,
+        Transport::Doh(_)
+    ));
+    for (url, says) in [
+        ("https://dns.example/dns-query", "must be an IP address"),
+        ("http://127.0.0.1/dns-query", "is not an https:// URL"),
+        ("https://127.0.0.1:x/q", "`x` is not a port"),
+        ("https://[::1/q", "has no closing `]`"),
+    ] {
+        let bad = GOOD.replace("tcp = \"127.0.0.1:5301\"", &format!("doh = \"{url}\""));
+        let p = problems(&bad);
+        assert_eq!(p[0].field, "regions[0].resolvers[1].doh", "{url}");
+        assert!(p[0].message.contains(says), "{url}: {p:?}");
+    }
+}
+
+#[test]
+fn doh_urls_are_split_into_ip_port_and_path() {
+    assert_eq!(
+        split_doh_url("https://127.0.0.1:8443/dns-query").unwrap(),
+        ("127.0.0.1".parse().unwrap(), 8443, "/dns-query".into())
+    );
+    assert_eq!(
+        split_doh_url("https://[::1]/q").unwrap(),
+        ("::1".parse().unwrap(), 443, "/q".into())
+    );
+    assert_eq!(split_doh_url("https://127.0.0.2").unwrap().2, "/dns-query");
 }
 
 #[test]

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use hickory_proto::op::Message;
 use hickory_proto::rr::Name;
 
-use crate::config::ClientSubnet;
+use crate::config::{ClientSubnet, split_doh_url};
 use crate::model::{DnsAnswer, Failure, FailureClass, Phase};
 use crate::outbound::{self, Outbound, PostError};
 
@@ -24,39 +24,6 @@ use crate::outbound::{self, Outbound, PostError};
 const ANSWER_CAP: usize = 65_535;
 /// A bound of its own; the resolve phase's timeout (around this call) is what counts.
 const CALL_BOUND: Duration = Duration::from_secs(120);
-/// Splits `https://IP[:PORT]/PATH`.
-pub(super) fn parse_url(url: &str) -> Result<(IpAddr, u16, String), String> {
-    let rest = url
-        .strip_prefix("https://")
-        .ok_or_else(|| format!("`{url}` is not an https:// URL"))?;
-    let (authority, path) = rest
-        .split_once('/')
-        .map_or((rest, "/dns-query".to_string()), |(a, p)| {
-            (a, format!("/{p}"))
-        });
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, rest) = v6
-            .split_once(']')
-            .ok_or_else(|| format!("`{authority}` has no closing `]`"))?;
-        (h, rest.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    let port = match port {
-        Some(p) => p
-            .parse::<u16>()
-            .map_err(|_| format!("`{p}` is not a port"))?,
-        None => 443,
-    };
-    let ip: IpAddr = host
-        .parse()
-        .map_err(|_| format!("the DoH host `{host}` must be an IP address"))?;
-    Ok((ip, port, path))
-}
-
 /// Asks the DoH server at `url` for `qname`'s A records; `tls` verifies its certificate
 /// (Mozilla's roots when `None`).
 pub(super) async fn resolve(
@@ -66,7 +33,7 @@ pub(super) async fn resolve(
     tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<DnsAnswer, Failure> {
     let fail = |class, detail: String| Failure::new(class, Phase::Resolve, detail);
-    let (ip, port, path) = parse_url(url).map_err(|e| fail(FailureClass::DnsProtocol, e))?;
+    let (ip, port, path) = split_doh_url(url).map_err(|e| fail(FailureClass::DnsProtocol, e))?;
     let query = super::build_query(qname, subnet)?;
     let body = super::encode(&query)?;
     let host = match ip {
@@ -128,25 +95,6 @@ fn mozilla() -> Arc<rustls::ClientConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn doh_urls_are_split_into_ip_port_and_path() {
-        assert_eq!(
-            parse_url("https://127.0.0.1:8443/dns-query").unwrap(),
-            ("127.0.0.1".parse().unwrap(), 8443, "/dns-query".into())
-        );
-        assert_eq!(
-            parse_url("https://[::1]/q").unwrap(),
-            ("::1".parse().unwrap(), 443, "/q".into())
-        );
-        assert_eq!(parse_url("https://127.0.0.2").unwrap().2, "/dns-query");
-        assert!(
-            parse_url("https://dns.example/dns-query")
-                .unwrap_err()
-                .contains("must be an IP address")
-        );
-        assert!(parse_url("http://127.0.0.1/").is_err());
-    }
 
     /// The answer of the test DoH server to one request: an A record of 127.0.0.9 for the
     /// query's name (127.0.0.10 when the query carried a client subnet); FORMERR when the request

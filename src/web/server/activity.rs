@@ -257,6 +257,10 @@ mod tests {
             a.verdict(idle_at - Duration::from_secs(1), LIMITS),
             Verdict::Wait(_)
         ));
-        assert_eq!(a.verdict(idle_at, LIMITS), Verdict::Idle, "no head is pending");
+        assert_eq!(
+            a.verdict(idle_at, LIMITS),
+            Verdict::Idle,
+            "no head is pending"
+        );
     }
 }
