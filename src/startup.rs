@@ -468,6 +468,8 @@ impl Running {
             }
             if t - s.decided >= config.probe.interval() {
                 s.decided = t;
+                // As `step` and the running service: which agents are down, before deciding.
+                check_agents(state).await;
                 last = s
                     .decisions
                     .tick(&config, latest, store, publisher, now)

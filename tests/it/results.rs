@@ -5,7 +5,8 @@ use cdnwatch::model::{EdgeResult, Failure, FailureClass, Phase};
 use serde_json::Value;
 
 use crate::harness::{
-    OTHER_VENDOR, PRIMARY, SAME_VENDOR, TestAgent, TestApp, disabled, with_an_agent_per_region,
+    OTHER_VENDOR, PRIMARY, SAME_VENDOR, TestAgent, TestApp, disabled, with_agent,
+    with_an_agent_per_region,
 };
 
 /// One result per series of `region` (HTTP 502 from one edge on `vendor`'s hosts, 200 on the
@@ -81,5 +82,39 @@ async fn agents_failing_results_vote_in_the_engine_like_local_ones() {
         events.iter().any(|e| e["reason"] == "vendor_wide"),
         "{events:#?}"
     );
+    app.stop().await;
+}
+
+/// Stepped time spent as a running service spends it (`advance`) checks the agents as each
+/// decision is made: one that stops sending heartbeats is down 30 s later, recorded, and its
+/// region has no valid evidence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stepped_time_finds_a_silent_agent_down() {
+    let app = TestApp::stepped_with(|c| {
+        c.probe.interval_ms = 10_000;
+        with_agent(c, "agent-south", &["cn-south"]);
+    })
+    .await;
+    let agent = TestAgent::new(&app.base, "agent-south", &app.http);
+    agent.heartbeat(app.clock.now().timestamp_millis()).await;
+    app.running()
+        .advance(std::time::Duration::from_secs(10))
+        .await;
+    let reasons = async || -> Vec<String> {
+        let events: Vec<Value> = app.events().await;
+        let reason = |e: &Value| e["reason"].as_str().unwrap_or_default().to_string();
+        events
+            .iter()
+            .map(reason)
+            .filter(|r| r.starts_with("agent_"))
+            .collect()
+    };
+    let latest = app.running().state.latest();
+    assert!(reasons().await.is_empty() && !latest.unheard("cn-south"));
+    app.running()
+        .advance(std::time::Duration::from_secs(30))
+        .await;
+    assert_eq!(reasons().await, ["agent_down"]);
+    assert!(latest.unheard("cn-south"));
     app.stop().await;
 }
