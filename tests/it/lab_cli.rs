@@ -210,23 +210,46 @@ fn running(pid: u32) -> bool {
 }
 
 /// A demo killed with -9 cannot stop its agents: each notices its parent is gone and stops by
-/// itself (they used to probe on, orphaned, until the machine rebooted).
-#[test]
-fn the_demo_killed_with_9_leaves_no_agent_running() {
-    let _machine = shared_blocking();
+/// itself (they used to probe on, orphaned, until the machine rebooted). Killed once its agents
+/// are up — heard by its service — so each is in its running loop, not still starting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_killed_with_9_leaves_no_agent_running() {
+    let _machine = crate::harness::machine::shared().await;
     let mut demo = DemoProcess::start();
     assert_eq!(demo.agents.len(), 3, "one agent per region");
+    cdnwatch::probe::tls::install_default_provider();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("http://{}/api/v1/agents", demo.addr);
+    crate::harness::eventually(
+        Duration::from_secs(30),
+        "the demo's agents up",
+        async || {
+            let agents: Vec<serde_json::Value> = http
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            let up = agents.iter().filter(|a| a["up"] == true).count();
+            (up == 3).then_some(()).ok_or(format!("{up} of 3 up"))
+        },
+    )
+    .await;
     assert!(demo.agents.iter().all(|pid| running(*pid)));
     demo.process.signal("-KILL");
     demo.process.wait_exit(Duration::from_secs(5)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Each looks once a second, then stops as on SIGTERM (its running probes end against the
+    // dead lab, its last batch is synced, its sends to the dead service fail at once).
+    let deadline = Instant::now() + Duration::from_secs(20);
     while demo.agents.iter().any(|pid| running(*pid)) {
         assert!(
             Instant::now() < deadline,
             "agents still running: {:?}",
             demo.agents
         );
-        std::thread::sleep(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
