@@ -33,18 +33,7 @@ fn config(
     let mut c = Config::load(lab).unwrap_or_else(|e| panic!("{e}"));
     c.regions.truncate(1);
     c.merged_hosts.clear();
-    let per_path = c.regions[0].resolvers.len() * c.hosts.len();
-    let paths_per_host = series.div_ceil(per_path);
-    for host in &mut c.hosts {
-        let base = host.paths.clone();
-        host.paths = (0..paths_per_host)
-            .map(|i| {
-                let mut p = base[i % base.len()].clone();
-                p.path = format!("{}?series={i}", p.path);
-                p
-            })
-            .collect();
-    }
+    bench_io::widen(&mut c, series);
     c.probe.interval_ms = interval_ms;
     c.probe.concurrency = 512;
     if let Some(n) = max_edges {

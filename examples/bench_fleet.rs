@@ -287,13 +287,7 @@ fn widen(config: &mut Config, series: usize) -> usize {
     let mut per_host = 1;
     loop {
         for (host, base) in config.hosts.iter_mut().zip(&bases) {
-            host.paths = (0..per_host)
-                .map(|i| {
-                    let mut p = base[i % base.len()].clone();
-                    p.path = format!("{}?series={i}", p.path);
-                    p
-                })
-                .collect();
+            host.paths = bench_io::series_paths(base, per_host);
         }
         let n = series_of(config).len();
         if n >= series || per_host > 100_000 {

@@ -19,28 +19,6 @@ fn rss_mb() -> f64 {
     bench_io::rss_kib("self").expect("this process's /proc status") as f64 / 1024.0
 }
 
-/// Widens the lab's config to `series` series: more paths per host (the query string makes each
-/// a distinct series; the lab serves the object of the path).
-fn widen(config: &mut Config, series: usize) {
-    let per_path: usize = config
-        .regions
-        .iter()
-        .map(|r| r.resolvers.len())
-        .sum::<usize>()
-        * config.hosts.len();
-    let paths_per_host = series.div_ceil(per_path);
-    for host in &mut config.hosts {
-        let base = host.paths.clone();
-        host.paths = (0..paths_per_host)
-            .map(|i| {
-                let mut p = base[i % base.len()].clone();
-                p.path = format!("{}?series={i}", p.path);
-                p
-            })
-            .collect();
-    }
-}
-
 #[tokio::main]
 async fn main() {
     let lab_config = PathBuf::from(arg("--config", ""));
@@ -48,7 +26,7 @@ async fn main() {
     let interval_ms: u64 = arg("--interval-ms", "10000").parse().unwrap();
     let seconds: u64 = arg("--seconds", "60").parse().unwrap();
     let mut config = Config::load(&lab_config).unwrap_or_else(|e| panic!("{e}"));
-    widen(&mut config, series);
+    bench_io::widen(&mut config, series);
     config.probe.interval_ms = interval_ms;
     config.probe.concurrency = 512;
     let dir = tempfile::tempdir().unwrap();

@@ -345,13 +345,6 @@ mod tests {
         }
     }
 
-    fn probed(r: EdgeResult) -> Probed {
-        Probed {
-            slot: r.at,
-            result: r,
-        }
-    }
-
     fn key() -> SeriesKey {
         SeriesKey {
             host: "a".into(),
@@ -365,16 +358,16 @@ mod tests {
     fn a_batch_keeps_only_the_newest_probe_of_each_series() {
         let t = Utc::now();
         let older = t - chrono::Duration::seconds(10);
-        let batch: Vec<Probed> = [
-            result("a", "east", older, 1),
-            result("a", "east", t, 2),
-            result("a", "east", t, 3),
-            result("a", "east", older, 4),
-            result("a", "west", older, 5),
-        ]
-        .into_iter()
-        .map(probed)
-        .collect();
+        let batch = Probed::probe(
+            vec![
+                result("a", "east", older, 1),
+                result("a", "east", t, 2),
+                result("a", "east", t, 3),
+                result("a", "east", older, 4),
+                result("a", "west", older, 5),
+            ],
+            Duration::ZERO,
+        );
         let groups = by_series(&batch);
         assert_eq!(groups.len(), 2);
         let (slot, east) = &groups[&key()];

@@ -14,12 +14,13 @@
 //! confirmations. Passing series cost no extra run.
 
 mod confirm;
+mod stats;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,11 +31,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, Host, ProbePath, Region, ResolverConfig};
-use crate::hist::Histogram;
 use crate::probe::{ProbeReport, Prober, control};
 use crate::series::{SeriesKey, probe_failed};
 
 use confirm::Confirmations;
+pub use stats::{LAG_BUCKETS_S, SchedulerStats};
 
 /// One probe series, owned (the scheduler outlives config reloads). The host and region are
 /// shared by all their series, and the host is kept without its path list: with thousands of
@@ -65,59 +66,6 @@ struct ControlSlot {
     targets: Arc<Vec<SocketAddr>>,
     due: Instant,
     running: Arc<AtomicBool>,
-}
-
-/// The bounds of the exported start-lag histogram, in seconds: round numbers around what a healthy
-/// scheduler shows (well under 5 ms) and what the shipped alert watches (1 s), so a p99 target
-/// such as "<= 5 ms" is read off a bucket bound exactly.
-pub const LAG_BUCKETS_S: [f64; 14] = [
-    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
-];
-
-/// What the scheduler measures about itself.
-#[derive(Debug)]
-pub struct SchedulerStats {
-    /// Runs started (confirmations included).
-    pub started: AtomicU64,
-    /// Confirmation runs started: extra runs of failed series before their next interval.
-    pub confirmations: AtomicU64,
-    /// Runs skipped because the series' previous run was still going.
-    pub skipped_overlap: AtomicU64,
-    /// Start lag (planned → actual start) of every run, fine-grained (for the status page's
-    /// quantiles), and the last one in µs.
-    pub lag: Mutex<Histogram>,
-    /// See `lag`.
-    pub last_lag_us: AtomicU64,
-    /// The same lags at [`LAG_BUCKETS_S`], as `/metrics` exports them (lock-free to record).
-    pub lag_seconds: prometheus::Histogram,
-    /// Probes running now (holding a concurrency permit), and the most ever at once.
-    pub in_flight: AtomicU64,
-    /// See `in_flight`.
-    pub peak_in_flight: AtomicU64,
-    /// Series in the schedule.
-    pub series: AtomicU64,
-}
-
-impl Default for SchedulerStats {
-    fn default() -> Self {
-        let opts = prometheus::HistogramOpts::new(
-            "cdnwatch_scheduler_lag_seconds",
-            "Start lag of each probe: planned start to actual start (after waiting for a concurrency permit).",
-        )
-        .buckets(LAG_BUCKETS_S.to_vec());
-        SchedulerStats {
-            started: AtomicU64::new(0),
-            confirmations: AtomicU64::new(0),
-            skipped_overlap: AtomicU64::new(0),
-            lag: Mutex::default(),
-            last_lag_us: AtomicU64::new(0),
-            lag_seconds: prometheus::Histogram::with_opts(opts)
-                .expect("the lag histogram's bounds are increasing"),
-            in_flight: AtomicU64::new(0),
-            peak_in_flight: AtomicU64::new(0),
-            series: AtomicU64::new(0),
-        }
-    }
 }
 
 struct Slot {

@@ -1,6 +1,7 @@
-//! What the benchmarks that drive a running process share: their `--name value` arguments, a
-//! process's resident memory, and one raw HTTP/1.1 response read off a socket (raw, so the load
-//! generator's own client adds as little as possible to what is measured).
+//! What the benchmarks that drive a running process share: their `--name value` arguments, a lab
+//! config widened to N series, a process's resident memory, and one raw HTTP/1.1 response read
+//! off a socket (raw, so the load generator's own client adds as little as possible to what is
+//! measured).
 #![allow(dead_code)]
 
 use tokio::io::AsyncReadExt;
@@ -111,4 +112,33 @@ pub(crate) async fn read_response(
         }
         buf.extend_from_slice(&chunk[..n]);
     }
+}
+
+/// Widens the lab's config to `series` series: more paths per host (the query string makes each
+/// a distinct series; the lab serves the object of the path).
+pub(crate) fn widen(config: &mut cdnwatch::config::Config, series: usize) {
+    let per_path: usize = config
+        .regions
+        .iter()
+        .map(|r| r.resolvers.len())
+        .sum::<usize>()
+        * config.hosts.len();
+    let paths_per_host = series.div_ceil(per_path);
+    for host in &mut config.hosts {
+        host.paths = series_paths(&host.paths, paths_per_host);
+    }
+}
+
+/// `n` probe paths made of `base`'s in turn, each its own series by its query string.
+pub(crate) fn series_paths(
+    base: &[cdnwatch::config::ProbePath],
+    n: usize,
+) -> Vec<cdnwatch::config::ProbePath> {
+    (0..n)
+        .map(|i| {
+            let mut p = base[i % base.len()].clone();
+            p.path = format!("{}?series={i}", p.path);
+            p
+        })
+        .collect()
 }

@@ -164,13 +164,7 @@ mod tests {
             boot: "b".into(),
             seq: 0,
             assignment_version: String::new(),
-            results: results
-                .into_iter()
-                .map(|result| Probed {
-                    slot: result.at,
-                    result,
-                })
-                .collect(),
+            results: Probed::probe(results, std::time::Duration::ZERO),
             controls: Vec::new(),
         }
     }

@@ -338,13 +338,13 @@ fn failed_again(incident: &mut Incident, ds: &[&Diagnosis], cx: Context) {
         }
     }
     incident.classes.sort_by_key(|c| std::cmp::Reverse(c.count));
-    let widest = ds
+    let round_scope = ds
         .iter()
         .map(|d| &d.scope)
         .filter(|s| may_rescope(&incident.scope, s))
         .max_by_key(|s| (rank(s), *s == &incident.scope))
         .cloned();
-    if let Some(scope) = widest.filter(|s| *s != incident.scope) {
+    if let Some(scope) = round_scope.filter(|s| *s != incident.scope) {
         let was = incident.widest.as_ref().unwrap_or(&incident.scope);
         if rank(&scope) >= rank(was) {
             incident.widest = None;

@@ -86,9 +86,13 @@ impl Topology {
     }
 
     async fn get(&self, path: &str) -> Value {
+        serde_json::from_str(&self.text(path).await).unwrap()
+    }
+
+    async fn text(&self, path: &str) -> String {
         let url = format!("{}{path}", self.serve.base);
         let resp = self.http.get(url).send().await.unwrap();
-        resp.json().await.unwrap()
+        resp.text().await.unwrap()
     }
 
     /// `GET /api/v1/agents`, by id.

@@ -140,28 +140,27 @@ fn the_lab_stops_cleanly_on_sigterm() {
     assert!(status.success(), "{status:?}");
 }
 
+/// `cdnwatch demo ARGS` at half-second rounds on free ports, its data in `data`, run to its end:
+/// its output and its stdout as text.
+fn demo(args: &[&str], data: &std::path::Path) -> (std::process::Output, String) {
+    let out = std::process::Command::new(BIN)
+        .arg("demo")
+        .args(args)
+        .args(["--interval-ms", "500", "--listen", "127.0.0.1:0"])
+        .args(["--lab-api", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    (out, stdout)
+}
+
 #[test]
 fn the_demo_runs_with_no_setup_and_prints_what_to_open_and_how_to_inject_a_fault() {
     let _machine = shared_blocking();
     let dir = tempfile::tempdir().unwrap();
     // Its agents start, pull their assignments and send their first batches within a few rounds.
-    let out = std::process::Command::new(BIN)
-        .args([
-            "demo",
-            "--rounds",
-            "8",
-            "--interval-ms",
-            "500",
-            "--listen",
-            "127.0.0.1:0",
-            "--lab-api",
-            "127.0.0.1:0",
-            "--data",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let (out, stdout) = demo(&["--rounds", "8"], dir.path());
     assert!(
         out.status.success(),
         "{stdout}\n{}",
@@ -257,19 +256,7 @@ async fn the_demo_killed_with_9_leaves_no_agent_running() {
 fn the_local_demo_runs_in_one_process_and_probes_every_region_itself() {
     let _machine = shared_blocking();
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(BIN)
-        .args(["demo", "--local", "--rounds", "4", "--interval-ms", "500"])
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--lab-api",
-            "127.0.0.1:0",
-            "--data",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let (out, stdout) = demo(&["--local", "--rounds", "4"], dir.path());
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("agents:     none (--local)"), "{stdout}");
     let last_matrix: Vec<&str> = stdout.lines().rev().take(3).collect();

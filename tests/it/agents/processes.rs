@@ -18,15 +18,7 @@ async fn a_vendor_outage_is_decided_from_three_agent_processes_alone() {
         a["up"] == true && a["received"].as_u64() > Some(0)
     })
     .await;
-    let metrics = t
-        .http
-        .get(format!("{}/metrics", t.serve.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = t.text("/metrics").await;
     assert!(
         metrics.contains("\ncdnwatch_scheduler_series 0\n"),
         "the service schedules nothing of its own"

@@ -59,13 +59,7 @@ async fn forged_unknown_oversized_and_future_results_are_refused_with_their_reas
     }
     let (_, results) = stored(&app.db_path(), "agent-east").await;
     assert_eq!(results, 1, "only the good result is stored");
-    let metrics = (app.http.get(format!("{}/metrics", app.base)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(!metrics.contains("evil.example") && !metrics.contains("aaaaaaaa"));
     app.stop().await;
 }

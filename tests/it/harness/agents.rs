@@ -106,13 +106,7 @@ impl TestAgent {
             boot: self.boot.clone(),
             seq: self.seq,
             assignment_version: String::new(),
-            results: results
-                .into_iter()
-                .map(|result| Probed {
-                    slot: result.at,
-                    result,
-                })
-                .collect(),
+            results: Probed::probe(results, std::time::Duration::ZERO),
             controls,
         }
     }
