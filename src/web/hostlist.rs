@@ -60,30 +60,40 @@ fn with_headers(p: &Published, status: StatusCode, cache: &'static str, body: bo
 }
 
 fn not_modified(headers: &HeaderMap, p: &Published) -> bool {
-    let Some(value) = headers.get(header::IF_NONE_MATCH) else {
-        return false;
-    };
+    headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|value| etag_matches(value.as_bytes(), p))
+}
+
+/// Whether an `If-None-Match` value names `p`'s ETag (weak or strong, alone or in a list).
+pub(crate) fn etag_matches(value: &[u8], p: &Published) -> bool {
     // What a polling client sends: exactly the ETag it was given.
-    if value.as_bytes() == p.etag.as_bytes() {
+    if value == p.etag.as_bytes() {
         return true;
     }
-    value.to_str().ok().is_some_and(|v| {
+    std::str::from_utf8(value).is_ok_and(|v| {
         v.split(',')
             .any(|t| t.trim().trim_start_matches("W/") == p.etag)
     })
 }
 
+/// The answer for the current document `p`: 304 when the client has it, else the document. The
+/// HTTP threads serialize it once per version for the connection-level fast path.
+pub(crate) fn current_answer(p: &Published, not_modified: bool) -> Response {
+    if not_modified {
+        return with_headers(p, StatusCode::NOT_MODIFIED, CACHE_CURRENT, false);
+    }
+    with_headers(p, StatusCode::OK, CACHE_CURRENT, true)
+}
+
 /// The current document, or 304 when `headers` carry its ETag. The HTTP threads call this
-/// directly for `GET /api/v1/hostlist`, before the router (see `service::serve_http`).
+/// directly for `GET /api/v1/hostlist`, before the router (`web::server`).
 pub fn current_response(publisher: &Publisher, headers: &HeaderMap) -> Response {
     let serving = publisher.serving();
     let Some(p) = serving.as_deref() else {
         return unpublished().into_response();
     };
-    if not_modified(headers, p) {
-        return with_headers(p, StatusCode::NOT_MODIFIED, CACHE_CURRENT, false);
-    }
-    with_headers(p, StatusCode::OK, CACHE_CURRENT, true)
+    current_answer(p, not_modified(headers, p))
 }
 
 /// `GET /api/v1/hostlist` through the router (the HTTP threads answer it before).

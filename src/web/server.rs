@@ -19,6 +19,7 @@
 mod accept_log;
 mod activity;
 mod balance;
+mod fast;
 mod gate;
 mod limits;
 
@@ -276,7 +277,8 @@ fn hand_over(
 }
 
 /// One connection, served until it ends, its head is too slow, it is idle too long, or `stop`
-/// (then closed gracefully).
+/// (then closed gracefully): its host-list requests by the fast path, from the first request of
+/// another kind on by hyper.
 async fn connection(
     tcp: tokio::net::TcpStream,
     peer: SocketAddr,
@@ -284,7 +286,24 @@ async fn connection(
     stop: CancellationToken,
 ) {
     let activity = Activity::new();
-    let io = hyper_util::rt::TokioIo::new(Watched::new(tcp, activity.clone()));
+    let mut io = Watched::new(tcp, activity.clone());
+    let limits = slot.shared.limits;
+    let mut watchdog = Watchdog {
+        activity: &activity,
+        stop: &stop,
+        limits,
+        look: Instant::now() + limits.timeouts.header,
+    };
+    let read = {
+        let fast = fast::serve(&mut io, &slot.shared.publisher, &activity, &limits);
+        match watchdog.watch(std::pin::pin!(fast)).await {
+            Ok(fast::Outcome::Hyper(read)) => read,
+            // Between requests nothing is owed: stopping or idle closes the socket as hyper's
+            // graceful shutdown would.
+            Ok(fast::Outcome::Closed) | Err(_) => return,
+        }
+    };
+    let io = hyper_util::rt::TokioIo::new(io.replay(read));
     let shared = slot.shared.clone();
     let watched = activity.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -307,29 +326,62 @@ async fn connection(
             }
         }
     });
-    let limits = slot.shared.limits;
     let conn = hyper::server::conn::http1::Builder::new()
         .max_buf_size(limits.hyper_buffer())
         .serve_connection(io, service)
         .with_upgrades();
-    tokio::pin!(conn);
-    let mut look = Instant::now() + limits.timeouts.header;
-    loop {
-        tokio::select! {
-            // The connection first: it is what woke the task nearly every time.
-            biased;
-            _ = conn.as_mut() => return,
-            () = stop.cancelled() => break,
-            () = tokio::time::sleep_until(look) => match activity.verdict(Instant::now(), limits.timeouts) {
-                Verdict::Wait(at) => look = at,
-                // Dropping the connection closes the socket: a slow head gets no answer.
-                Verdict::SlowHead => return,
-                Verdict::Idle => break,
-            },
-        }
+    let mut conn = std::pin::pin!(conn);
+    match watchdog.watch(conn.as_mut()).await {
+        // Dropping the connection closes the socket: a slow head gets no answer.
+        Ok(_) | Err(Cut::SlowHead) => return,
+        Err(Cut::Stopped | Cut::Idle) => {}
     }
     conn.as_mut().graceful_shutdown();
     let _ = tokio::time::timeout(DRAIN, conn).await;
+}
+
+/// Why the watchdog cut a connection short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// The server is stopping.
+    Stopped,
+    /// A head took longer than the header timeout.
+    SlowHead,
+    /// Nothing was asked for longer than the idle timeout.
+    Idle,
+}
+
+/// One connection's watchdog: its timeouts and the server's stop, around whatever serves it.
+struct Watchdog<'a> {
+    activity: &'a Activity,
+    stop: &'a CancellationToken,
+    limits: Limits,
+    /// When the activity is looked at next.
+    look: Instant,
+}
+
+impl Watchdog<'_> {
+    /// Runs `serving` to its end unless the server stops or a timeout passes first.
+    async fn watch<F: std::future::Future>(
+        &mut self,
+        mut serving: std::pin::Pin<&mut F>,
+    ) -> Result<F::Output, Cut> {
+        loop {
+            tokio::select! {
+                // The connection first: it is what woke the task nearly every time.
+                biased;
+                out = serving.as_mut() => return Ok(out),
+                () = self.stop.cancelled() => return Err(Cut::Stopped),
+                () = tokio::time::sleep_until(self.look) => {
+                    match self.activity.verdict(Instant::now(), self.limits.timeouts) {
+                        Verdict::Wait(at) => self.look = at,
+                        Verdict::SlowHead => return Err(Cut::SlowHead),
+                        Verdict::Idle => return Err(Cut::Idle),
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// What is answered at once, with no await: heads past their caps refused, and the host-list

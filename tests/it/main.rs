@@ -22,6 +22,7 @@
 //! | [`confirm`] | a failed series is confirmed at once; a vendor outage is out in about one interval |
 //! | [`api`] | the host-list API: caching, signatures, long polls, overrides, agents, 4xx errors |
 //! | [`public_face`] | the HTTP edge: slow and idle clients closed, caps held, two listeners, Host and metrics gates |
+//! | [`wire`] | the host-list fast path answers as hyper does, in order across the hand-over, within the timeouts |
 //! | [`console`] | the config page's sign-in, session cookie, CSRF and same-origin protection |
 //! | [`guards`] | bodies read only for the right token, attempts limited, cheap public reads, config bounds |
 //! | [`dashboard`] | the on-call pages show a lab fault where it belongs; bad input gets a 4xx page |
@@ -74,3 +75,4 @@ mod serve_process;
 mod silences;
 mod storm;
 mod timeouts;
+mod wire;

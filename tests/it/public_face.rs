@@ -60,7 +60,7 @@ const MODULE_CONFIG: &str = "POST /app/config-center/module-config HTTP/1.1\r\nH
     Connection: close\r\nContent-Length: 0\r\n\r\n";
 
 /// How long until the server closes `tcp` (EOF or reset), and whether it sent anything first.
-async fn closed_after(tcp: &mut TcpStream, since: Instant) -> (Duration, usize) {
+pub(crate) async fn closed_after(tcp: &mut TcpStream, since: Instant) -> (Duration, usize) {
     let mut got = 0;
     let mut buf = [0u8; 4096];
     loop {

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::{Buf as _, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -64,7 +65,7 @@ impl Activity {
     }
 
     /// Bytes arrived: while the connection waits, they begin a head.
-    fn read(&self) {
+    pub(super) fn read(&self) {
         if self.busy.load(Ordering::Relaxed) == 0
             && self.head_since_ms.load(Ordering::Relaxed) == NONE
         {
@@ -139,16 +140,28 @@ impl Drop for Busy {
     }
 }
 
-/// The connection's socket, read through its [`Activity`].
+/// The connection's socket, read through its [`Activity`], with the bytes the host-list fast path
+/// read but left to hyper read again first.
 pub(super) struct Watched {
     tcp: TcpStream,
     activity: Arc<Activity>,
+    replay: BytesMut,
 }
 
 impl Watched {
     /// `tcp`, noting its reads in `activity`.
     pub(super) fn new(tcp: TcpStream, activity: Arc<Activity>) -> Watched {
-        Watched { tcp, activity }
+        Watched {
+            tcp,
+            activity,
+            replay: BytesMut::new(),
+        }
+    }
+
+    /// The socket with `read` (bytes read of it already, and noted) to be read again first.
+    pub(super) fn replay(mut self, read: BytesMut) -> Watched {
+        self.replay = read;
+        self
     }
 }
 
@@ -159,6 +172,12 @@ impl AsyncRead for Watched {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
+        if !this.replay.is_empty() {
+            let n = this.replay.len().min(buf.remaining());
+            buf.put_slice(&this.replay[..n]);
+            this.replay.advance(n);
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.tcp).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {

@@ -47,6 +47,12 @@ impl Limits {
         ((self.max_uri_bytes + self.max_header_bytes) * HYPER_BUFFER_FACTOR).max(8 * 1024)
     }
 
+    /// Whether a head with a target of `target` bytes and headers of `header_bytes` (as
+    /// [`Limits::screen`] counts them) is within the caps.
+    pub(super) fn within_caps(&self, target: usize, header_bytes: usize) -> bool {
+        target <= self.max_uri_bytes && header_bytes <= self.max_header_bytes
+    }
+
     /// 414 or 431 (with `Connection: close`) when the request's head passes a cap.
     pub(super) fn screen<B>(&self, request: &Request<B>) -> Option<Response> {
         let target = request
