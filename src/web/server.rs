@@ -4,9 +4,10 @@
 //!
 //! Each HTTP thread is a single-threaded runtime, all accepting on the same socket, and a thread
 //! holding more connections than another hands a new one over (`balance`). Requests then
-//! never wake a thread of the probing runtime or hop between threads, and `GET /api/v1/hostlist` —
-//! what millions of clients poll — is answered before the router, from the publisher's precomputed
-//! bytes and headers (README, benchmarks: the CPU per request against nginx). Everything else goes
+//! never wake a thread of the probing runtime or hop between threads. `GET /api/v1/hostlist` —
+//! what millions of clients poll — is answered before hyper while a connection asks nothing else
+//! (`fast`: bytes serialized once per version), and before the router once hyper has the
+//! connection (README, "Benchmarks": the CPU per request against nginx). Everything else goes
 //! through the axum router. At shutdown the threads stop accepting, give open connections (long
 //! polls included) [`DRAIN`] to finish, then close them.
 //!
@@ -384,8 +385,9 @@ impl Watchdog<'_> {
     }
 }
 
-/// What is answered at once, with no await: heads past their caps refused, and the host-list
-/// fast path. Anything else is left to [`route`].
+/// What hyper's requests get at once, with no await: heads past their caps refused, and the host
+/// list (a request `fast` left to hyper, such as one with a query). Anything else is left to
+/// [`route`].
 fn answer_now<B>(req: &hyper::Request<B>, shared: &Listener) -> Option<axum::response::Response> {
     if let Some(refusal) = shared.limits.screen(req) {
         return Some(refusal);
