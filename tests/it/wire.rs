@@ -12,17 +12,24 @@ use tokio::net::TcpStream;
 use crate::harness::TestApp;
 use crate::public_face::closed_after;
 
-/// Everything the server sends on a connection given `request`, until it closes it (or 5 s).
+/// Everything the server sends on a connection given `request`, until it closes it (or 5 s); read
+/// while it is written, so a long pipeline cannot stall on full socket buffers.
 async fn exchange(addr: SocketAddr, request: &str) -> Vec<u8> {
-    let mut tcp = TcpStream::connect(addr).await.expect("connects");
-    tcp.write_all(request.as_bytes()).await.expect("sends");
+    let tcp = TcpStream::connect(addr).await.expect("connects");
+    let (mut from, mut to) = tcp.into_split();
+    let request = request.as_bytes().to_vec();
+    let writer = tokio::spawn(async move {
+        to.write_all(&request).await.expect("sends");
+        to
+    });
     let mut raw = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut raw)).await;
+    let read = tokio::time::timeout(Duration::from_secs(5), from.read_to_end(&mut raw)).await;
     assert!(
         read.is_ok(),
         "still open after 5 s: {}",
         String::from_utf8_lossy(&raw)
     );
+    drop(writer.await);
     raw
 }
 
@@ -130,6 +137,19 @@ async fn pipelined_requests_are_answered_in_order_across_the_hand_over_to_hyper(
     assert_eq!(got[2].1, "ok\n");
     assert_eq!(got[3].1, first[0].1);
     assert!(got[4].0.contains("connection: close"), "{}", got[4].0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn thousands_of_pipelined_polls_are_all_answered_in_batches() {
+    let app = TestApp::stepped().await;
+    let addr = app.running().addr;
+    // More answers than one batch of writes holds, sent before a byte is read.
+    let polls = poll("/api/v1/hostlist", Some("\"v0\""), false).repeat(2_000);
+    let last = poll("/api/v1/hostlist", Some("\"v0\""), true);
+    let got = answers(&exchange(addr, &format!("{polls}{last}")).await);
+    assert_eq!(got.len(), 2_001);
+    assert!(got.iter().all(|a| status(a) == "200" && a.1 == got[0].1));
     app.stop().await;
 }
 

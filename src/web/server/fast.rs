@@ -120,7 +120,8 @@ pub(super) enum Outcome {
 
 /// Serves `io`'s host-list requests until one is not (or nothing is published yet, so hyper
 /// answers the 503), noting each answer in `activity` as the hyper path does. Pipelined requests
-/// are answered in order, in one write.
+/// are answered in order, up to [`OUT_BATCH`] bytes of answers a write: a client that sends
+/// without reading holds no more than that of ours.
 pub(super) async fn serve(
     io: &mut Watched,
     publisher: &Publisher,
@@ -129,52 +130,83 @@ pub(super) async fn serve(
 ) -> Outcome {
     let mut read = BytesMut::new();
     let mut out = Vec::new();
+    let mut step = Step::Read;
     loop {
-        if read.capacity() - read.len() < READ_ROOM / 2 {
-            read.reserve(READ_ROOM);
-        }
-        match io.read_buf(&mut read).await {
-            Ok(0) | Err(_) => return Outcome::Closed,
-            Ok(_) => {}
-        }
-        let mut close = false;
-        let handed = loop {
-            match head(&read, limits) {
-                Head::HostList {
-                    len,
-                    if_none_match,
-                    close: asked,
-                } => {
-                    if !answer(publisher, if_none_match, asked, &mut out) {
-                        break true;
-                    }
-                    read.advance(len);
-                    activity.answered_at_once();
-                    if asked {
-                        close = true;
-                        break false;
-                    }
-                    if !read.is_empty() {
-                        // The next head has begun: it is due within the header timeout.
-                        activity.read();
-                    }
-                }
-                Head::Partial if read.len() < FAST_HEAD_MAX => break false,
-                Head::Partial | Head::Other => break true,
+        if step == Step::Read {
+            if read.capacity() - read.len() < READ_ROOM / 2 {
+                read.reserve(READ_ROOM);
             }
-        };
+            match io.read_buf(&mut read).await {
+                Ok(0) | Err(_) => return Outcome::Closed,
+                Ok(_) => {}
+            }
+        }
+        step = answer_read(&mut read, &mut out, (publisher, activity, limits));
         if !out.is_empty() {
             if io.write_all(&out).await.is_err() {
                 return Outcome::Closed;
             }
             out.clear();
         }
-        if close {
-            let _ = io.shutdown().await;
-            return Outcome::Closed;
+        match step {
+            Step::Read | Step::Again => {}
+            Step::Close => {
+                let _ = io.shutdown().await;
+                return Outcome::Closed;
+            }
+            Step::Hyper => return Outcome::Hyper(read),
         }
-        if handed {
-            return Outcome::Hyper(read);
+    }
+}
+
+/// The most bytes of answers written at once.
+const OUT_BATCH: usize = 16 * 1024;
+
+/// What [`serve`] does after answering what it has read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Read more: no whole head is left.
+    Read,
+    /// Answer more of what is read, once this batch is written.
+    Again,
+    /// Close the connection: its last request asked for it.
+    Close,
+    /// Hand the connection to hyper.
+    Hyper,
+}
+
+/// Answers the whole host-list heads at the start of `read` into `out`, consuming them, until a
+/// batch is full, a head is not whole or not ours, or one asks for the connection to be closed.
+fn answer_read(
+    read: &mut BytesMut,
+    out: &mut Vec<u8>,
+    (publisher, activity, limits): (&Publisher, &Activity, &Limits),
+) -> Step {
+    loop {
+        match head(read, limits) {
+            Head::HostList {
+                len,
+                if_none_match,
+                close,
+            } => {
+                if !answer(publisher, if_none_match, close, out) {
+                    return Step::Hyper;
+                }
+                read.advance(len);
+                activity.answered_at_once();
+                if close {
+                    return Step::Close;
+                }
+                if !read.is_empty() {
+                    // The next head has begun: it is due within the header timeout.
+                    activity.read();
+                }
+                if out.len() >= OUT_BATCH {
+                    return Step::Again;
+                }
+            }
+            Head::Partial if read.len() < FAST_HEAD_MAX => return Step::Read,
+            Head::Partial | Head::Other => return Step::Hyper,
         }
     }
 }
