@@ -44,6 +44,17 @@ impl Console {
         Console { e, http }
     }
 
+    /// `post` from the console's own origin, signed in with `cookie`: what the page's forms send.
+    async fn post_signed_in(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        cookie: &str,
+    ) -> reqwest::Response {
+        self.post(path, fields, Some(cookie), Posted::SameOrigin)
+            .await
+    }
+
     async fn post(
         &self,
         path: &str,
@@ -157,12 +168,7 @@ async fn admin_forms_posted_without_a_session_are_refused_with_401() {
     refused(resp, 401, "sign in with the admin token first").await;
     let forged = format!("cdnwatch_session={}", "A".repeat(43));
     let resp = c
-        .post(
-            "/config/overrides",
-            &fields,
-            Some(&forged),
-            Posted::SameOrigin,
-        )
+        .post_signed_in("/config/overrides", &fields, &forged)
         .await;
     refused(resp, 401, "sign in").await;
     let resp = c
@@ -252,33 +258,18 @@ async fn a_signed_in_post_without_its_sessions_csrf_token_is_refused_with_403_an
         ("actor", "a"),
     ];
     let resp = c
-        .post(
-            "/config/overrides",
-            &fields,
-            Some(&cookie),
-            Posted::SameOrigin,
-        )
+        .post_signed_in("/config/overrides", &fields, &cookie)
         .await;
     refused(resp, 403, "CSRF token").await;
     let resp = c
-        .post(
-            "/config/overrides/1/clear",
-            &[],
-            Some(&cookie),
-            Posted::SameOrigin,
-        )
+        .post_signed_in("/config/overrides/1/clear", &[], &cookie)
         .await;
     refused(resp, 403, "CSRF token").await;
     // A body past the form limit is said as such, with a session or without.
     let huge = "x".repeat(32 * 1024);
     let fields = [("csrf", csrf.as_str()), ("reason", huge.as_str())];
     let resp = c
-        .post(
-            "/config/overrides",
-            &fields,
-            Some(&cookie),
-            Posted::SameOrigin,
-        )
+        .post_signed_in("/config/overrides", &fields, &cookie)
         .await;
     refused(resp, 413, "").await;
     let resp = c.sign_in_with(&huge, Posted::SameOrigin).await;

@@ -176,6 +176,10 @@ impl AsyncRead for Watched {
             let n = this.replay.len().min(buf.remaining());
             buf.put_slice(&this.replay[..n]);
             this.replay.advance(n);
+            if this.replay.is_empty() {
+                // Its buffer is not kept for the connection's life (a parked watcher's, say).
+                this.replay = BytesMut::new();
+            }
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();

@@ -54,9 +54,10 @@ pub(super) enum Head<'a> {
 
 /// Reads what `buf` begins with; see the module's comment for what the fast path takes.
 pub(super) fn head<'a>(buf: &'a [u8], limits: &Limits) -> Head<'a> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
-    let len = match request.parse(buf) {
+    // Uninitialized, as hyper does: a request does not pay for zeroing slots it does not fill.
+    let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut []);
+    let len = match request.parse_with_uninit_headers(buf, &mut headers) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Head::Partial,
         Err(_) => return Head::Other,
@@ -66,7 +67,7 @@ pub(super) fn head<'a>(buf: &'a [u8], limits: &Limits) -> Head<'a> {
     }
     let (mut if_none_match, mut close, mut header_bytes) = (None, false, 0);
     for h in request.headers.iter() {
-        header_bytes += h.name.len() + h.value.len() + 4;
+        header_bytes += Limits::header_bytes(h.name, h.value);
         let name = h.name;
         if name.eq_ignore_ascii_case("if-none-match") {
             if if_none_match.replace(h.value).is_some() {

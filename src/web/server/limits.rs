@@ -47,8 +47,13 @@ impl Limits {
         ((self.max_uri_bytes + self.max_header_bytes) * HYPER_BUFFER_FACTOR).max(8 * 1024)
     }
 
+    /// What one header counts against `max_header_bytes`: its name, its value, `": "` and CRLF.
+    pub(super) fn header_bytes(name: &str, value: &[u8]) -> usize {
+        name.len() + value.len() + 4
+    }
+
     /// Whether a head with a target of `target` bytes and headers of `header_bytes` (as
-    /// [`Limits::screen`] counts them) is within the caps.
+    /// [`Limits::header_bytes`] counts them) is within the caps.
     pub(super) fn within_caps(&self, target: usize, header_bytes: usize) -> bool {
         target <= self.max_uri_bytes && header_bytes <= self.max_header_bytes
     }
@@ -69,7 +74,7 @@ impl Limits {
         let headers: usize = request
             .headers()
             .iter()
-            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .map(|(name, value)| Limits::header_bytes(name.as_str(), value.as_bytes()))
             .sum();
         if headers > self.max_header_bytes {
             let why = format!("the request headers pass {} bytes", self.max_header_bytes);

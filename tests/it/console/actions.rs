@@ -32,12 +32,7 @@ async fn an_override_added_and_cleared_through_the_forms_takes_effect_like_one_f
     ];
     bad_kind.extend([("reason", "r"), ("actor", "a"), ("expires_in_s", "3600")]);
     let resp = c
-        .post(
-            "/config/overrides",
-            &bad_kind,
-            Some(&cookie),
-            Posted::SameOrigin,
-        )
+        .post_signed_in("/config/overrides", &bad_kind, &cookie)
         .await;
     assert_eq!(resp.status(), 400);
     assert!(resp.text().await.unwrap().contains("choose a kind"));
@@ -73,36 +68,17 @@ async fn an_override_added_and_cleared_through_the_forms_takes_effect_like_one_f
     assert!(page.contains(&format!("{SAME_VENDOR}: enabled → disabled")));
 
     let clear = format!("/config/overrides/{id}/clear");
-    let resp = c
-        .post(
-            &clear,
-            &[("csrf", &csrf)],
-            Some(&cookie),
-            Posted::SameOrigin,
-        )
-        .await;
+    let resp = c.post_signed_in(&clear, &[("csrf", &csrf)], &cookie).await;
     assert_eq!(resp.status(), 303);
     assert_eq!(
         resp.headers()[LOCATION],
         format!("/config?done=cleared&id={id}").as_str()
     );
     assert!(c.overrides().await.is_empty());
-    let resp = c
-        .post(
-            &clear,
-            &[("csrf", &csrf)],
-            Some(&cookie),
-            Posted::SameOrigin,
-        )
-        .await;
+    let resp = c.post_signed_in(&clear, &[("csrf", &csrf)], &cookie).await;
     refused(resp, 404, &format!("active override {id}")).await;
     let resp = c
-        .post(
-            "/config/overrides/abc/clear",
-            &[("csrf", &csrf)],
-            Some(&cookie),
-            Posted::SameOrigin,
-        )
+        .post_signed_in("/config/overrides/abc/clear", &[("csrf", &csrf)], &cookie)
         .await;
     refused(resp, 400, "`abc` is not an override id").await;
     c.e.wait_doc(Duration::from_secs(15), "the host back", all_enabled)
@@ -124,21 +100,11 @@ async fn signing_out_drops_the_cookie_and_ends_the_session_on_the_server() {
         .await;
     refused(resp, 403, "cross-site").await;
     let resp = c
-        .post(
-            "/config/sign-out",
-            &[("csrf", "x")],
-            Some(&cookie),
-            Posted::SameOrigin,
-        )
+        .post_signed_in("/config/sign-out", &[("csrf", "x")], &cookie)
         .await;
     refused(resp, 403, "CSRF token").await;
     let resp = c
-        .post(
-            "/config/sign-out",
-            &[("csrf", &csrf)],
-            Some(&cookie),
-            Posted::SameOrigin,
-        )
+        .post_signed_in("/config/sign-out", &[("csrf", &csrf)], &cookie)
         .await;
     assert_eq!(resp.status(), 303);
     assert_eq!(resp.headers()[LOCATION], "/config?done=signed_out");
