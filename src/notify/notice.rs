@@ -44,7 +44,7 @@ pub struct Notice {
     /// The incident.
     pub incident: i64,
     /// The change's place in the incident's timeline: with `incident`, what makes a notice unique
-    /// (a restart never sends the same change twice).
+    /// (a change a restart replays makes no second notice).
     pub seq: u32,
     /// What changed.
     pub change: Change,

@@ -254,6 +254,49 @@ fn opened_and_resolved(texts: &[String]) -> (usize, usize) {
     (opened, resolved)
 }
 
+/// Waits until the outbox in `data` records a `change` notice as sent: the moment past which a
+/// kill must not send it again. (Between the receiver's answer and this record a kill sends the
+/// message again — delivery is at least once, as Alertmanager's — so the test kills after it.)
+async fn recorded_sent(data: &std::path::Path, change: &str) {
+    let url = format!("sqlite://{}?mode=ro", data.join("cdnwatch.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let sent: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM notifications WHERE change = ? AND state = 'sent'",
+        )
+        .bind(change)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if sent > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the outbox did not record the {change} notice sent"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    pool.close().await;
+}
+
+/// What the outbox in `data` holds, for a failure's message.
+async fn outbox_rows(data: &std::path::Path) -> String {
+    let url = format!("sqlite://{}?mode=ro", data.join("cdnwatch.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let rows: Vec<(i64, String, String)> = sqlx::query_as("SELECT id, state, body FROM incidents")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let outbox: Vec<(String, String, i64, Option<String>)> =
+        sqlx::query_as("SELECT change, state, attempts, last_error FROM notifications")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    format!("incidents {rows:?}\noutbox {outbox:?}")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_9_mid_incident_tells_each_channel_once_it_opened_and_once_it_resolved() {
     let robot = FakeRobot::start(ChannelKind::Slack, None, 600);
@@ -270,6 +313,7 @@ async fn a_kill_9_mid_incident_tells_each_channel_once_it_opened_and_once_it_res
         opened_and_resolved(t).0 >= 1
     })
     .await;
+    recorded_sent(&data, "opened").await;
     s.process.signal("-KILL");
     s.wait_exit(Duration::from_secs(5));
     let mut s = ServeProcess::start(&lab.config_path, &data);
@@ -278,27 +322,15 @@ async fn a_kill_9_mid_incident_tells_each_channel_once_it_opened_and_once_it_res
     let deadline = Instant::now() + Duration::from_secs(30);
     while opened_and_resolved(&texts(&robot)).1 == 0 {
         if Instant::now() > deadline {
-            let url = format!("sqlite://{}?mode=ro", data.join("cdnwatch.db").display());
-            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-            let rows: Vec<(i64, String, String)> =
-                sqlx::query_as("SELECT id, state, body FROM incidents")
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap();
-            let outbox: Vec<(String, String, i64, Option<String>)> =
-                sqlx::query_as("SELECT change, state, attempts, last_error FROM notifications")
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap();
             panic!(
-                "the recovery was not told within 30 s: incidents {rows:?}
-outbox {outbox:?}
-log {}",
+                "the recovery was not told within 30 s: {}\nlog {}",
+                outbox_rows(&data).await,
                 s.log()
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    recorded_sent(&data, "resolved").await;
     s.process.signal("-KILL");
     s.wait_exit(Duration::from_secs(5));
     let mut s = ServeProcess::start(&lab.config_path, &data);
@@ -308,8 +340,9 @@ log {}",
     assert_eq!(
         opened_and_resolved(&texts(&robot)),
         (1, 1),
-        "exactly one opened and one resolved: {:#?}",
-        texts(&robot)
+        "exactly one opened and one resolved: {:#?}\n{}",
+        texts(&robot),
+        outbox_rows(&data).await
     );
     lab.shutdown().await;
 }
