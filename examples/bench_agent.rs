@@ -103,7 +103,7 @@ async fn main() {
         Some(arg("--max-edges", "0").parse().unwrap()).filter(|n| *n > 0);
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("agent.token");
-    let token = hex::encode(rand::random::<[u8; 32]>());
+    let token = hex::encode(cdnwatch::auth::random_bytes::<32>());
     std::fs::write(&token_file, &token).unwrap();
     let c = config(&lab, (series, interval_ms, max_edges), &token_file);
     let max_edges = c.probe.max_edges;

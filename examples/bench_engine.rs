@@ -17,7 +17,6 @@ use std::net::IpAddr;
 use cdnwatch::engine::{Engine, HostInfo, Observation, Policy, RegionRound, Round};
 use cdnwatch::model::FailureClass;
 use chrono::{DateTime, Duration, Utc};
-use rand::Rng;
 
 const HOSTS: [(&str, &str); 3] = [
     ("cdn.shop.test", "alpha"),
@@ -199,9 +198,9 @@ fn main() {
     let month = 30 * 24 * 3600 / INTERVAL_S;
     let probes_per_round = (HOSTS.len() * PATHS.len() * REGIONS.len() * 2) as f64;
     for p in [0.1, 0.2, 0.3] {
-        let mut rng = rand::rng();
+        let mut rng = fastrand::Rng::new();
         let t = std::time::Instant::now();
-        let c = run(month, "cdn.shop.test", |_, _, _, _| rng.random::<f64>() < p);
+        let c = run(month, "cdn.shop.test", |_, _, _, _| rng.f64() < p);
         println!(
             "BENCHENGINE noise p={p} rounds={month} (30 days at {INTERVAL_S} s) version_changes={} evaluate_us_per_round={:.1} confirmation_probes={:.0}%{}",
             c.versions,

@@ -266,8 +266,11 @@ fn derive_config(o: &Opts, dir: &Path) -> Config {
             .collect();
         c.regions.push(region);
         let token = format!("tokens/{id}.token");
-        std::fs::write(dir.join(&token), hex::encode(rand::random::<[u8; 32]>()))
-            .expect("a token file");
+        std::fs::write(
+            dir.join(&token),
+            hex::encode(cdnwatch::auth::random_bytes::<32>()),
+        )
+        .expect("a token file");
         c.agents.push(AgentSettings {
             id: id.clone(),
             regions: vec![id],

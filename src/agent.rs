@@ -93,7 +93,7 @@ pub async fn run(opts: AgentOptions, stop: CancellationToken) -> Result<(), Agen
         sealed: Arc::default(),
         heartbeat_now: Arc::default(),
         version: watch::Sender::new(None),
-        boot: hex::encode(rand::random::<[u8; 8]>()),
+        boot: hex::encode(crate::auth::random_bytes::<8>()),
         clock: opts.clock.clone(),
     });
     tracing::info!(agent = %opts.id, boot = %parts.boot, server = %opts.server, "agent starting");

@@ -8,6 +8,17 @@ use sha2::{Digest, Sha256};
 
 pub use attempts::{Attempts, FREE_FAILURES, Refused};
 
+/// `N` bytes from the operating system's random source, for secrets and ids: session tokens,
+/// signing seeds, an agent's boot id. (Not for jitter: `fastrand` is enough there.)
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    use ring::rand::SecureRandom as _;
+    let mut bytes = [0u8; N];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the operating system's random source answers");
+    bytes
+}
+
 /// The variable the admin token comes from. For either token, `<NAME>_FILE` names a file holding
 /// it instead.
 pub const ADMIN_TOKEN_ENV: &str = "CDNWATCH_ADMIN_TOKEN";

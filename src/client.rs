@@ -20,11 +20,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use ed25519_dalek::VerifyingKey;
 
 pub use floor::{InMemory, VersionFile, VersionStore};
 
-use crate::publish::{Document, signature_key_id, verify};
+use crate::publish::{Document, PublicKey, signature_key_id, verify};
 
 /// How far a device's clock may be off before a document's `expiresAt` or `issuedAt` refuses it:
 /// one hour. Documents are valid 24 h and re-signed every 6 h, so a right clock never comes near.
@@ -77,7 +76,7 @@ pub enum Refusal {
 /// A client's view of the host list.
 pub struct HostListClient {
     install_id: String,
-    keys: Vec<(String, VerifyingKey)>,
+    keys: Vec<(String, PublicKey)>,
     current: Option<Document>,
     /// The highest version verified (or shipped): nothing lower is ever accepted.
     highest: Option<i64>,
@@ -88,7 +87,7 @@ pub struct HostListClient {
 impl HostListClient {
     /// A client for install `install_id` that trusts the signing keys `keys` (key id, key),
     /// keeping its highest version in memory only.
-    pub fn new(install_id: impl Into<String>, keys: Vec<(String, VerifyingKey)>) -> HostListClient {
+    pub fn new(install_id: impl Into<String>, keys: Vec<(String, PublicKey)>) -> HostListClient {
         HostListClient {
             install_id: install_id.into(),
             keys,

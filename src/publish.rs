@@ -18,7 +18,7 @@ use std::path::PathBuf;
 pub use content::{Content, Document, HostEntry, MergeEntry};
 pub use publisher::{Published, Publisher};
 pub use reason::PublishReason;
-pub use signer::{Signer, key_id, signature_header, signature_key_id, verify};
+pub use signer::{PublicKey, Signer, key_id, signature_header, signature_key_id, verify};
 
 use crate::store::StoreError;
 

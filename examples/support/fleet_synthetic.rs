@@ -114,7 +114,7 @@ pub(crate) fn write_backlog(
     version: &str,
     shape: Shape,
 ) -> Backlog {
-    let boot = format!("backlog{:08x}", rand::random::<u32>());
+    let boot = format!("backlog{:08x}", fastrand::u32(..));
     let spool =
         Spool::open(dir, DEFAULT_MAX_BYTES, DEFAULT_MAX_AGE).unwrap_or_else(|e| panic!("{e}"));
     let pending = Batch {

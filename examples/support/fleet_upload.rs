@@ -125,7 +125,7 @@ pub(crate) async fn main() {
         base: arg("--server", ""),
         id: arg("--id", ""),
         token,
-        boot: format!("bench-up-{:08x}", rand::random::<u32>()),
+        boot: format!("bench-up-{:08x}", fastrand::u32(..)),
         version: String::new(),
     };
     let assignment = agent.assignment().await;

@@ -197,5 +197,5 @@ impl Uplink {
 /// A wait drawn evenly from half of `backoff` up to all of it (so agents that lost the service
 /// together do not all come back at the same instant).
 pub(super) fn jitter(backoff: Duration) -> Duration {
-    backoff.mul_f64(0.5 + rand::random::<f64>() * 0.5)
+    backoff.mul_f64(0.5 + fastrand::f64() * 0.5)
 }

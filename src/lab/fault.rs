@@ -368,7 +368,7 @@ impl Faults {
         faults
             .iter()
             .filter(|f| kinds.contains(&f.spec.kind) && only(&f.spec) && f.spec.matches(ctx))
-            .find(|f| f.spec.ratio.is_none_or(|r| rand::random::<f64>() < r))
+            .find(|f| f.spec.ratio.is_none_or(|r| fastrand::f64() < r))
             .map(|f| f.spec.clone())
     }
 

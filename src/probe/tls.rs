@@ -209,13 +209,18 @@ fn classify_cert(e: &rustls::Error) -> Failure {
 }
 
 fn cert_info(der: &CertificateDer<'_>, verified: bool) -> Option<CertInfo> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
-    let v = cert.validity();
+    use x509_cert::der::Decode as _;
+    let cert = x509_cert::Certificate::from_der(der.as_ref()).ok()?;
+    let tbs = &cert.tbs_certificate;
+    let at = |t: &x509_cert::time::Time| {
+        let secs = i64::try_from(t.to_unix_duration().as_secs()).ok()?;
+        chrono::DateTime::from_timestamp(secs, 0)
+    };
     Some(CertInfo {
-        not_after: chrono::DateTime::from_timestamp(v.not_after.timestamp(), 0)?,
-        not_before: chrono::DateTime::from_timestamp(v.not_before.timestamp(), 0)?,
-        issuer: cert.issuer().to_string(),
-        subject: cert.subject().to_string(),
+        not_after: at(&tbs.validity.not_after)?,
+        not_before: at(&tbs.validity.not_before)?,
+        issuer: tbs.issuer.to_string(),
+        subject: tbs.subject.to_string(),
         verified,
     })
 }

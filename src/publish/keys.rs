@@ -49,7 +49,7 @@ pub async fn open_signer(
         if let Some(key) = read_key(&other)? {
             warn_if_readable(&other);
             tracing::info!(path = %other.display(), "trusting a second key for rotation");
-            signer = signer.also_trusting(key.verifying_key());
+            signer = signer.also_trusting(key.public());
         }
     }
     Ok(signer)

@@ -6,17 +6,69 @@ use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use ring::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
 use sha2::{Digest, Sha256};
 
 use super::PublishError;
+
+/// An Ed25519 public key: what clients pin and `GET /api/v1/keys` lists.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PublicKey([u8; 32]);
+
+impl PublicKey {
+    /// The key of these 32 bytes (any 32 bytes: a bad key only fails to verify).
+    pub fn from_bytes(bytes: [u8; 32]) -> PublicKey {
+        PublicKey(bytes)
+    }
+
+    /// The key's 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Whether `signature` is this key's Ed25519 signature over `body`.
+    pub fn verifies(&self, body: &[u8], signature: &[u8]) -> bool {
+        UnparsedPublicKey::new(&ED25519, &self.0)
+            .verify(body, signature)
+            .is_ok()
+    }
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey({})", key_id(self))
+    }
+}
+
+/// An Ed25519 signing key, made from its 32-byte seed (what the key file holds).
+pub(super) struct SigningKey {
+    pair: Ed25519KeyPair,
+    #[cfg(test)]
+    pub(super) seed: [u8; 32],
+}
+
+impl SigningKey {
+    fn from_seed(seed: &[u8; 32]) -> SigningKey {
+        SigningKey {
+            pair: Ed25519KeyPair::from_seed_unchecked(seed).expect("any 32 bytes are a seed"),
+            #[cfg(test)]
+            seed: *seed,
+        }
+    }
+
+    /// The key that verifies this key's signatures.
+    pub(super) fn public(&self) -> PublicKey {
+        let bytes = self.pair.public_key().as_ref();
+        PublicKey(bytes.try_into().expect("an Ed25519 public key is 32 bytes"))
+    }
+}
 
 /// The Ed25519 signing key, and the other keys clients may trust meanwhile (a key being rotated
 /// in or out). Its Debug prints only key ids; the key is never logged.
 pub struct Signer {
     pub(super) key: SigningKey,
     key_id: String,
-    others: Vec<(String, VerifyingKey)>,
+    others: Vec<(String, PublicKey)>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -30,7 +82,7 @@ impl std::fmt::Debug for Signer {
 }
 
 /// The key id: the first 8 bytes of the SHA-256 of the public key, hex.
-pub fn key_id(public: &VerifyingKey) -> String {
+pub fn key_id(public: &PublicKey) -> String {
     hex::encode(&Sha256::digest(public.as_bytes())[..8])
 }
 
@@ -54,7 +106,7 @@ pub(super) fn read_key(path: &Path) -> Result<Option<SigningKey>, PublishError> 
         path: path.to_owned(),
         why: "expected 32 bytes (64 hex characters)".into(),
     })?;
-    Ok(Some(SigningKey::from_bytes(&seed)))
+    Ok(Some(SigningKey::from_seed(&seed)))
 }
 
 impl Signer {
@@ -69,15 +121,15 @@ impl Signer {
 
     /// Makes a new key and writes it to `path` (mode 0600), which must not exist.
     pub fn create(path: &Path) -> Result<Signer, PublishError> {
-        let seed: [u8; 32] = rand::random();
+        let seed: [u8; 32] = crate::auth::random_bytes();
         write_private(path, &hex::encode(seed))?;
         tracing::info!(path = %path.display(), "created a new signing key");
-        Ok(Signer::from_key(SigningKey::from_bytes(&seed)))
+        Ok(Signer::from_key(SigningKey::from_seed(&seed)))
     }
 
     /// A signer for `key`, trusting no other.
     pub(super) fn from_key(key: SigningKey) -> Signer {
-        let key_id = key_id(&key.verifying_key());
+        let key_id = key_id(&key.public());
         Signer {
             key,
             key_id,
@@ -86,7 +138,7 @@ impl Signer {
     }
 
     /// The same signer, also listing `key` as trusted (it signs nothing).
-    pub fn also_trusting(mut self, key: VerifyingKey) -> Signer {
+    pub fn also_trusting(mut self, key: PublicKey) -> Signer {
         let id = key_id(&key);
         if id != self.key_id && self.others.iter().all(|(o, _)| *o != id) {
             self.others.push((id, key));
@@ -95,7 +147,7 @@ impl Signer {
     }
 
     /// Every key clients may trust, the signing one first: what `GET /api/v1/keys` lists.
-    pub fn public_keys(&self) -> Vec<(String, VerifyingKey)> {
+    pub fn public_keys(&self) -> Vec<(String, PublicKey)> {
         std::iter::once((self.key_id.clone(), self.public_key()))
             .chain(self.others.iter().cloned())
             .collect()
@@ -107,13 +159,13 @@ impl Signer {
     }
 
     /// The key that verifies this signer's signatures.
-    pub fn public_key(&self) -> VerifyingKey {
-        self.key.verifying_key()
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public()
     }
 
     /// Base64 signature over `bytes`.
     pub fn sign(&self, bytes: &[u8]) -> String {
-        B64.encode(self.key.sign(bytes).to_bytes())
+        B64.encode(self.key.pair.sign(bytes))
     }
 }
 
@@ -148,7 +200,7 @@ pub fn signature_key_id(header: &str) -> Option<&str> {
 
 /// Verifies a signature header against the bytes and a public key (used by the reference client
 /// and the tests).
-pub fn verify(body: &[u8], header: &str, keys: &[(String, VerifyingKey)]) -> Result<(), String> {
+pub fn verify(body: &[u8], header: &str, keys: &[(String, PublicKey)]) -> Result<(), String> {
     let mut alg = None;
     let mut kid = None;
     let mut sig = None;
@@ -171,9 +223,15 @@ pub fn verify(body: &[u8], header: &str, keys: &[(String, VerifyingKey)]) -> Res
     let sig = B64
         .decode(sig.ok_or("no sig")?)
         .map_err(|e| format!("sig is not base64: {e}"))?;
-    let sig = ed25519_dalek::Signature::from_slice(&sig)
-        .map_err(|e| format!("malformed signature: {e}"))?;
-    key.1
-        .verify_strict(body, &sig)
-        .map_err(|e| format!("signature does not verify: {e}"))
+    if sig.len() != 64 {
+        return Err(format!(
+            "malformed signature: {} bytes where Ed25519 has 64",
+            sig.len()
+        ));
+    }
+    if key.1.verifies(body, &sig) {
+        Ok(())
+    } else {
+        Err("signature does not verify".into())
+    }
 }

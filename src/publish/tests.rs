@@ -71,6 +71,41 @@ fn the_document_keeps_the_article_field_names_and_client_order() {
 }
 
 #[test]
+fn a_key_file_signs_as_rfc_8032_says_so_keys_made_before_keep_their_ids() {
+    // RFC 8032 section 7.1, test 1: the seed, its public key, and its signature of no bytes.
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k");
+    std::fs::write(
+        &path,
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60\n",
+    )
+    .unwrap();
+    let signer = Signer::load_or_create(&path).unwrap();
+    assert_eq!(
+        hex::encode(signer.public_key().as_bytes()),
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+    );
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(signer.sign(b""))
+        .unwrap();
+    assert_eq!(
+        hex::encode(&sig),
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+    );
+    assert!(signer.public_key().verifies(b"", &sig));
+    assert!(!signer.public_key().verifies(b"x", &sig));
+    let header = signature_header(signer.key_id(), &signer.sign(b"body"));
+    let short = header.replace("sig=", "sig=AAAA");
+    let keys = [(signer.key_id().to_string(), signer.public_key())];
+    assert!(
+        verify(b"body", &short, &keys)
+            .unwrap_err()
+            .contains("malformed signature")
+    );
+}
+
+#[test]
 fn a_signature_verifies_only_for_the_exact_bytes_and_the_right_key() {
     let dir = tempfile::tempdir().unwrap();
     let signer = Signer::load_or_create(&dir.path().join("k")).unwrap();
@@ -99,7 +134,7 @@ fn a_signature_verifies_only_for_the_exact_bytes_and_the_right_key() {
         .unwrap_err()
         .contains("unknown keyid")
     );
-    assert!(!format!("{signer:?}").contains(&hex::encode(signer.key.to_bytes())));
+    assert!(!format!("{signer:?}").contains(&hex::encode(signer.key.seed)));
     let mode = std::fs::metadata(dir.path().join("k"))
         .unwrap()
         .permissions();

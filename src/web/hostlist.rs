@@ -183,7 +183,7 @@ fn watch_params(q: &HashMap<String, String>) -> Result<(i64, Duration), ApiError
             })?,
     };
     // Jitter (up to -10 %) so a fleet of relays does not come back in one wave.
-    let jitter = 1.0 - rand::random::<f64>() * 0.1;
+    let jitter = 1.0 - fastrand::f64() * 0.1;
     Ok((version, Duration::from_secs(timeout).mul_f64(jitter)))
 }
 

@@ -194,7 +194,7 @@ async fn during_a_key_rotation_both_keys_are_listed_and_clients_verify_with_eith
     let (old_body, old_sig) = e.fetch().await.unwrap();
     let old = e.keys().await;
     // Step 1: the next key is listed beside the signing one; the document is still signed by the old.
-    let seed: [u8; 32] = rand::random();
+    let seed: [u8; 32] = cdnwatch::auth::random_bytes();
     std::fs::write(dir.join("signing.key.next"), hex::encode(seed)).unwrap();
     e.restart().await;
     let both = e.keys().await;

@@ -18,10 +18,7 @@ const VENDOR_502: &str = r#"{"kind":"http_status","status":502,"vendor":"alpha"}
 
 /// A channel whose URL is in a file of its own (the URL may carry a token: never in the config).
 fn channel(name: &str, kind: ChannelKind, url: &str) -> ChannelSettings {
-    let file = std::env::temp_dir().join(format!(
-        "cdnwatch-test-{name}-{}.url",
-        rand::random::<u64>()
-    ));
+    let file = std::env::temp_dir().join(format!("cdnwatch-test-{name}-{}.url", fastrand::u64(..)));
     std::fs::write(&file, url).unwrap();
     ChannelSettings {
         name: name.into(),
@@ -184,8 +181,7 @@ async fn robot_says(robot: &FakeRobot, what: &str, pred: impl Fn(&[String]) -> b
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_dingtalk_robot_is_told_in_chinese_when_the_vendor_fails_and_when_it_recovers() {
     let robot = FakeRobot::start(ChannelKind::Dingtalk, Some("SEC-test-secret"), 20);
-    let secret =
-        std::env::temp_dir().join(format!("cdnwatch-test-{}.secret", rand::random::<u64>()));
+    let secret = std::env::temp_dir().join(format!("cdnwatch-test-{}.secret", fastrand::u64(..)));
     std::fs::write(&secret, "SEC-test-secret").unwrap();
     let url = robot.url();
     let e = TestApp::stepped_with(|c| {

@@ -19,10 +19,8 @@ const DELIVERY: Duration = Duration::from_secs(10);
 
 /// The lab with one Slack channel pointing at `robot`, no grouping window.
 async fn with_robot(robot: &FakeRobot) -> TestApp {
-    let file = std::env::temp_dir().join(format!(
-        "cdnwatch-test-silence-{}.url",
-        rand::random::<u64>()
-    ));
+    let file =
+        std::env::temp_dir().join(format!("cdnwatch-test-silence-{}.url", fastrand::u64(..)));
     std::fs::write(&file, robot.url()).unwrap();
     let channel = ChannelSettings {
         name: "chat".into(),

@@ -34,7 +34,7 @@ pub(super) fn configure(config: &mut Config, data: &Path) -> anyhow::Result<Vec<
     for region in &config.regions {
         let id = format!("agent-{}", region.name.trim_start_matches("cn-"));
         let token_file = dir.join(format!("{id}.token"));
-        write_secret(&token_file, &hex::encode(rand::random::<[u8; 32]>()))?;
+        write_secret(&token_file, &hex::encode(crate::auth::random_bytes::<32>()))?;
         out.push(DemoAgent {
             spool: dir.join(format!("spool-{id}")),
             log: dir.join(format!("{id}.log")),

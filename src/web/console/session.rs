@@ -142,7 +142,7 @@ impl SignedIn {
 
 /// 32 random bytes from the thread's CSPRNG, URL-safe base64.
 fn random_token() -> String {
-    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+    URL_SAFE_NO_PAD.encode(crate::auth::random_bytes::<32>())
 }
 
 fn digest(s: &str) -> [u8; 32] {

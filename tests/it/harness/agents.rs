@@ -46,7 +46,7 @@ impl TestAgent {
             base: base.to_string(),
             id: id.to_string(),
             http: http.clone(),
-            boot: format!("test{}", rand::random::<u32>()),
+            boot: format!("test{}", fastrand::u32(..)),
             seq: 0,
         }
     }
@@ -143,7 +143,7 @@ impl AgentProcess {
     /// `extra` are more arguments (`--clock-offset-ms …`).
     pub fn start(server: &str, id: &str, dir: &Path, extra: &[&str]) -> AgentProcess {
         let spool = dir.join(format!("spool-{id}"));
-        let log = dir.join(format!("agent-{id}-{}.log", rand::random::<u32>()));
+        let log = dir.join(format!("agent-{id}-{}.log", fastrand::u32(..)));
         let mut cmd = Command::new(BIN);
         cmd.args(["agent", "--server", server, "--id", id, "--spool"])
             .arg(&spool)

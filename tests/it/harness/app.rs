@@ -10,8 +10,8 @@ use cdnwatch::client::{HostListClient, Offer};
 use cdnwatch::clock::Clock;
 use cdnwatch::config::Config;
 use cdnwatch::lab::LabOptions;
+use cdnwatch::publish::PublicKey;
 use cdnwatch::startup::{self as service, Running, ServeOptions};
-use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
 
 use super::lab::{TestLab, tighten};
@@ -218,7 +218,7 @@ impl TestApp {
     }
 
     /// The signing keys the service publishes.
-    pub async fn keys(&self) -> Vec<(String, VerifyingKey)> {
+    pub async fn keys(&self) -> Vec<(String, PublicKey)> {
         let keys: Value = self.get("/api/v1/keys").await.json().await.unwrap();
         keys.as_array()
             .unwrap()
@@ -227,7 +227,7 @@ impl TestApp {
                 let raw = base64::engine::general_purpose::STANDARD
                     .decode(k["publicKey"].as_str().unwrap())
                     .unwrap();
-                let key = VerifyingKey::from_bytes(&raw.try_into().unwrap()).unwrap();
+                let key = PublicKey::from_bytes(raw.try_into().unwrap());
                 (k["keyId"].as_str().unwrap().to_string(), key)
             })
             .collect()

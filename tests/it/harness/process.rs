@@ -157,7 +157,7 @@ impl ServeProcess {
 
     /// As [`ServeProcess::start`], listening on `listen` (a restart on the port agents know).
     pub fn start_on(config: &Path, data: &Path, listen: &str) -> ServeProcess {
-        let log = data.with_extension(format!("{}.log", rand::random::<u64>() % 1_000_000));
+        let log = data.with_extension(format!("{}.log", fastrand::u64(..) % 1_000_000));
         let mut cmd = Command::new(BIN);
         cmd.args([
             "serve",
