@@ -110,12 +110,18 @@ impl Notice {
                     }
                     _ => version,
                 };
+                // A resolution names the widest scope the incident had: the fault that woke
+                // on-call ("vendor alpha in every region"), not the last edge seen recovering.
+                let scope = match (change, &incident.widest) {
+                    (Change::Resolved, Some(widest)) => widest.clone(),
+                    _ => incident.scope.clone(),
+                };
                 Some(Notice {
                     incident: incident.id,
                     seq: u32::try_from(i).unwrap_or(u32::MAX),
                     change,
                     at: e.at,
-                    scope: incident.scope.clone(),
+                    scope,
                     severity: severity(incident),
                     classes: incident.classes.clone(),
                     hosts: incident.hosts.iter().cloned().collect(),
@@ -285,6 +291,29 @@ mod tests {
             timeline_dropped: dropped,
             told: 0,
         }
+    }
+
+    #[test]
+    fn a_resolution_names_the_widest_scope_the_incident_had() {
+        let mut incident = storm(250);
+        incident.widest = Some(incident.scope.clone());
+        incident.scope = FaultScope::RegionVendor {
+            region: "cn-south".into(),
+            vendor: "alpha".into(),
+        };
+        let all = Notice::of(&incident, 0, None, &Config::default());
+        let resolved = all.iter().find(|n| n.change == Change::Resolved).unwrap();
+        assert_eq!(
+            resolved.scope,
+            FaultScope::Vendor {
+                vendor: "alpha".into()
+            }
+        );
+        let opened = all.iter().find(|n| n.change == Change::Opened).unwrap();
+        assert_eq!(
+            opened.scope, incident.scope,
+            "other changes name the scope now"
+        );
     }
 
     #[test]
