@@ -43,16 +43,12 @@ impl std::fmt::Debug for PublicKey {
 /// An Ed25519 signing key, made from its 32-byte seed (what the key file holds).
 pub(super) struct SigningKey {
     pair: Ed25519KeyPair,
-    #[cfg(test)]
-    pub(super) seed: [u8; 32],
 }
 
 impl SigningKey {
     fn from_seed(seed: &[u8; 32]) -> SigningKey {
         SigningKey {
             pair: Ed25519KeyPair::from_seed_unchecked(seed).expect("any 32 bytes are a seed"),
-            #[cfg(test)]
-            seed: *seed,
         }
     }
 

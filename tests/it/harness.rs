@@ -30,6 +30,13 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The SQLite file at `db`, opened read-only beside the process that writes it.
+pub async fn read_only_db(db: &std::path::Path) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
+        .await
+        .unwrap_or_else(|e| panic!("{} does not open read-only: {e}", db.display()))
+}
+
 /// Polls `check` every 250 ms until it answers `Ok`; after `limit`, panics with `what` and the last
 /// `Err` (which should say what was seen instead).
 pub async fn eventually<T>(

@@ -254,8 +254,7 @@ fn opened_and_resolved(texts: &[String]) -> (usize, usize) {
 /// kill must not send it again. (Between the receiver's answer and this record a kill sends the
 /// message again — delivery is at least once, as Alertmanager's — so the test kills after it.)
 async fn recorded_sent(data: &std::path::Path, change: &str) {
-    let url = format!("sqlite://{}?mode=ro", data.join("cdnwatch.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let pool = read_only_db(&data.join("cdnwatch.db")).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let sent: i64 = sqlx::query_scalar(
@@ -279,8 +278,7 @@ async fn recorded_sent(data: &std::path::Path, change: &str) {
 
 /// What the outbox in `data` holds, for a failure's message.
 async fn outbox_rows(data: &std::path::Path) -> String {
-    let url = format!("sqlite://{}?mode=ro", data.join("cdnwatch.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let pool = read_only_db(&data.join("cdnwatch.db")).await;
     let rows: Vec<(i64, String, String)> = sqlx::query_as("SELECT id, state, body FROM incidents")
         .fetch_all(&pool)
         .await
